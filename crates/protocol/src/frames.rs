@@ -1,0 +1,445 @@
+use serde::{Deserialize, Serialize};
+
+use crate::limits::{
+    MAX_ACCOUNT_LEN, MAX_APP_KEY_LEN, MAX_CUSTOM_TAG_LEN, MAX_DEVICE_ID_LEN, MAX_FRAME_BYTES,
+    MAX_KICK_IDS, MAX_SHORT_TEXT_LEN, MAX_TOKEN_LEN,
+};
+use crate::{ClientInfo, Code, Device, DeviceInfo, KickReason, KickedBy, Token, UnixMillis};
+
+/// The first frame of every connection: who is logging in, from which device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Login {
+    /// Request id; `loginOk` / `loginFailed` echo it.
+    pub id: u64,
+    /// The app the account belongs to.
+    pub app_key: String,
+    /// The account name.
+    pub account: String,
+    /// The login token (a JWT signed with the app's secret).
+    pub token: Token,
+    /// The device this session runs on.
+    pub device: DeviceInfo,
+    /// The client program.
+    pub client: ClientInfo,
+}
+
+impl Login {
+    /// Checks lengths and emptiness; the error names the offending field.
+    pub fn validate(&self) -> Result<(), String> {
+        fn check(field: &str, value: &str, max: usize, may_be_empty: bool) -> Result<(), String> {
+            if !may_be_empty && value.trim().is_empty() {
+                return Err(format!("{field} must not be empty"));
+            }
+            if value.len() > max {
+                return Err(format!("{field} is longer than {max} bytes"));
+            }
+            if value.chars().any(char::is_control) {
+                return Err(format!("{field} contains control characters"));
+            }
+            Ok(())
+        }
+        check("appKey", &self.app_key, MAX_APP_KEY_LEN, false)?;
+        check("account", &self.account, MAX_ACCOUNT_LEN, false)?;
+        if self.token.is_empty() {
+            return Err("token must not be empty".into());
+        }
+        if self.token.expose().len() > MAX_TOKEN_LEN {
+            return Err(format!("token is longer than {MAX_TOKEN_LEN} bytes"));
+        }
+        check(
+            "device.deviceId",
+            &self.device.device_id,
+            MAX_DEVICE_ID_LEN,
+            false,
+        )?;
+        check("device.os", &self.device.os, MAX_SHORT_TEXT_LEN, true)?;
+        if let Some(mac) = &self.device.mac {
+            check("device.mac", mac, MAX_SHORT_TEXT_LEN, true)?;
+        }
+        if let Some(tag) = &self.device.custom_tag {
+            check("device.customTag", tag, MAX_CUSTOM_TAG_LEN, true)?;
+        }
+        check("client.name", &self.client.name, MAX_SHORT_TEXT_LEN, true)?;
+        check(
+            "client.version",
+            &self.client.version,
+            MAX_SHORT_TEXT_LEN,
+            true,
+        )?;
+        Ok(())
+    }
+}
+
+/// A frame a client sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum ClientFrame {
+    /// Log in; must be the first frame.
+    Login(Login),
+    /// Sign out other devices of the same account.
+    Kick {
+        /// Request id.
+        id: u64,
+        /// The devices to sign out.
+        device_ids: Vec<String>,
+    },
+    /// Replace the session's token (new expiry) without reconnecting.
+    RefreshToken {
+        /// Request id.
+        id: u64,
+        /// The new token.
+        token: Token,
+    },
+    /// Log out: the gateway answers `ok`, then closes normally.
+    Logout {
+        /// Request id.
+        id: u64,
+    },
+}
+
+impl ClientFrame {
+    /// The request id, for echoing in an `error`.
+    pub fn id(&self) -> u64 {
+        match self {
+            Self::Login(login) => login.id,
+            Self::Kick { id, .. } | Self::RefreshToken { id, .. } | Self::Logout { id } => *id,
+        }
+    }
+
+    /// Checks field contents beyond what the types say.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            Self::Login(login) => login.validate(),
+            Self::Kick { device_ids, .. } => {
+                if device_ids.is_empty() {
+                    return Err("deviceIds must not be empty".into());
+                }
+                if device_ids.len() > MAX_KICK_IDS {
+                    return Err(format!("at most {MAX_KICK_IDS} deviceIds per kick"));
+                }
+                if device_ids
+                    .iter()
+                    .any(|d| d.is_empty() || d.len() > MAX_DEVICE_ID_LEN)
+                {
+                    return Err("a deviceId is empty or too long".into());
+                }
+                Ok(())
+            }
+            Self::RefreshToken { token, .. } => {
+                if token.is_empty() || token.expose().len() > MAX_TOKEN_LEN {
+                    return Err("token is empty or too long".into());
+                }
+                Ok(())
+            }
+            Self::Logout { .. } => Ok(()),
+        }
+    }
+}
+
+/// The gateway's answer to a successful `login`: NIM's onconnect info and TIM's
+/// login response, plus the account's online devices.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginOk {
+    /// The login's request id.
+    pub id: u64,
+    /// The id the gateway gave this session.
+    pub connection_id: String,
+    /// The client's IP address as the gateway sees it.
+    pub ip: String,
+    /// The client's source port as the gateway sees it.
+    pub port: u16,
+    /// The client's country, or `""` when the gateway does not know it.
+    pub country: String,
+    /// The deviceId of the account's previous login, if any.
+    pub last_login_device_id: Option<String>,
+    /// This login's customTag, echoed.
+    pub custom_tag: Option<String>,
+    /// The gateway's clock at login.
+    pub server_time: UnixMillis,
+    /// True when this deviceId already had a live session that this login replaced (TIM repeatLogin).
+    pub repeat_login: bool,
+    /// When the token expires; the session is kicked with `tokenExpired` then unless refreshed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<UnixMillis>,
+    /// The account's online devices, this one included (`current: true`).
+    pub devices: Vec<Device>,
+    /// The device list's revision; later `devices` frames carry higher ones.
+    pub rev: u64,
+}
+
+/// A frame the gateway sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum ServerFrame {
+    /// Login accepted.
+    LoginOk(LoginOk),
+    /// Login refused; the gateway closes with `4000 + code` next.
+    LoginFailed {
+        /// The login's request id, when the login frame could be read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        /// Why.
+        code: Code,
+        /// A sentence for people.
+        message: String,
+        /// Wait at least this long before trying again (416, 503).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+    },
+    /// The account's full online-device list, pushed on every change.
+    Devices {
+        /// The online devices.
+        devices: Vec<Device>,
+        /// Strictly rising per account.
+        rev: u64,
+    },
+    /// This session was signed out; the gateway closes with the reason's close code next.
+    Kicked {
+        /// Why.
+        reason: KickReason,
+        /// The device that caused it, for `byDevice`, `loginElsewhere` and `instanceLimit`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<KickedBy>,
+        /// A sentence for people.
+        message: String,
+    },
+    /// The answer to `kick`.
+    KickResult {
+        /// The kick's request id.
+        id: u64,
+        /// The devices that were signed out.
+        kicked: Vec<String>,
+        /// The ids that matched no online device of this account.
+        not_found: Vec<String>,
+    },
+    /// A request succeeded (`refreshToken`, `logout`).
+    Ok {
+        /// The request id.
+        id: u64,
+    },
+    /// A request failed; the session stays.
+    Error {
+        /// The request id, when the frame could be read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        /// Why.
+        code: Code,
+        /// A sentence for people.
+        message: String,
+        /// Wait at least this long before trying again (416).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+    },
+}
+
+/// Why a text frame could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The frame is larger than [`MAX_FRAME_BYTES`].
+    #[error("frame of {0} bytes is over the {MAX_FRAME_BYTES}-byte limit")]
+    TooLarge(usize),
+    /// Not valid JSON, an unknown `type`, a missing field or a wrong type.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+    /// Valid JSON of the right shape, but a field's content is not acceptable.
+    #[error("invalid frame: {0}")]
+    Invalid(String),
+}
+
+impl ClientFrame {
+    /// Decodes and validates a client frame; never panics on any input.
+    pub fn decode(text: &str) -> Result<Self, DecodeError> {
+        if text.len() > MAX_FRAME_BYTES {
+            return Err(DecodeError::TooLarge(text.len()));
+        }
+        let frame: Self =
+            serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        frame.validate().map_err(DecodeError::Invalid)?;
+        Ok(frame)
+    }
+
+    /// Encodes the frame as JSON text.
+    pub fn encode(&self) -> String {
+        encode(self)
+    }
+}
+
+impl ServerFrame {
+    /// Decodes a gateway frame; never panics on any input.
+    pub fn decode(text: &str) -> Result<Self, DecodeError> {
+        if text.len() > MAX_FRAME_BYTES {
+            return Err(DecodeError::TooLarge(text.len()));
+        }
+        serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))
+    }
+
+    /// Encodes the frame as JSON text.
+    pub fn encode(&self) -> String {
+        encode(self)
+    }
+}
+
+fn encode<T: Serialize>(frame: &T) -> String {
+    // Serializing these types cannot fail: string keys, no maps with non-string keys,
+    // no custom serializers that error.
+    serde_json::to_string(frame).unwrap_or_else(|e| {
+        format!("{{\"type\":\"error\",\"code\":500,\"message\":\"encode failed: {e}\"}}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DeviceType;
+    use serde_json::json;
+
+    fn sample_login() -> serde_json::Value {
+        json!({
+            "type": "login", "id": 1, "appKey": "demo", "account": "alice", "token": "t.o.k",
+            "device": {"deviceId": "d1", "type": "PC", "os": "Debian 12", "customTag": "desk"},
+            "client": {"name": "vestibule-cli", "version": "0.1.0"}
+        })
+    }
+
+    #[test]
+    fn login_decodes_with_camel_case_fields() {
+        let frame = ClientFrame::decode(&sample_login().to_string());
+        let Ok(ClientFrame::Login(login)) = frame else {
+            panic!("not a login: {frame:?}");
+        };
+        assert_eq!(login.app_key, "demo");
+        assert_eq!(login.device.device_type, DeviceType::Pc);
+        assert_eq!(login.device.custom_tag.as_deref(), Some("desk"));
+        assert_eq!(login.token.expose(), "t.o.k");
+        assert!(!format!("{login:?}").contains("t.o.k"));
+    }
+
+    #[test]
+    fn client_frames_round_trip() {
+        let frames = [
+            json!({"type": "kick", "id": 2, "deviceIds": ["a", "b"]}),
+            json!({"type": "refreshToken", "id": 3, "token": "x"}),
+            json!({"type": "logout", "id": 4}),
+            sample_login(),
+        ];
+        for value in frames {
+            let frame = ClientFrame::decode(&value.to_string());
+            let Ok(frame) = frame else {
+                panic!("{value}: {frame:?}")
+            };
+            let back: serde_json::Value = serde_json::from_str(&frame.encode()).unwrap_or_default();
+            assert_eq!(back, value);
+        }
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        let cases = [
+            "",
+            "null",
+            "[]",
+            "{",
+            "{\"type\":\"dance\",\"id\":1}",
+            "{\"id\":1}",
+            "{\"type\":\"kick\",\"id\":1}",
+            "{\"type\":\"kick\",\"id\":\"one\",\"deviceIds\":[]}",
+            "{\"type\":\"kick\",\"id\":-1,\"deviceIds\":[\"a\"]}",
+            "{\"type\":\"login\",\"id\":1}",
+            "\u{0}\u{1}",
+        ];
+        for case in cases {
+            assert!(
+                matches!(ClientFrame::decode(case), Err(DecodeError::Malformed(_))),
+                "{case:?} decoded"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_for_forward_compatibility() {
+        let frame = ClientFrame::decode("{\"type\":\"logout\",\"id\":1,\"trace\":\"x\"}");
+        assert_eq!(frame, Ok(ClientFrame::Logout { id: 1 }));
+    }
+
+    #[test]
+    fn invalid_contents_are_named() {
+        let mut login = sample_login();
+        login["account"] = json!("");
+        assert_eq!(
+            ClientFrame::decode(&login.to_string()),
+            Err(DecodeError::Invalid("account must not be empty".into()))
+        );
+        let mut login = sample_login();
+        login["device"]["deviceId"] = json!("x".repeat(200));
+        assert!(
+            matches!(ClientFrame::decode(&login.to_string()), Err(DecodeError::Invalid(m)) if m.contains("deviceId"))
+        );
+        let kick = json!({"type": "kick", "id": 2, "deviceIds": []});
+        assert!(matches!(
+            ClientFrame::decode(&kick.to_string()),
+            Err(DecodeError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn oversized_frames_are_refused_before_parsing() {
+        let big = format!(
+            "{{\"type\":\"logout\",\"id\":1,\"pad\":\"{}\"}}",
+            "x".repeat(MAX_FRAME_BYTES)
+        );
+        assert!(matches!(
+            ClientFrame::decode(&big),
+            Err(DecodeError::TooLarge(_))
+        ));
+        assert!(matches!(
+            ServerFrame::decode(&big),
+            Err(DecodeError::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn server_frames_use_the_documented_names() {
+        let frame = ServerFrame::LoginFailed {
+            id: Some(1),
+            code: Code::TooFrequent,
+            message: "slow down".into(),
+            retry_after_ms: Some(1200),
+        };
+        let value: serde_json::Value = serde_json::from_str(&frame.encode()).unwrap_or_default();
+        assert_eq!(
+            value,
+            json!({"type": "loginFailed", "id": 1, "code": 416, "message": "slow down", "retryAfterMs": 1200})
+        );
+        let kicked = ServerFrame::Kicked {
+            reason: KickReason::ByDevice,
+            by: Some(KickedBy {
+                device_id: "d2".into(),
+                device_type: DeviceType::Ios,
+                os: "iOS 18".into(),
+                ip: "10.0.0.2".into(),
+            }),
+            message: "bye".into(),
+        };
+        let value: serde_json::Value = serde_json::from_str(&kicked.encode()).unwrap_or_default();
+        assert_eq!(value["reason"], "byDevice");
+        assert_eq!(value["by"]["type"], "iOS");
+        assert_eq!(value["by"]["deviceId"], "d2");
+        assert_eq!(ServerFrame::decode(&kicked.encode()), Ok(kicked));
+        let result = ServerFrame::KickResult {
+            id: 5,
+            kicked: vec![],
+            not_found: vec!["x".into()],
+        };
+        assert!(result.encode().contains("\"notFound\":[\"x\"]"));
+    }
+}

@@ -1,0 +1,33 @@
+//! Sizes and timeouts both sides rely on.
+
+use std::time::Duration;
+
+/// Largest text frame either side accepts, in bytes (64 KiB).
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// The `login` frame must arrive this soon after the WebSocket upgrade.
+pub const LOGIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A client pings the gateway this often.
+pub const PING_INTERVAL: Duration = Duration::from_secs(15);
+
+/// A client that hears nothing for this long after a ping treats the socket as dead.
+pub const PONG_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The gateway closes a connection that sent nothing (not even a ping) for this long.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Longest appKey, in bytes.
+pub const MAX_APP_KEY_LEN: usize = 64;
+/// Longest account name, in bytes.
+pub const MAX_ACCOUNT_LEN: usize = 128;
+/// Longest deviceId, in bytes.
+pub const MAX_DEVICE_ID_LEN: usize = 128;
+/// Longest `os`, `mac`, client name or version string, in bytes.
+pub const MAX_SHORT_TEXT_LEN: usize = 128;
+/// Longest `customTag`, in bytes.
+pub const MAX_CUSTOM_TAG_LEN: usize = 1024;
+/// Longest token, in bytes.
+pub const MAX_TOKEN_LEN: usize = 4096;
+/// Most deviceIds one `kick` may name.
+pub const MAX_KICK_IDS: usize = 64;
