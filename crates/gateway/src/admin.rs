@@ -1,0 +1,421 @@
+//! The admin REST API under `/admin/v1`, guarded by `Authorization: Bearer <admin key>`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use vestibule_protocol::limits::{MAX_ACCOUNT_LEN, MAX_APP_KEY_LEN};
+use vestibule_protocol::{Device, KickReason, UnixMillis, token};
+
+use crate::Shared;
+use crate::clock::unix_millis;
+use crate::policy::DevicePolicy;
+use crate::secret::{AppSecret, admin_key_matches, random_string};
+use crate::store::{AccountFlags, App, StoreError};
+
+/// Longest token lifetime the admin API mints: 30 days.
+const MAX_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
+const DEFAULT_TOKEN_TTL_SECS: u64 = 24 * 3600;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/apps", get(list_apps).post(create_app))
+        .route("/apps/{app_key}", get(get_app))
+        .route("/apps/{app_key}/policy", put(set_policy))
+        .route("/apps/{app_key}/tokens", post(mint_token))
+        .route("/apps/{app_key}/accounts/{account}", get(get_account))
+        .route(
+            "/apps/{app_key}/accounts/{account}/devices",
+            get(list_devices),
+        )
+        .route("/apps/{app_key}/accounts/{account}/kick", post(kick))
+        .route(
+            "/apps/{app_key}/accounts/{account}/ban",
+            put(ban).delete(unban),
+        )
+        .route(
+            "/apps/{app_key}/accounts/{account}/disable",
+            put(disable).delete(enable),
+        )
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "notFound", "no such endpoint") })
+        .layer(middleware::from_fn_with_state(shared, require_admin_key))
+}
+
+/// Every admin request, matched or not, needs the key first, so a caller
+/// without it learns nothing about what exists.
+async fn require_admin_key(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(key) if admin_key_matches(key, &shared.admin_key_hash) => next.run(request).await,
+        _ => {
+            let mut response = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or wrong admin key",
+            )
+            .into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            response
+        }
+    }
+}
+
+/// An admin API error: `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "badRequest", message)
+    }
+
+    fn no_app() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "notFound", "no such app")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::AppExists(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            StoreError::NoSuchApp(_) => Self::no_app(),
+            other => {
+                tracing::error!(error = %other, "admin request failed in the store");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "storage error",
+                )
+            }
+        }
+    }
+}
+
+/// `Json<T>` whose rejections are `400 {"error": ...}` with serde's message.
+#[derive(Debug)]
+struct Body<T>(T);
+
+impl<S, T> FromRequest<S> for Body<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn app_of(shared: &Shared, app_key: &str) -> ApiResult<Arc<App>> {
+    shared.store.app(app_key).ok_or_else(ApiError::no_app)
+}
+
+async fn list_apps(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    let apps: Vec<_> = shared.store.apps().iter().map(|a| json!(**a)).collect();
+    Json(json!({ "apps": apps }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateApp {
+    app_key: Option<String>,
+    name: Option<String>,
+    secret: Option<String>,
+    #[serde(default)]
+    policy: Option<DevicePolicy>,
+}
+
+async fn create_app(
+    State(shared): State<Arc<Shared>>,
+    Body(req): Body<CreateApp>,
+) -> ApiResult<impl IntoResponse> {
+    let app_key = req.app_key.unwrap_or_else(|| random_string(16));
+    if app_key.is_empty()
+        || app_key.len() > MAX_APP_KEY_LEN
+        || !app_key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ApiError::bad_request(format!(
+            "appKey must be 1–{MAX_APP_KEY_LEN} characters of [A-Za-z0-9_-]"
+        )));
+    }
+    if req.secret.as_deref().is_some_and(|s| s.len() < 16) {
+        return Err(ApiError::bad_request(
+            "secret must be at least 16 characters",
+        ));
+    }
+    let policy = req.policy.unwrap_or_default();
+    policy.validate().map_err(ApiError::bad_request)?;
+    let app = shared
+        .store
+        .create_app(App {
+            name: req.name.unwrap_or_else(|| app_key.clone()),
+            app_key,
+            secret: req.secret.map_or_else(AppSecret::generate, AppSecret::new),
+            policy,
+            created_at: unix_millis(),
+        })
+        .await?;
+    tracing::info!(app_key = %app.app_key, "app created");
+    Ok((StatusCode::CREATED, Json(json!(*app))))
+}
+
+async fn get_app(
+    State(shared): State<Arc<Shared>>,
+    Path(app_key): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(json!(*app_of(&shared, &app_key)?)))
+}
+
+async fn set_policy(
+    State(shared): State<Arc<Shared>>,
+    Path(app_key): Path<String>,
+    Body(policy): Body<DevicePolicy>,
+) -> ApiResult<Json<serde_json::Value>> {
+    policy.validate().map_err(ApiError::bad_request)?;
+    let app = shared.store.set_policy(&app_key, policy).await?;
+    tracing::info!(app_key = %app.app_key, ?policy, "policy changed");
+    Ok(Json(json!(*app)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct MintToken {
+    account: String,
+    ttl_secs: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MintedToken {
+    account: String,
+    token: String,
+    expires_at: UnixMillis,
+}
+
+async fn mint_token(
+    State(shared): State<Arc<Shared>>,
+    Path(app_key): Path<String>,
+    Body(req): Body<MintToken>,
+) -> ApiResult<Json<MintedToken>> {
+    let app = app_of(&shared, &app_key)?;
+    check_account(&req.account)?;
+    let ttl = req.ttl_secs.unwrap_or(DEFAULT_TOKEN_TTL_SECS);
+    if ttl == 0 || ttl > MAX_TOKEN_TTL_SECS {
+        return Err(ApiError::bad_request(format!(
+            "ttlSecs must be 1–{MAX_TOKEN_TTL_SECS}"
+        )));
+    }
+    let token = token::mint(
+        app.secret.expose(),
+        &app.app_key,
+        &req.account,
+        Duration::from_secs(ttl),
+    )
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let expires_at = (unix_millis() / 1000 + ttl) * 1000;
+    Ok(Json(MintedToken {
+        account: req.account,
+        token: token.expose().to_owned(),
+        expires_at,
+    }))
+}
+
+fn check_account(account: &str) -> ApiResult<()> {
+    if account.trim().is_empty()
+        || account.len() > MAX_ACCOUNT_LEN
+        || account.chars().any(char::is_control)
+    {
+        return Err(ApiError::bad_request(format!(
+            "account must be 1–{MAX_ACCOUNT_LEN} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeviceListBody {
+    devices: Vec<Device>,
+    rev: u64,
+}
+
+async fn list_devices(
+    State(shared): State<Arc<Shared>>,
+    Path((app_key, account)): Path<(String, String)>,
+) -> ApiResult<Json<DeviceListBody>> {
+    app_of(&shared, &app_key)?;
+    let list = shared.registry.devices(&app_key, &account).await;
+    Ok(Json(DeviceListBody {
+        devices: list.devices.clone(),
+        rev: list.rev,
+    }))
+}
+
+async fn get_account(
+    State(shared): State<Arc<Shared>>,
+    Path((app_key, account)): Path<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    app_of(&shared, &app_key)?;
+    let flags = shared.store.flags(&app_key, &account);
+    let list = shared.registry.devices(&app_key, &account).await;
+    Ok(Json(json!({
+        "appKey": app_key,
+        "account": account,
+        "banned": flags.banned,
+        "disabled": flags.disabled,
+        "devices": list.devices,
+        "rev": list.rev,
+    })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct KickRequest {
+    device_ids: Option<Vec<String>>,
+}
+
+async fn kick(
+    State(shared): State<Arc<Shared>>,
+    Path((app_key, account)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    app_of(&shared, &app_key)?;
+    // The body is optional: none kicks every device of the account.
+    let req: KickRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        KickRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+    };
+    let kicked = shared
+        .registry
+        .kick_account(
+            &app_key,
+            &account,
+            req.device_ids.as_deref(),
+            KickReason::Admin,
+        )
+        .await;
+    tracing::info!(%app_key, %account, ?kicked, "admin kick");
+    Ok(Json(json!({ "kicked": kicked })))
+}
+
+async fn set_flag(
+    shared: &Shared,
+    app_key: &str,
+    account: &str,
+    change: impl FnOnce(&mut AccountFlags),
+    kick_reason: Option<KickReason>,
+) -> ApiResult<Json<serde_json::Value>> {
+    app_of(shared, app_key)?;
+    check_account(account)?;
+    let mut flags = shared.store.flags(app_key, account);
+    change(&mut flags);
+    shared.store.set_flags(app_key, account, flags).await?;
+    let kicked = match kick_reason {
+        Some(reason) => {
+            shared
+                .registry
+                .kick_account(app_key, account, None, reason)
+                .await
+        }
+        None => Vec::new(),
+    };
+    tracing::info!(%app_key, %account, ?flags, ?kicked, "account flags changed");
+    Ok(Json(json!({
+        "appKey": app_key,
+        "account": account,
+        "banned": flags.banned,
+        "disabled": flags.disabled,
+        "kicked": kicked,
+    })))
+}
+
+async fn ban(
+    State(shared): State<Arc<Shared>>,
+    Path((app_key, account)): Path<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    set_flag(
+        &shared,
+        &app_key,
+        &account,
+        |f| f.banned = true,
+        Some(KickReason::Banned),
+    )
+    .await
+}
+
+async fn unban(
+    State(shared): State<Arc<Shared>>,
+    Path((app_key, account)): Path<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    set_flag(&shared, &app_key, &account, |f| f.banned = false, None).await
+}
+
+async fn disable(
+    State(shared): State<Arc<Shared>>,
+    Path((app_key, account)): Path<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    set_flag(
+        &shared,
+        &app_key,
+        &account,
+        |f| f.disabled = true,
+        Some(KickReason::Admin),
+    )
+    .await
+}
+
+async fn enable(
+    State(shared): State<Arc<Shared>>,
+    Path((app_key, account)): Path<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    set_flag(&shared, &app_key, &account, |f| f.disabled = false, None).await
+}

@@ -1,0 +1,297 @@
+//! The Vestibule login gateway: a WebSocket server that authenticates
+//! appKey + account + token, knows which devices of each account are online,
+//! enforces each app's multi-device policy, pushes device-list changes and
+//! routes kicks. `docs/protocol.md` is the wire contract.
+//!
+//! Embed it with [`Gateway::start`]; the `vestibule-gateway` binary wraps it.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod admin;
+pub mod clock;
+mod http;
+pub mod metrics;
+pub mod policy;
+pub mod registry;
+pub mod secret;
+mod session;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use vestibule_protocol::limits;
+
+use crate::metrics::Metrics;
+use crate::policy::DevicePolicy;
+use crate::registry::{MemoryRegistry, SessionRegistry};
+use crate::secret::AppSecret;
+use crate::store::{App, Store, StoreError};
+
+/// The appKey of the app seeded on first start.
+pub const DEMO_APP_KEY: &str = "demo";
+
+const ADMIN_KEY_META: &str = "admin_key_sha256";
+
+/// Where the gateway keeps its data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// Nothing survives a restart.
+    Memory,
+    /// SQLite in this directory.
+    Dir(PathBuf),
+}
+
+/// How to run a gateway.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Address to listen on; port 0 picks a free one.
+    pub listen: SocketAddr,
+    /// Where data lives.
+    pub storage: Storage,
+    /// The admin API's bearer key. `None`: keep the stored one, or generate one on first start.
+    pub admin_key: Option<String>,
+    /// The demo app's secret when it is seeded. `None`: generated.
+    pub demo_secret: Option<String>,
+    /// Seed the `demo` app when the store has no apps.
+    pub seed_demo: bool,
+    /// Close connections silent this long.
+    pub idle_timeout: Duration,
+    /// Close connections that send no `login` this long after the upgrade.
+    pub login_deadline: Duration,
+    /// A send that cannot complete this long (a client that stopped reading) closes the connection.
+    pub write_timeout: Duration,
+}
+
+impl GatewayConfig {
+    /// Defaults: in-memory, demo seeded, the protocol's timeouts.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            storage: Storage::Memory,
+            admin_key: None,
+            demo_secret: None,
+            seed_demo: true,
+            idle_timeout: limits::IDLE_TIMEOUT,
+            login_deadline: limits::LOGIN_DEADLINE,
+            write_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// State shared by every connection and request.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) store: Arc<Store>,
+    pub(crate) registry: Arc<dyn SessionRegistry>,
+    pub(crate) metrics: Metrics,
+    pub(crate) config: GatewayConfig,
+    pub(crate) admin_key_hash: String,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) kill: CancellationToken,
+    pub(crate) connections: TaskTracker,
+}
+
+/// What a newcomer needs to log in to the demo app.
+#[derive(Clone, Debug)]
+pub struct DemoApp {
+    /// The demo appKey.
+    pub app_key: String,
+    /// The demo app's secret, for minting tokens.
+    pub secret: AppSecret,
+    /// Whether it was created by this start.
+    pub created: bool,
+}
+
+/// A gateway that is serving.
+#[derive(Debug)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    generated_admin_key: Option<String>,
+    demo: Option<DemoApp>,
+    server: JoinHandle<()>,
+}
+
+impl Gateway {
+    /// Opens the store, seeds the demo app if needed, binds and starts serving.
+    pub async fn start(config: GatewayConfig) -> Result<Self, StartError> {
+        let store = Arc::new(match &config.storage {
+            Storage::Memory => Store::memory(),
+            Storage::Dir(dir) => Store::open(dir)?,
+        });
+        let registry: Arc<dyn SessionRegistry> = Arc::new(MemoryRegistry::new());
+        Self::start_with(config, store, registry).await
+    }
+
+    /// Starts with a given store and registry (a Redis registry, a shared store in tests).
+    pub async fn start_with(
+        config: GatewayConfig,
+        store: Arc<Store>,
+        registry: Arc<dyn SessionRegistry>,
+    ) -> Result<Self, StartError> {
+        let (admin_key_hash, generated_admin_key) =
+            admin_key(&store, config.admin_key.as_deref()).await?;
+        let demo = if config.seed_demo {
+            seed_demo(&store, config.demo_secret.as_deref()).await?
+        } else {
+            None
+        };
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let shared = Arc::new(Shared {
+            store,
+            registry,
+            metrics: Metrics::new(),
+            config,
+            admin_key_hash,
+            shutdown: CancellationToken::new(),
+            kill: CancellationToken::new(),
+            connections: TaskTracker::new(),
+        });
+        let server = tokio::spawn(http::serve(listener, shared.clone()));
+        tracing::info!(%local_addr, "gateway listening");
+        Ok(Self {
+            shared,
+            local_addr,
+            generated_admin_key,
+            demo,
+            server,
+        })
+    }
+
+    /// The address the gateway listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `ws://ADDR/v1/ws`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}{}", self.local_addr, vestibule_protocol::WS_PATH)
+    }
+
+    /// `http://ADDR`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// The admin key, when this start generated it (shown once).
+    pub fn generated_admin_key(&self) -> Option<&str> {
+        self.generated_admin_key.as_deref()
+    }
+
+    /// The demo app, when seeding is on.
+    pub fn demo(&self) -> Option<&DemoApp> {
+        self.demo.as_ref()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.shared.store
+    }
+
+    /// The session registry.
+    pub fn registry(&self) -> &Arc<dyn SessionRegistry> {
+        &self.shared.registry
+    }
+
+    /// Connections currently open (logged in or not).
+    pub fn open_connections(&self) -> usize {
+        self.shared.connections.len()
+    }
+
+    /// Stops accepting, closes every session with 4503 (clients retry), and
+    /// waits until every connection has finished.
+    pub async fn shutdown(self) {
+        self.shared.shutdown.cancel();
+        self.shared.connections.close();
+        let _ = self.server.await;
+        self.shared.connections.wait().await;
+    }
+
+    /// Stops at once, like a crash: every socket is dropped without a close frame.
+    pub fn abort(self) {
+        self.server.abort();
+        self.shared.kill.cancel();
+    }
+}
+
+async fn admin_key(
+    store: &Store,
+    given: Option<&str>,
+) -> Result<(String, Option<String>), StoreError> {
+    if let Some(key) = given {
+        let hash = secret::hash_admin_key(key);
+        store.set_meta(ADMIN_KEY_META, &hash).await?;
+        return Ok((hash, None));
+    }
+    if let Some(hash) = store.meta(ADMIN_KEY_META).await? {
+        return Ok((hash, None));
+    }
+    let key = secret::random_string(32);
+    let hash = secret::hash_admin_key(&key);
+    store.set_meta(ADMIN_KEY_META, &hash).await?;
+    Ok((hash, Some(key)))
+}
+
+async fn seed_demo(store: &Store, secret: Option<&str>) -> Result<Option<DemoApp>, StoreError> {
+    if let Some(app) = store.app(DEMO_APP_KEY) {
+        if secret.is_some_and(|s| s != app.secret.expose()) {
+            tracing::warn!(
+                "--demo-secret differs from the stored demo app's secret; keeping the stored one"
+            );
+        }
+        return Ok(Some(DemoApp {
+            app_key: app.app_key.clone(),
+            secret: app.secret.clone(),
+            created: false,
+        }));
+    }
+    if !store.apps().is_empty() {
+        return Ok(None);
+    }
+    let app = store
+        .create_app(App {
+            app_key: DEMO_APP_KEY.to_owned(),
+            name: "Demo".to_owned(),
+            secret: secret.map_or_else(AppSecret::generate, AppSecret::new),
+            policy: DevicePolicy::default(),
+            created_at: clock::unix_millis(),
+        })
+        .await?;
+    Ok(Some(DemoApp {
+        app_key: app.app_key.clone(),
+        secret: app.secret.clone(),
+        created: true,
+    }))
+}

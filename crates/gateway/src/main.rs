@@ -1,0 +1,165 @@
+//! `vestibule-gateway serve`: run the login gateway.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use vestibule_gateway::{Gateway, GatewayConfig, Storage};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vestibule-gateway",
+    version,
+    about = "Vestibule's IM login gateway"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve WebSocket logins, the admin API, /healthz and /metrics.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "VESTIBULE_LISTEN", default_value = "127.0.0.1:7878")]
+    listen: SocketAddr,
+    /// Directory for the SQLite database (default: the platform data dir).
+    #[arg(long, env = "VESTIBULE_DATA_DIR", conflicts_with = "memory")]
+    data_dir: Option<PathBuf>,
+    /// Keep everything in memory; nothing survives a restart.
+    #[arg(long, env = "VESTIBULE_MEMORY")]
+    memory: bool,
+    /// The admin API's bearer key (default: the stored one, or a new one printed once).
+    #[arg(long, env = "VESTIBULE_ADMIN_KEY", hide_env_values = true)]
+    admin_key: Option<String>,
+    /// The demo app's secret when it is created (default: generated).
+    #[arg(long, env = "VESTIBULE_DEMO_SECRET", hide_env_values = true)]
+    demo_secret: Option<String>,
+    /// Do not create the demo app.
+    #[arg(long, env = "VESTIBULE_NO_DEMO")]
+    no_demo: bool,
+    /// Close connections silent for this many seconds.
+    #[arg(long, env = "VESTIBULE_IDLE_TIMEOUT", default_value_t = 45)]
+    idle_timeout: u64,
+    /// Close connections that send no login this many seconds after connecting.
+    #[arg(long, env = "VESTIBULE_LOGIN_DEADLINE", default_value_t = 10)]
+    login_deadline: u64,
+}
+
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    directories::ProjectDirs::from("im", "Vestibule", "vestibule")
+        .map(|dirs| dirs.data_dir().join("gateway"))
+        .context("no home directory to keep data in; pass --data-dir or --memory")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,vestibule_gateway=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let Command::Serve(args) = Cli::parse().command;
+    let storage = if args.memory {
+        Storage::Memory
+    } else {
+        Storage::Dir(match args.data_dir {
+            Some(dir) => dir,
+            None => default_data_dir()?,
+        })
+    };
+    let mut config = GatewayConfig::new(args.listen);
+    config.storage = storage.clone();
+    config.admin_key = args.admin_key;
+    config.demo_secret = args.demo_secret;
+    config.seed_demo = !args.no_demo;
+    config.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
+    config.login_deadline = Duration::from_secs(args.login_deadline.max(1));
+    let gateway = Gateway::start(config)
+        .await
+        .context("cannot start the gateway")?;
+    print_banner(&gateway, &storage);
+
+    shutdown_signal().await;
+    eprintln!("shutting down: closing sessions (clients will reconnect elsewhere or later)");
+    gateway.shutdown().await;
+    Ok(())
+}
+
+fn print_banner(gateway: &Gateway, storage: &Storage) {
+    println!("Vestibule gateway listening on {}", gateway.ws_url());
+    println!(
+        "  health:  {}/healthz   metrics: {}/metrics",
+        gateway.http_url(),
+        gateway.http_url()
+    );
+    match storage {
+        Storage::Memory => println!("  data:    in memory (nothing is kept after exit)"),
+        Storage::Dir(dir) => println!(
+            "  data:    {}",
+            dir.join(vestibule_gateway::store::DB_FILE).display()
+        ),
+    }
+    match gateway.generated_admin_key() {
+        Some(key) => println!("  admin key (shown once, keep it): {key}"),
+        None => println!("  admin key: as set before (pass --admin-key to replace it)"),
+    }
+    if let Some(demo) = gateway.demo() {
+        let secret = demo.secret.expose();
+        println!();
+        println!("Demo app: appKey \"{}\", secret \"{secret}\"", demo.app_key);
+        match vestibule_protocol::token::mint(
+            secret,
+            &demo.app_key,
+            "alice",
+            Duration::from_secs(24 * 3600),
+        ) {
+            Ok(token) => {
+                println!("  log in as alice (token valid 24 h):");
+                println!(
+                    "    vestibule-cli login --url {} --app-key {} --account alice --token {}",
+                    gateway.ws_url(),
+                    demo.app_key,
+                    token.expose()
+                );
+            }
+            Err(e) => println!("  (could not mint a demo token: {e})"),
+        }
+        println!("  a token for any account:");
+        println!(
+            "    vestibule-cli token --secret {secret} --app-key {} --account bob --ttl 86400",
+            demo.app_key
+        );
+    }
+    println!();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,125 @@
+//! Prometheus metrics, served as text at `GET /metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// `result` label of `vestibule_logins_total`: `ok` or the failure code.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// `ok` or a code number.
+    pub result: String,
+}
+
+/// `reason` label of `vestibule_kicks_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// A kick reason's wire name.
+    pub reason: String,
+}
+
+/// `kind` label of `vestibule_bad_frames_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// `malformed`, `invalid`, `binary`, `oversized`, `unexpected`.
+    pub kind: &'static str,
+}
+
+/// The gateway's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Open WebSocket connections (logged in or not).
+    pub connections: Gauge,
+    /// Logged-in sessions on this process.
+    pub sessions: Gauge,
+    /// Login attempts by result.
+    pub logins: Family<ResultLabel, Counter>,
+    /// Kicks delivered, by reason.
+    pub kicks: Family<ReasonLabel, Counter>,
+    /// Frames refused, by kind.
+    pub bad_frames: Family<KindLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("vestibule");
+        let connections = Gauge::default();
+        let sessions = Gauge::default();
+        let logins = Family::<ResultLabel, Counter>::default();
+        let kicks = Family::<ReasonLabel, Counter>::default();
+        let bad_frames = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "connections",
+            "Open WebSocket connections",
+            connections.clone(),
+        );
+        registry.register(
+            "sessions",
+            "Logged-in sessions on this gateway process",
+            sessions.clone(),
+        );
+        registry.register(
+            "logins",
+            "Login attempts by result (ok or code)",
+            logins.clone(),
+        );
+        registry.register("kicks", "Sessions kicked, by reason", kicks.clone());
+        registry.register(
+            "bad_frames",
+            "Client frames refused, by kind",
+            bad_frames.clone(),
+        );
+        Self {
+            registry,
+            connections,
+            sessions,
+            logins,
+            kicks,
+            bad_frames,
+        }
+    }
+
+    /// Counts a login attempt's result.
+    pub fn login(&self, result: impl Into<String>) {
+        self.logins
+            .get_or_create(&ResultLabel {
+                result: result.into(),
+            })
+            .inc();
+    }
+
+    /// Counts a delivered kick.
+    pub fn kick(&self, reason: vestibule_protocol::KickReason) {
+        self.kicks
+            .get_or_create(&ReasonLabel {
+                reason: reason.as_str().to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a refused frame.
+    pub fn bad_frame(&self, kind: &'static str) {
+        self.bad_frames.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, sessions: usize) -> String {
+        self.sessions
+            .set(i64::try_from(sessions).unwrap_or(i64::MAX));
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            out = format!("# encoding failed: {e}\n");
+        }
+        out
+    }
+}

@@ -1,0 +1,185 @@
+//! Who is online: the session registry. It applies the device policy
+//! atomically per account, keeps each account's device list and revision, and
+//! delivers device-list pushes and kicks to the connections it concerns.
+//!
+//! [`MemoryRegistry`] is the embedded default; a Redis registry implements the
+//! same trait for a cluster of gateways.
+
+mod memory;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use vestibule_protocol::{Code, Device, DeviceInfo, KickReason, KickedBy, UnixMillis};
+
+pub use memory::MemoryRegistry;
+
+use crate::policy::DevicePolicy;
+
+/// What the registry tells a connection.
+#[derive(Clone, Debug)]
+pub enum SessionMsg {
+    /// The account's device list changed.
+    Devices(Arc<DeviceList>),
+    /// This session was kicked; it has already left the registry.
+    Kicked(Arc<KickNotice>),
+    /// A newer login of the same deviceId took this session's place; close silently.
+    Replaced,
+}
+
+/// The channel a connection's task reads registry messages from.
+pub type Mailbox = mpsc::UnboundedSender<SessionMsg>;
+
+/// An account's online devices at one revision. Every entry has
+/// `current: false`; [`DeviceList::for_connection`] marks the receiver.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeviceList {
+    /// Online devices, oldest login first.
+    pub devices: Vec<Device>,
+    /// Strictly rising per account.
+    pub rev: u64,
+}
+
+impl DeviceList {
+    /// The list as the connection `connection_id` should see it.
+    pub fn for_connection(&self, connection_id: &str) -> Vec<Device> {
+        self.devices
+            .iter()
+            .map(|d| Device {
+                current: d.connection_id == connection_id,
+                ..d.clone()
+            })
+            .collect()
+    }
+}
+
+/// Why and by whom a session was kicked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KickNotice {
+    /// Why.
+    pub reason: KickReason,
+    /// Which device caused it.
+    pub by: Option<KickedBy>,
+}
+
+/// Identifies one session.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    /// The app.
+    pub app_key: String,
+    /// The account.
+    pub account: String,
+    /// The session's connection id (unique per login).
+    pub connection_id: String,
+}
+
+/// A session asking to join the registry.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    /// Who.
+    pub key: SessionKey,
+    /// From which device.
+    pub device: DeviceInfo,
+    /// The client's IP as the gateway sees it.
+    pub ip: String,
+    /// When.
+    pub login_time: UnixMillis,
+    /// Where to deliver pushes and kicks.
+    pub mailbox: Mailbox,
+}
+
+impl NewSession {
+    /// The device-list entry for this session.
+    pub fn device_entry(&self) -> Device {
+        Device {
+            device_id: self.device.device_id.clone(),
+            device_type: self.device.device_type,
+            os: self.device.os.clone(),
+            mac: self.device.mac.clone(),
+            custom_tag: self.device.custom_tag.clone(),
+            connection_id: self.key.connection_id.clone(),
+            ip: self.ip.clone(),
+            login_time: self.login_time,
+            online: true,
+            current: false,
+        }
+    }
+
+    /// How this session appears in `kicked.by`.
+    pub fn as_kicker(&self) -> KickedBy {
+        KickedBy {
+            device_id: self.device.device_id.clone(),
+            device_type: self.device.device_type,
+            os: self.device.os.clone(),
+            ip: self.ip.clone(),
+        }
+    }
+}
+
+/// A login the registry accepted.
+#[derive(Clone, Debug)]
+pub struct Granted {
+    /// The account's devices including the new session.
+    pub devices: Arc<DeviceList>,
+    /// The same deviceId had a live session that this login replaced.
+    pub repeat_login: bool,
+    /// How many sessions the policy kicked.
+    pub evicted: usize,
+}
+
+/// A login the registry refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// 417, 419, or 503 when the registry is unavailable.
+    pub code: Code,
+    /// For 503: when to try again.
+    pub retry_after: Option<Duration>,
+}
+
+/// The result of a device's `kick`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KickOutcome {
+    /// deviceIds that were signed out.
+    pub kicked: Vec<String>,
+    /// deviceIds with no online session of this account (and the kicker's own).
+    pub not_found: Vec<String>,
+}
+
+/// The session registry.
+#[async_trait]
+pub trait SessionRegistry: Send + Sync + std::fmt::Debug {
+    /// Applies `policy` and adds the session, kicking or replacing others as
+    /// the policy says, and pushes the new list to the account's other sessions.
+    async fn login(&self, policy: &DevicePolicy, session: NewSession) -> Result<Granted, Refused>;
+
+    /// Removes a session (logout, drop, expiry) if it is still registered, and
+    /// pushes the new list. Returns whether it was there.
+    async fn remove(&self, key: &SessionKey) -> bool;
+
+    /// The session `kicker` signs out other devices of its own account.
+    /// `guard`: a kicker younger than this is refused with 403.
+    async fn kick(
+        &self,
+        kicker: &SessionKey,
+        device_ids: &[String],
+        guard: Option<Duration>,
+    ) -> Result<KickOutcome, Code>;
+
+    /// Signs out the given devices of an account (all when `None`) with `reason`.
+    /// Returns the deviceIds signed out.
+    async fn kick_account(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_ids: Option<&[String]>,
+        reason: KickReason,
+    ) -> Vec<String>;
+
+    /// The account's online devices.
+    async fn devices(&self, app_key: &str, account: &str) -> Arc<DeviceList>;
+
+    /// Sessions held by this gateway process.
+    fn local_sessions(&self) -> usize;
+}

@@ -1,0 +1,605 @@
+//! One task per connection: wait for `login`, authenticate, join the registry,
+//! then serve requests, pushes and kicks until the socket ends.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until, timeout};
+use tracing::Instrument;
+use vestibule_protocol::token::{self, TokenError};
+use vestibule_protocol::{
+    ClientFrame, Code, DecodeError, KickReason, Login, LoginOk, ServerFrame, Token, close_code,
+};
+
+use crate::Shared;
+use crate::clock::unix_millis;
+use crate::registry::{NewSession, SessionKey, SessionMsg};
+use crate::store::App;
+
+/// How long to wait for the client's half of the closing handshake.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Clients are told to wait this long before reconnecting after a shutdown.
+const SHUTDOWN_RETRY_AFTER_MS: u64 = 1000;
+
+pub(crate) async fn run(socket: WebSocket, peer: SocketAddr, shared: Arc<Shared>) {
+    shared.metrics.connections.inc();
+    let mut conn = Conn {
+        ws: socket,
+        peer: normalize(peer),
+        shared: shared.clone(),
+    };
+    conn.serve().await;
+    shared.metrics.connections.dec();
+}
+
+fn normalize(peer: SocketAddr) -> SocketAddr {
+    match peer.ip() {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(peer, |v4| SocketAddr::new(IpAddr::V4(v4), peer.port())),
+        IpAddr::V4(_) => peer,
+    }
+}
+
+struct Conn {
+    ws: WebSocket,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+/// A logged-in session's own state.
+struct Live {
+    key: SessionKey,
+    app: Arc<App>,
+    mailbox: mpsc::UnboundedReceiver<SessionMsg>,
+    expires: Option<Instant>,
+    last_rev: u64,
+}
+
+/// How the serving loop ended.
+enum End {
+    /// The socket is gone or closed; leave the registry.
+    Leave,
+    /// The registry already removed this session (kicked, replaced).
+    Gone,
+}
+
+impl Conn {
+    async fn serve(&mut self) {
+        let Some(login) = self.await_login().await else {
+            return;
+        };
+        let Some(mut live) = self.admit(login).await else {
+            return;
+        };
+        let span = tracing::info_span!(
+            "session",
+            app_key = %live.key.app_key,
+            account = %live.key.account,
+            connection_id = %live.key.connection_id,
+        );
+        let end = self.serve_live(&mut live).instrument(span.clone()).await;
+        if matches!(end, End::Leave) {
+            self.shared.registry.remove(&live.key).await;
+        }
+        span.in_scope(|| tracing::info!("session ended"));
+    }
+
+    /// Waits for the first frame, which must be `login`.
+    async fn await_login(&mut self) -> Option<Login> {
+        let deadline = Instant::now() + self.shared.config.login_deadline;
+        loop {
+            let next = tokio::select! {
+                next = timeout_at(deadline, self.ws.recv()) => next,
+                () = self.shared.shutdown.cancelled() => {
+                    self.refuse(None, Code::Busy, "server shutting down", Some(SHUTDOWN_RETRY_AFTER_MS)).await;
+                    return None;
+                }
+                () = self.shared.kill.cancelled() => return None,
+            };
+            let message = match next {
+                Err(_elapsed) => {
+                    self.refuse(
+                        None,
+                        Code::Timeout,
+                        "no login frame within the deadline",
+                        None,
+                    )
+                    .await;
+                    return None;
+                }
+                Ok(None) => return None,
+                Ok(Some(Err(e))) => {
+                    self.transport_error(&e).await;
+                    return None;
+                }
+                Ok(Some(Ok(message))) => message,
+            };
+            match message {
+                Message::Text(text) => {
+                    return match ClientFrame::decode(text.as_str()) {
+                        Ok(ClientFrame::Login(login)) => Some(login),
+                        Ok(other) => {
+                            self.shared.metrics.bad_frame("unexpected");
+                            let message = "the first frame must be login";
+                            self.refuse(Some(other.id()), Code::BadRequest, message, None)
+                                .await;
+                            None
+                        }
+                        Err(e) => {
+                            self.count_decode_error(&e);
+                            let id = request_id(text.as_str());
+                            self.refuse(id, Code::BadRequest, &e.to_string(), None)
+                                .await;
+                            None
+                        }
+                    };
+                }
+                Message::Binary(_) => {
+                    self.shared.metrics.bad_frame("binary");
+                    let message = "binary frames are not supported; send JSON text";
+                    self.refuse(None, Code::BadRequest, message, None).await;
+                    return None;
+                }
+                Message::Ping(_) | Message::Pong(_) => {}
+                Message::Close(_) => return None,
+            }
+        }
+    }
+
+    /// Authenticates the login and joins the registry; answers `loginOk` or `loginFailed`.
+    async fn admit(&mut self, login: Login) -> Option<Live> {
+        let shared = self.shared.clone();
+        let Some(app) = shared.store.app(&login.app_key) else {
+            self.refuse(Some(login.id), Code::UnknownAppKey, "unknown appKey", None)
+                .await;
+            return None;
+        };
+        let claims = match token::verify(
+            app.secret.expose(),
+            &app.app_key,
+            &login.account,
+            &login.token,
+        ) {
+            Ok(claims) => claims,
+            Err(e) => {
+                let message = match e {
+                    TokenError::Expired => "token expired",
+                    TokenError::WrongAccount => "token was issued for another account",
+                    TokenError::WrongApp => "token was issued for another appKey",
+                    TokenError::Invalid | TokenError::EmptySecret => "wrong account or token",
+                };
+                self.refuse(Some(login.id), Code::WrongCredentials, message, None)
+                    .await;
+                return None;
+            }
+        };
+        let flags = shared.store.flags(&app.app_key, &login.account);
+        if flags.banned {
+            self.refuse(Some(login.id), Code::Forbidden, "account banned", None)
+                .await;
+            return None;
+        }
+        if flags.disabled {
+            self.refuse(
+                Some(login.id),
+                Code::AccountDisabled,
+                "account disabled",
+                None,
+            )
+            .await;
+            return None;
+        }
+
+        let key = SessionKey {
+            app_key: app.app_key.clone(),
+            account: login.account.clone(),
+            connection_id: uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let (mailbox_tx, mailbox) = mpsc::unbounded_channel();
+        let login_time = unix_millis();
+        let session = NewSession {
+            key: key.clone(),
+            device: login.device.clone(),
+            ip: self.peer.ip().to_string(),
+            login_time,
+            mailbox: mailbox_tx,
+        };
+        let granted = match shared.registry.login(&app.policy, session).await {
+            Ok(granted) => granted,
+            Err(refused) => {
+                let message = match refused.code {
+                    Code::DuplicateLogin => "already logged in on a device of a conflicting type",
+                    Code::DeviceLimit => "too many devices of this account are online",
+                    _ => "the session registry is unavailable",
+                };
+                let retry = refused
+                    .retry_after
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                self.refuse(Some(login.id), refused.code, message, retry)
+                    .await;
+                return None;
+            }
+        };
+        let last_login_device_id = match shared
+            .store
+            .swap_last_login(&app.app_key, &login.account, &login.device.device_id)
+            .await
+        {
+            Ok(previous) => previous,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record the last login device");
+                None
+            }
+        };
+        let expires_at_ms = claims.exp.saturating_mul(1000);
+        let ok = LoginOk {
+            id: login.id,
+            connection_id: key.connection_id.clone(),
+            ip: self.peer.ip().to_string(),
+            port: self.peer.port(),
+            country: String::new(),
+            last_login_device_id,
+            custom_tag: login.device.custom_tag.clone(),
+            server_time: login_time,
+            repeat_login: granted.repeat_login,
+            token_expires_at: Some(expires_at_ms),
+            devices: granted.devices.for_connection(&key.connection_id),
+            rev: granted.devices.rev,
+        };
+        shared.metrics.login("ok");
+        tracing::info!(
+            app_key = %key.app_key,
+            account = %key.account,
+            connection_id = %key.connection_id,
+            device_id = %login.device.device_id,
+            device_type = %login.device.device_type,
+            repeat_login = granted.repeat_login,
+            evicted = granted.evicted,
+            "logged in"
+        );
+        let live = Live {
+            key,
+            app,
+            mailbox,
+            expires: Some(expiry_instant(expires_at_ms)),
+            last_rev: granted.devices.rev,
+        };
+        if self.send(ServerFrame::LoginOk(ok)).await.is_err() {
+            self.shared.registry.remove(&live.key).await;
+            return None;
+        }
+        Some(live)
+    }
+
+    async fn serve_live(&mut self, live: &mut Live) -> End {
+        let idle = self.shared.config.idle_timeout;
+        let mut idle_deadline = Instant::now() + idle;
+        loop {
+            let expiry = live.expires;
+            // Biased: frames that already arrived are handled before a timer
+            // that fired at the same moment declares the client idle or expired.
+            tokio::select! {
+                biased;
+                () = self.shared.kill.cancelled() => return End::Leave,
+                () = self.shared.shutdown.cancelled() => {
+                    return self.leave(live, close_code::for_code(Code::Busy), "server shutting down").await;
+                }
+                msg = live.mailbox.recv() => match msg {
+                    Some(SessionMsg::Devices(list)) => {
+                        if list.rev > live.last_rev {
+                            live.last_rev = list.rev;
+                            let frame = ServerFrame::Devices {
+                                devices: list.for_connection(&live.key.connection_id),
+                                rev: list.rev,
+                            };
+                            if self.send(frame).await.is_err() {
+                                return End::Leave;
+                            }
+                        }
+                    }
+                    Some(SessionMsg::Kicked(notice)) => {
+                        self.shared.metrics.kick(notice.reason);
+                        tracing::info!(reason = %notice.reason, by = ?notice.by.as_ref().map(|b| &b.device_id), "kicked");
+                        let frame = ServerFrame::Kicked {
+                            reason: notice.reason,
+                            by: notice.by.clone(),
+                            message: notice.reason.describe().to_owned(),
+                        };
+                        if self.send(frame).await.is_ok() {
+                            self.close(notice.reason.close_code(), notice.reason.as_str()).await;
+                        }
+                        return End::Gone;
+                    }
+                    Some(SessionMsg::Replaced) => {
+                        tracing::info!("replaced by a newer login of the same device");
+                        self.close(close_code::REPLACED, "replaced by a newer login of this device").await;
+                        return End::Gone;
+                    }
+                    None => return End::Gone,
+                },
+                next = self.ws.recv() => {
+                    idle_deadline = Instant::now() + idle;
+                    let message = match next {
+                        None => return End::Leave,
+                        Some(Err(e)) => {
+                            self.transport_error(&e).await;
+                            return End::Leave;
+                        }
+                        Some(Ok(message)) => message,
+                    };
+                    match message {
+                        Message::Text(text) => {
+                            if let Some(end) = self.request(live, text.as_str()).await {
+                                return end;
+                            }
+                        }
+                        Message::Binary(_) => {
+                            self.shared.metrics.bad_frame("binary");
+                            let message = "binary frames are not supported; send JSON text";
+                            if self.error(None, Code::BadRequest, message).await.is_err() {
+                                return End::Leave;
+                            }
+                        }
+                        Message::Ping(_) | Message::Pong(_) => {}
+                        Message::Close(_) => return End::Leave,
+                    }
+                }
+                () = sleep_until_opt(expiry) => {
+                    // Leave first so the other devices' lists update even if this client is slow.
+                    self.shared.registry.remove(&live.key).await;
+                    self.shared.metrics.kick(KickReason::TokenExpired);
+                    tracing::info!("token expired");
+                    let frame = ServerFrame::Kicked {
+                        reason: KickReason::TokenExpired,
+                        by: None,
+                        message: KickReason::TokenExpired.describe().to_owned(),
+                    };
+                    if self.send(frame).await.is_ok() {
+                        self.close(KickReason::TokenExpired.close_code(), "tokenExpired").await;
+                    }
+                    return End::Gone;
+                }
+                () = sleep_until(idle_deadline) => {
+                    tracing::info!("idle timeout");
+                    return self.leave(live, close_code::for_code(Code::Timeout), "no frames within the idle timeout").await;
+                }
+            }
+        }
+    }
+
+    /// Leaves the registry at once (so other devices see it), then closes.
+    async fn leave(&mut self, live: &Live, code: u16, reason: &str) -> End {
+        self.shared.registry.remove(&live.key).await;
+        self.close(code, reason).await;
+        End::Gone
+    }
+
+    /// Handles one request frame on a live session; `Some` ends the session.
+    async fn request(&mut self, live: &mut Live, text: &str) -> Option<End> {
+        let frame = match ClientFrame::decode(text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.count_decode_error(&e);
+                let id = request_id(text);
+                return self.error(id, Code::BadRequest, &e.to_string()).await.err();
+            }
+        };
+        let sent = match frame {
+            ClientFrame::Login(login) => {
+                self.shared.metrics.bad_frame("unexpected");
+                self.error(
+                    Some(login.id),
+                    Code::BadRequest,
+                    "already logged in on this connection",
+                )
+                .await
+            }
+            ClientFrame::Kick { id, device_ids } => {
+                let guard = live
+                    .app
+                    .policy
+                    .fresh_session_guard_secs
+                    .map(Duration::from_secs);
+                match self
+                    .shared
+                    .registry
+                    .kick(&live.key, &device_ids, guard)
+                    .await
+                {
+                    Ok(outcome) => {
+                        tracing::info!(kicked = ?outcome.kicked, not_found = ?outcome.not_found, "kick");
+                        self.send(ServerFrame::KickResult {
+                            id,
+                            kicked: outcome.kicked,
+                            not_found: outcome.not_found,
+                        })
+                        .await
+                    }
+                    Err(code) => {
+                        let message = "this session is too new to sign out other devices";
+                        self.error(Some(id), code, message).await
+                    }
+                }
+            }
+            ClientFrame::RefreshToken { id, token } => self.refresh(live, id, &token).await,
+            ClientFrame::Logout { id } => {
+                self.shared.registry.remove(&live.key).await;
+                tracing::info!("logged out");
+                if self.send(ServerFrame::Ok { id }).await.is_ok() {
+                    self.close(1000, "logged out").await;
+                }
+                return Some(End::Gone);
+            }
+        };
+        sent.err()
+    }
+
+    async fn refresh(&mut self, live: &mut Live, id: u64, token: &Token) -> Result<(), End> {
+        // The app may have changed (policy); the secret is stable.
+        let app = self
+            .shared
+            .store
+            .app(&live.key.app_key)
+            .unwrap_or_else(|| live.app.clone());
+        match token::verify(app.secret.expose(), &app.app_key, &live.key.account, token) {
+            Ok(claims) => {
+                live.expires = Some(expiry_instant(claims.exp.saturating_mul(1000)));
+                live.app = app;
+                tracing::info!(expires_at = claims.exp, "token refreshed");
+                self.send(ServerFrame::Ok { id }).await
+            }
+            Err(e) => {
+                let message =
+                    format!("token not accepted: {e}; the session keeps its current token");
+                self.error(Some(id), Code::WrongCredentials, &message).await
+            }
+        }
+    }
+
+    fn count_decode_error(&self, e: &DecodeError) {
+        self.shared.metrics.bad_frame(match e {
+            DecodeError::TooLarge(_) => "oversized",
+            DecodeError::Malformed(_) => "malformed",
+            DecodeError::Invalid(_) => "invalid",
+        });
+    }
+
+    /// Sends a frame, giving up on a client that does not read within the write timeout.
+    async fn send(&mut self, frame: ServerFrame) -> Result<(), End> {
+        let text = frame.encode();
+        match timeout(
+            self.shared.config.write_timeout,
+            self.ws.send(Message::Text(text.into())),
+        )
+        .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "send failed");
+                Err(End::Leave)
+            }
+            Err(_) => {
+                tracing::info!("client stopped reading; closing");
+                Err(End::Leave)
+            }
+        }
+    }
+
+    async fn error(&mut self, id: Option<u64>, code: Code, message: &str) -> Result<(), End> {
+        self.send(ServerFrame::Error {
+            id,
+            code,
+            message: message.to_owned(),
+            retry_after_ms: None,
+        })
+        .await
+    }
+
+    /// Answers `loginFailed` and closes with `4000 + code`.
+    async fn refuse(
+        &mut self,
+        id: Option<u64>,
+        code: Code,
+        message: &str,
+        retry_after_ms: Option<u64>,
+    ) {
+        self.shared.metrics.login(code.as_u16().to_string());
+        tracing::info!(code = code.as_u16(), message, "login refused");
+        let frame = ServerFrame::LoginFailed {
+            id,
+            code,
+            message: message.to_owned(),
+            retry_after_ms,
+        };
+        if self.send(frame).await.is_ok() {
+            self.close(close_code::for_code(code), message).await;
+        }
+    }
+
+    /// A read failed: an oversized frame gets close 1009, invalid UTF-8 1007,
+    /// a protocol violation 1002; a vanished peer just ends.
+    async fn transport_error(&mut self, e: &axum::Error) {
+        use std::error::Error as _;
+        use tokio_tungstenite::tungstenite::Error as WsError;
+        tracing::debug!(error = %e, "read failed");
+        let (code, kind, reason) = match e.source().and_then(|s| s.downcast_ref::<WsError>()) {
+            Some(WsError::Capacity(_)) => (1009, "oversized", "frame over the 64 KiB limit"),
+            Some(WsError::Utf8(_)) => (1007, "malformed", "text frame is not valid UTF-8"),
+            Some(WsError::Protocol(_)) => (1002, "malformed", "WebSocket protocol violation"),
+            _ => return,
+        };
+        self.shared.metrics.bad_frame(kind);
+        self.close(code, reason).await;
+    }
+
+    /// Sends a close frame and waits briefly for the client's close.
+    async fn close(&mut self, code: u16, reason: &str) {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from(truncate(reason, 120).into_owned()),
+        };
+        if timeout(CLOSE_GRACE, self.ws.send(Message::Close(Some(frame))))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let _ = timeout(CLOSE_GRACE, async {
+            while let Some(Ok(message)) = self.ws.recv().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// The `id` of a frame that failed to decode, when one can be read.
+fn request_id(text: &str) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct WithId {
+        id: u64,
+    }
+    if text.len() > vestibule_protocol::limits::MAX_FRAME_BYTES {
+        return None;
+    }
+    serde_json::from_str::<WithId>(text).ok().map(|w| w.id)
+}
+
+fn truncate(s: &str, max: usize) -> Cow<'_, str> {
+    if s.len() <= max {
+        return Cow::Borrowed(s);
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(s[..end].to_owned())
+}
+
+/// The tokio instant at which a wall-clock expiry (ms since the epoch) falls.
+fn expiry_instant(expires_at_ms: u64) -> Instant {
+    let remaining = expires_at_ms.saturating_sub(unix_millis());
+    Instant::now() + Duration::from_millis(remaining)
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn timeout_at<F: std::future::IntoFuture>(
+    deadline: Instant,
+    future: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    tokio::time::timeout_at(deadline, future).await
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests of the gateway: a real server on 127.0.0.1:0, real
+//! WebSocket and HTTP clients. Timer-driven tests run on a paused clock.
+
+mod admin;
+mod bad_input;
+mod devices;
+mod kick;
+mod login;
+mod persistence;
+mod policy;
+mod support;
