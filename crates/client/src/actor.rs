@@ -1,0 +1,785 @@
+//! The task that owns one instance's socket. It turns commands, frames and
+//! timers into [`Input`]s for the [`Machine`] and carries out its [`Action`]s.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use vestibule_protocol::limits::MAX_FRAME_BYTES;
+use vestibule_protocol::{ClientFrame, CloseCause, Code, Login, LoginOk, ServerFrame};
+
+use crate::error::ClientError;
+use crate::machine::{Action, Input, Machine};
+use crate::model::{Event, KickResult, LoginInfo, RetryInfo, Snapshot, Status};
+use crate::options::{ClientOptions, OptionsUpdate};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type DialFuture = Pin<Box<dyn Future<Output = Result<(Ws, LoginOk), Failure>> + Send>>;
+
+/// How long a logout waits for the gateway's `ok` and close.
+const LOGOUT_GRACE: Duration = Duration::from_secs(5);
+/// How long a plain hang-up waits for the gateway's close.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Requests from [`crate::Client`] handles.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Connect,
+    Disconnect(oneshot::Sender<()>),
+    Destroy(oneshot::Sender<()>),
+    Kick(
+        Vec<String>,
+        oneshot::Sender<Result<KickResult, ClientError>>,
+    ),
+    SetOptions(
+        Box<OptionsUpdate>,
+        Option<oneshot::Sender<Result<(), ClientError>>>,
+    ),
+    RetryNow,
+    Network(bool),
+}
+
+/// Why a dial failed.
+#[derive(Debug)]
+struct Failure {
+    cause: CloseCause,
+    message: String,
+}
+
+enum Pending {
+    Kick(oneshot::Sender<Result<KickResult, ClientError>>),
+    Refresh {
+        reply: Option<oneshot::Sender<Result<(), ClientError>>>,
+        previous: vestibule_protocol::Token,
+    },
+}
+
+pub(crate) struct Actor {
+    options: ClientOptions,
+    machine: Machine,
+    commands: mpsc::UnboundedReceiver<Command>,
+    snapshot: watch::Sender<Snapshot>,
+    events: broadcast::Sender<Event>,
+    socket: Option<Ws>,
+    dialing: Option<DialFuture>,
+    retry_at: Option<Instant>,
+    stable_at: Option<Instant>,
+    ping_at: Option<Instant>,
+    pong_deadline: Option<Instant>,
+    wake_check: (Instant, u64),
+    next_id: u64,
+    pending: HashMap<u64, Pending>,
+    destroy_waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl Actor {
+    pub(crate) fn new(
+        options: ClientOptions,
+        machine: Machine,
+        commands: mpsc::UnboundedReceiver<Command>,
+        snapshot: watch::Sender<Snapshot>,
+        events: broadcast::Sender<Event>,
+    ) -> Self {
+        let wall = options.wall_clock.now();
+        Self {
+            options,
+            machine,
+            commands,
+            snapshot,
+            events,
+            socket: None,
+            dialing: None,
+            retry_at: None,
+            stable_at: None,
+            ping_at: None,
+            pong_deadline: None,
+            wake_check: (Instant::now(), wall),
+            next_id: 1,
+            pending: HashMap::new(),
+            destroy_waiters: Vec::new(),
+        }
+    }
+
+    /// The initial snapshot for an instance.
+    pub(crate) fn initial_snapshot(options: &ClientOptions) -> Snapshot {
+        Snapshot {
+            url: options.url.clone(),
+            app_key: options.app_key.clone(),
+            account: options.account.clone(),
+            device_id: options.device.device_id.clone(),
+            status: Status::Idle,
+            net_state: crate::NetState::Disconnected,
+            ready: false,
+            login: None,
+            devices: Vec::new(),
+            devices_rev: 0,
+            retry: None,
+            last_disconnect: None,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        loop {
+            if self.machine.status() == Status::Destroyed {
+                break;
+            }
+            let wake_at = self.wake_check.0 + self.options.timing.wake_check_interval;
+            // Biased: frames that already arrived beat a timer that fired at the same moment.
+            tokio::select! {
+                biased;
+                next = next_message(&mut self.socket) => self.on_message(next).await,
+                dialed = poll_dial(&mut self.dialing) => {
+                    self.dialing = None;
+                    self.on_dialed(dialed).await;
+                }
+                command = self.commands.recv() => match command {
+                    Some(command) => self.on_command(command).await,
+                    // Every handle is gone: nobody can observe this instance any more.
+                    None => self.apply(Input::Destroy).await,
+                },
+                () = sleep_until_opt(self.pong_deadline) => {
+                    self.pong_deadline = None;
+                    let message = format!(
+                        "no reply within {} s of a ping",
+                        self.options.timing.pong_timeout.as_secs()
+                    );
+                    self.apply(Input::Ended { cause: CloseCause::Timeout, message, by: None }).await;
+                }
+                () = sleep_until_opt(self.ping_at) => self.ping().await,
+                () = sleep_until_opt(self.retry_at) => {
+                    self.retry_at = None;
+                    self.apply(Input::RetryTimer).await;
+                }
+                () = sleep_until_opt(self.stable_at) => {
+                    self.stable_at = None;
+                    self.apply(Input::Stable).await;
+                }
+                () = sleep_until(wake_at) => self.check_wake().await,
+            }
+        }
+        // The socket is closed (the hang-up waited for it): destroy() may return.
+        for waiter in self.destroy_waiters.drain(..) {
+            let _ = waiter.send(());
+        }
+        // Drain commands that raced the destroy so their callers do not hang.
+        self.commands.close();
+        while let Ok(command) = self.commands.try_recv() {
+            reject(command, ClientError::Destroyed);
+        }
+    }
+
+    /// Feeds the machine and carries out its actions.
+    async fn apply(&mut self, input: Input) {
+        let now = self.options.wall_clock.now();
+        let actions = self.machine.on(input, now);
+        for action in actions {
+            match action {
+                Action::Dial => {
+                    self.publish(|_| {});
+                    self.dialing = Some(Box::pin(dial(self.options.clone(), self.take_id())));
+                }
+                Action::Hangup { logout } => self.hangup(logout).await,
+                Action::ArmRetry(delay) => {
+                    self.retry_at = Some(Instant::now() + delay);
+                    let info = RetryInfo {
+                        retry_count: self.machine.attempts(),
+                        delay_ms: millis(delay),
+                        next_retry_at: now.saturating_add(millis(delay)),
+                    };
+                    self.publish(|s| s.retry = Some(info));
+                }
+                Action::DisarmRetry => {
+                    self.retry_at = None;
+                    self.publish(|s| s.retry = None);
+                }
+                Action::ArmStable => {
+                    self.stable_at = Some(Instant::now() + self.options.timing.stable_after);
+                }
+                Action::Probe => self.ping().await,
+                Action::Record(info) => self.publish(|s| s.last_disconnect = Some(info)),
+                Action::Emit(event) => {
+                    self.publish(|_| {});
+                    self.emit(event);
+                }
+            }
+        }
+        self.publish(|_| {});
+    }
+
+    /// Updates the snapshot from the machine (and `change`), notifying watchers only on change.
+    fn publish(&self, change: impl FnOnce(&mut Snapshot)) {
+        let status = self.machine.status();
+        let net_state = self.machine.net_state();
+        self.snapshot.send_if_modified(|s| {
+            let before = s.clone();
+            change(s);
+            s.status = status;
+            s.net_state = net_state;
+            s.ready = status == Status::Connected;
+            if status != Status::Reconnecting {
+                s.retry = None;
+            }
+            *s != before
+        });
+    }
+
+    fn emit(&self, event: Event) {
+        tracing::debug!(?event, account = %self.options.account, "event");
+        // No subscribers is fine: the snapshot still holds the state.
+        let _ = self.events.send(event);
+    }
+
+    fn take_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    async fn on_dialed(&mut self, dialed: Result<(Ws, LoginOk), Failure>) {
+        match dialed {
+            Ok((socket, ok)) => {
+                self.socket = Some(socket);
+                let now = Instant::now();
+                self.ping_at = Some(now + self.options.timing.ping_interval);
+                self.pong_deadline = None;
+                let info = LoginInfo::from_login_ok(
+                    &self.options.app_key,
+                    &self.options.account,
+                    &self.options.device.device_id,
+                    &ok,
+                );
+                tracing::info!(account = %self.options.account, connection_id = %ok.connection_id, "connected");
+                let devices = ok.devices.clone();
+                self.publish(|s| {
+                    s.login = Some(info.clone());
+                    s.devices = ok.devices;
+                    s.devices_rev = ok.rev;
+                });
+                self.apply(Input::LoggedIn {
+                    info: Box::new(info),
+                    devices,
+                    rev: ok.rev,
+                })
+                .await;
+            }
+            Err(failure) => {
+                tracing::info!(account = %self.options.account, cause = ?failure.cause, message = %failure.message, "connection attempt failed");
+                self.apply(Input::Ended {
+                    cause: failure.cause,
+                    message: failure.message,
+                    by: None,
+                })
+                .await;
+            }
+        }
+    }
+
+    async fn on_message(
+        &mut self,
+        next: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    ) {
+        // Anything at all from the gateway proves the socket is alive.
+        self.pong_deadline = None;
+        let message = match next {
+            Some(Ok(message)) => message,
+            Some(Err(e)) => {
+                let message = format!("connection broke: {e}");
+                return self
+                    .apply(Input::Ended {
+                        cause: CloseCause::Transport,
+                        message,
+                        by: None,
+                    })
+                    .await;
+            }
+            None => {
+                let message = "the gateway closed the connection".to_owned();
+                return self
+                    .apply(Input::Ended {
+                        cause: CloseCause::Transport,
+                        message,
+                        by: None,
+                    })
+                    .await;
+            }
+        };
+        match message {
+            Message::Text(text) => match ServerFrame::decode(text.as_str()) {
+                Ok(frame) => self.on_frame(frame).await,
+                Err(e) => self.emit(Event::error(
+                    Code::BadRequest,
+                    format!("unreadable frame from the gateway: {e}"),
+                )),
+            },
+            Message::Close(frame) => {
+                // tungstenite queued the closing-handshake reply; let it out before the socket goes.
+                if let Some(socket) = self.socket.as_mut() {
+                    let _ = futures_util::FutureExt::now_or_never(socket.flush());
+                }
+                let (code, message) = match frame {
+                    Some(f) => (Some(u16::from(f.code)), f.reason.to_string()),
+                    None => (None, "the gateway closed the connection".to_owned()),
+                };
+                self.apply(Input::Ended {
+                    cause: CloseCause::Closed(code),
+                    message,
+                    by: None,
+                })
+                .await;
+            }
+            Message::Binary(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+        }
+    }
+
+    async fn on_frame(&mut self, frame: ServerFrame) {
+        match frame {
+            ServerFrame::Devices { devices, rev } => {
+                if rev > self.snapshot.borrow().devices_rev {
+                    self.publish(|s| {
+                        s.devices = devices.clone();
+                        s.devices_rev = rev;
+                    });
+                    self.emit(Event::DevicesChanged { devices, rev });
+                }
+            }
+            ServerFrame::Kicked {
+                reason,
+                by,
+                message,
+            } => {
+                tracing::info!(account = %self.options.account, %reason, "kicked");
+                self.apply(Input::Ended {
+                    cause: CloseCause::Kicked(reason),
+                    message,
+                    by,
+                })
+                .await;
+            }
+            ServerFrame::KickResult {
+                id,
+                kicked,
+                not_found,
+            } => {
+                if let Some(Pending::Kick(reply)) = self.pending.remove(&id) {
+                    let _ = reply.send(Ok(KickResult { kicked, not_found }));
+                }
+            }
+            ServerFrame::Ok { id } => match self.pending.remove(&id) {
+                Some(Pending::Refresh {
+                    reply: Some(reply), ..
+                }) => {
+                    let _ = reply.send(Ok(()));
+                }
+                Some(Pending::Kick(reply)) => {
+                    let _ = reply.send(Err(ClientError::ConnectionLost));
+                }
+                Some(Pending::Refresh { reply: None, .. }) | None => {}
+            },
+            ServerFrame::Error {
+                id, code, message, ..
+            } => {
+                match id.and_then(|id| self.pending.remove(&id)) {
+                    Some(Pending::Kick(reply)) => {
+                        let _ = reply.send(Err(ClientError::Rejected { code, message }));
+                    }
+                    Some(Pending::Refresh { reply, previous }) => {
+                        // The gateway keeps the old token; so do we.
+                        self.options.token = previous;
+                        if let Some(reply) = reply {
+                            let _ = reply.send(Err(ClientError::Rejected { code, message }));
+                        }
+                    }
+                    None => self.emit(Event::error(code, message)),
+                }
+            }
+            ServerFrame::LoginFailed {
+                code,
+                message,
+                retry_after_ms,
+                ..
+            } => {
+                let retry_after = retry_after_ms.map(Duration::from_millis);
+                self.apply(Input::Ended {
+                    cause: CloseCause::Rejected { code, retry_after },
+                    message,
+                    by: None,
+                })
+                .await;
+            }
+            ServerFrame::LoginOk(_) => {
+                self.emit(Event::error(
+                    Code::BadRequest,
+                    "unexpected loginOk on a live session",
+                ));
+            }
+        }
+    }
+
+    async fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Connect => self.apply(Input::Connect).await,
+            Command::Disconnect(reply) => {
+                self.apply(Input::Disconnect).await;
+                let _ = reply.send(());
+            }
+            Command::Destroy(reply) => {
+                self.destroy_waiters.push(reply);
+                self.apply(Input::Destroy).await;
+            }
+            Command::RetryNow => self.apply(Input::RetryNow).await,
+            Command::Network(up) => {
+                self.apply(if up {
+                    Input::NetworkUp
+                } else {
+                    Input::NetworkDown
+                })
+                .await;
+            }
+            Command::Kick(ids, reply) => {
+                if self.machine.status() != Status::Connected {
+                    let _ = reply.send(Err(ClientError::NotConnected));
+                    return;
+                }
+                let id = self.take_id();
+                let frame = ClientFrame::Kick {
+                    id,
+                    device_ids: ids,
+                };
+                if self.send(&frame).await {
+                    self.pending.insert(id, Pending::Kick(reply));
+                } else {
+                    let _ = reply.send(Err(ClientError::ConnectionLost));
+                }
+            }
+            Command::SetOptions(update, reply) => self.set_options(*update, reply).await,
+        }
+    }
+
+    async fn set_options(
+        &mut self,
+        update: OptionsUpdate,
+        reply: Option<oneshot::Sender<Result<(), ClientError>>>,
+    ) {
+        let fixed = [
+            ("account", update.account.as_ref(), &self.options.account),
+            ("appKey", update.app_key.as_ref(), &self.options.app_key),
+            ("url", update.url.as_ref(), &self.options.url),
+        ];
+        for (name, new, current) in fixed {
+            if new.is_some_and(|new| new != current) {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(ClientError::Immutable(name)));
+                }
+                return;
+            }
+        }
+        if let Some(tag) = update.custom_tag {
+            self.options.device.custom_tag = tag;
+        }
+        if let Some(timing) = update.timing {
+            self.options.timing = timing;
+            self.machine.backoff_mut().set_config(timing.backoff);
+        }
+        let Some(token) = update.token.filter(|t| *t != self.options.token) else {
+            if let Some(reply) = reply {
+                let _ = reply.send(Ok(()));
+            }
+            return;
+        };
+        if token.is_empty() {
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(ClientError::InvalidOptions(
+                    "token must not be empty".into(),
+                )));
+            }
+            return;
+        }
+        let previous = std::mem::replace(&mut self.options.token, token.clone());
+        if self.machine.status() == Status::Connected {
+            // Online: refresh in place, no reconnect.
+            let id = self.take_id();
+            if self.send(&ClientFrame::RefreshToken { id, token }).await {
+                self.pending
+                    .insert(id, Pending::Refresh { reply, previous });
+                return;
+            }
+        }
+        if let Some(reply) = reply {
+            let _ = reply.send(Ok(()));
+        }
+        self.apply(Input::TokenChanged).await;
+    }
+
+    /// Sends a frame on the live socket; false when there is none or it broke.
+    async fn send(&mut self, frame: &ClientFrame) -> bool {
+        let Some(socket) = self.socket.as_mut() else {
+            return false;
+        };
+        let sent = timeout(
+            self.options.timing.pong_timeout,
+            socket.send(Message::text(frame.encode())),
+        )
+        .await;
+        matches!(sent, Ok(Ok(())))
+    }
+
+    async fn ping(&mut self) {
+        let now = Instant::now();
+        self.ping_at = Some(now + self.options.timing.ping_interval);
+        let Some(socket) = self.socket.as_mut() else {
+            self.ping_at = None;
+            return;
+        };
+        if self.pong_deadline.is_none() {
+            self.pong_deadline = Some(now + self.options.timing.pong_timeout);
+        }
+        if timeout(
+            self.options.timing.pong_timeout,
+            socket.send(Message::Ping(Vec::new().into())),
+        )
+        .await
+        .is_err()
+        {
+            // A send that cannot complete is as dead as a missing pong.
+            self.pong_deadline = Some(now);
+        }
+    }
+
+    async fn check_wake(&mut self) {
+        let (then_mono, then_wall) = self.wake_check;
+        let now_mono = Instant::now();
+        let now_wall = self.options.wall_clock.now();
+        self.wake_check = (now_mono, now_wall);
+        let mono = now_mono.duration_since(then_mono);
+        let wall = Duration::from_millis(now_wall.saturating_sub(then_wall));
+        if wall > mono + self.options.timing.wake_threshold {
+            tracing::info!(slept = ?(wall - mono), "the machine slept; checking the connection");
+            self.apply(Input::Woke).await;
+        }
+    }
+
+    /// Ends the current socket or attempt. With `logout`, tells the gateway
+    /// first and waits for its close, so other devices see it at once and the
+    /// gateway has seen the close when this returns.
+    async fn hangup(&mut self, logout: bool) {
+        self.dialing = None;
+        self.ping_at = None;
+        self.pong_deadline = None;
+        self.stable_at = None;
+        for (_, pending) in self.pending.drain() {
+            match pending {
+                Pending::Kick(reply) => {
+                    let _ = reply.send(Err(ClientError::ConnectionLost));
+                }
+                Pending::Refresh {
+                    reply: Some(reply), ..
+                } => {
+                    let _ = reply.send(Err(ClientError::ConnectionLost));
+                }
+                Pending::Refresh { reply: None, .. } => {}
+            }
+        }
+        let Some(mut socket) = self.socket.take() else {
+            return;
+        };
+        if !logout {
+            // The connection already ended (closed, kicked, or found dead): nothing to wait for.
+            return;
+        }
+        let id = self.take_id();
+        let frame = ClientFrame::Logout { id };
+        let sent = timeout(LOGOUT_GRACE, socket.send(Message::text(frame.encode()))).await;
+        if matches!(sent, Ok(Ok(()))) {
+            // The gateway answers ok and closes; reading to the end completes the closing handshake.
+            let _ = timeout(LOGOUT_GRACE, drain(&mut socket)).await;
+        } else {
+            let close = CloseFrame {
+                code: 1000.into(),
+                reason: "bye".into(),
+            };
+            if matches!(
+                timeout(CLOSE_GRACE, socket.close(Some(close))).await,
+                Ok(Ok(()))
+            ) {
+                let _ = timeout(CLOSE_GRACE, drain(&mut socket)).await;
+            }
+        }
+    }
+}
+
+/// Reads until the stream ends (tungstenite answers the gateway's close on the way).
+async fn drain(socket: &mut Ws) {
+    while let Some(Ok(_)) = socket.next().await {}
+}
+
+fn reject(command: Command, error: ClientError) {
+    match command {
+        Command::Kick(_, reply) => {
+            let _ = reply.send(Err(error));
+        }
+        Command::SetOptions(_, Some(reply)) => {
+            let _ = reply.send(Err(error));
+        }
+        Command::Disconnect(reply) | Command::Destroy(reply) => {
+            let _ = reply.send(());
+        }
+        Command::SetOptions(_, None)
+        | Command::Connect
+        | Command::RetryNow
+        | Command::Network(_) => {}
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_message(
+    socket: &mut Option<Ws>,
+) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
+    match socket {
+        Some(socket) => socket.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn poll_dial(dialing: &mut Option<DialFuture>) -> Result<(Ws, LoginOk), Failure> {
+    match dialing {
+        Some(dial) => dial.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Opens the socket, sends `login`, and waits for the answer, all within the connect timeout.
+async fn dial(options: ClientOptions, id: u64) -> Result<(Ws, LoginOk), Failure> {
+    let limit = options.timing.connect_timeout;
+    match timeout(limit, dial_inner(&options, id)).await {
+        Ok(result) => result,
+        Err(_) => Err(Failure {
+            cause: CloseCause::Timeout,
+            message: format!("no login answer within {} s", limit.as_secs()),
+        }),
+    }
+}
+
+async fn dial_inner(options: &ClientOptions, id: u64) -> Result<(Ws, LoginOk), Failure> {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES));
+    let (mut socket, _response) =
+        tokio_tungstenite::connect_async_with_config(&options.url, Some(config), true)
+            .await
+            .map_err(|e| Failure {
+                cause: connect_error_cause(&e),
+                message: format!("cannot reach {}: {e}", options.url),
+            })?;
+    let login = ClientFrame::Login(Login {
+        id,
+        app_key: options.app_key.clone(),
+        account: options.account.clone(),
+        token: options.token.clone(),
+        device: options.device.clone(),
+        client: options.client.clone(),
+    });
+    socket
+        .send(Message::text(login.encode()))
+        .await
+        .map_err(|e| Failure {
+            cause: CloseCause::Transport,
+            message: format!("cannot send login: {e}"),
+        })?;
+    loop {
+        let next = socket.next().await;
+        let message = match next {
+            Some(Ok(message)) => message,
+            Some(Err(e)) => {
+                return Err(Failure {
+                    cause: CloseCause::Transport,
+                    message: format!("connection broke during login: {e}"),
+                });
+            }
+            None => {
+                return Err(Failure {
+                    cause: CloseCause::Transport,
+                    message: "the gateway closed during login".into(),
+                });
+            }
+        };
+        match message {
+            Message::Text(text) => match ServerFrame::decode(text.as_str()) {
+                Ok(ServerFrame::LoginOk(ok)) => return Ok((socket, ok)),
+                Ok(ServerFrame::LoginFailed {
+                    code,
+                    message,
+                    retry_after_ms,
+                    ..
+                }) => {
+                    // Let the gateway's close reach us so the socket ends cleanly.
+                    let _ = timeout(CLOSE_GRACE, drain(&mut socket)).await;
+                    let retry_after = retry_after_ms.map(Duration::from_millis);
+                    return Err(Failure {
+                        cause: CloseCause::Rejected { code, retry_after },
+                        message,
+                    });
+                }
+                Ok(other) => {
+                    tracing::debug!(frame = ?other, "ignoring a frame before loginOk");
+                }
+                Err(e) => {
+                    return Err(Failure {
+                        cause: CloseCause::Transport,
+                        message: format!("unreadable login answer: {e}"),
+                    });
+                }
+            },
+            Message::Close(frame) => {
+                let code = frame.as_ref().map(|f| u16::from(f.code));
+                let message = frame.map_or_else(
+                    || "closed during login".to_owned(),
+                    |f| f.reason.to_string(),
+                );
+                return Err(Failure {
+                    cause: CloseCause::Closed(code),
+                    message,
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A failed HTTP upgrade with 503 is the gateway shedding load: retry.
+fn connect_error_cause(e: &tokio_tungstenite::tungstenite::Error) -> CloseCause {
+    use tokio_tungstenite::tungstenite::Error;
+    match e {
+        Error::Http(response) if response.status().as_u16() == 503 => CloseCause::Rejected {
+            code: Code::Busy,
+            retry_after: None,
+        },
+        Error::Http(response) if response.status().as_u16() == 404 => CloseCause::Rejected {
+            code: Code::BadRequest,
+            retry_after: None,
+        },
+        Error::Url(_) => CloseCause::Rejected {
+            code: Code::BadRequest,
+            retry_after: None,
+        },
+        _ => CloseCause::Transport,
+    }
+}

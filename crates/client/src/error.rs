@@ -1,0 +1,35 @@
+//! Errors the client API returns.
+
+use vestibule_protocol::Code;
+
+/// Why a client call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The options cannot work (bad URL, empty account...).
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
+    /// `set_options` tried to change something fixed for the instance's life.
+    #[error("{0} cannot change for an existing instance; create another instance")]
+    Immutable(&'static str),
+    /// The call needs a logged-in session.
+    #[error("not connected")]
+    NotConnected,
+    /// The connection ended before the gateway answered.
+    #[error("the connection ended before the gateway answered")]
+    ConnectionLost,
+    /// The gateway refused the request.
+    #[error("the gateway refused: {message} ({})", code.as_u16())]
+    Rejected {
+        /// The code.
+        code: Code,
+        /// The gateway's message.
+        message: String,
+    },
+    /// The instance was destroyed.
+    #[error("the instance was destroyed")]
+    Destroyed,
+    /// No answer in time.
+    #[error("no answer from the gateway in time")]
+    Timeout,
+}

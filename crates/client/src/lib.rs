@@ -1,0 +1,276 @@
+//! Vestibule's connection manager: what NIM's and TIM's web SDKs do at login,
+//! as a Rust library with no UI in it.
+//!
+//! - [`Vestibule::instance`] returns one [`Client`] per (gateway URL, appKey,
+//!   account), like NIM's `getInstance`; several accounts can be live at once.
+//! - Each instance is one task that owns its socket. The policy (when to
+//!   retry, when to stop) is the pure [`machine::Machine`]; the task only does I/O.
+//! - State is published as a [`Snapshot`] in a `watch` and as [`Event`]s on a
+//!   `broadcast`.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod actor;
+pub mod backoff;
+mod error;
+pub mod machine;
+mod model;
+mod options;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use vestibule_protocol::Device;
+
+pub use crate::backoff::BackoffConfig;
+pub use crate::error::ClientError;
+pub use crate::model::{
+    DisconnectInfo, DisconnectReason, Event, KickResult, LoginInfo, NetState, RetryInfo, Snapshot,
+    Status,
+};
+pub use crate::options::{ClientOptions, OptionsUpdate, Timing, WallClock};
+pub use vestibule_protocol::{ClientInfo, DeviceInfo, DeviceType, KickReason, KickedBy, Token};
+
+use crate::actor::{Actor, Command};
+use crate::backoff::Backoff;
+use crate::machine::Machine;
+
+/// How many events a slow subscriber may fall behind before it sees `Lagged`.
+const EVENT_BUFFER: usize = 256;
+
+/// Identifies an instance: one per gateway, app and account.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct InstanceKey {
+    /// The gateway URL.
+    pub url: String,
+    /// The app.
+    pub app_key: String,
+    /// The account.
+    pub account: String,
+}
+
+type Instances = Mutex<HashMap<InstanceKey, Client>>;
+
+/// A registry of instances. Most programs use [`Vestibule::global`]; tests and
+/// programs that simulate several devices make their own with [`Vestibule::new`].
+#[derive(Clone, Debug, Default)]
+pub struct Vestibule {
+    instances: Arc<Instances>,
+}
+
+impl Vestibule {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The process-wide registry.
+    pub fn global() -> &'static Vestibule {
+        static GLOBAL: OnceLock<Vestibule> = OnceLock::new();
+        GLOBAL.get_or_init(Vestibule::new)
+    }
+
+    /// The instance for `options`' (url, appKey, account), created and started
+    /// on first use. A later call returns the same handle, applies the new
+    /// options (a new token, customTag, timing) and, when `auto_connect` is
+    /// set and the instance is not connected, connects it again.
+    ///
+    /// Must be called inside a tokio runtime.
+    pub fn instance(&self, options: ClientOptions) -> Result<Client, ClientError> {
+        options.validate()?;
+        let key = InstanceKey {
+            url: options.url.clone(),
+            app_key: options.app_key.clone(),
+            account: options.account.clone(),
+        };
+        let mut instances = self.lock();
+        if let Some(existing) = instances.get(&key).filter(|c| c.is_alive()) {
+            let update = OptionsUpdate::from_options(&options);
+            existing.send(Command::SetOptions(Box::new(update), None));
+            if options.auto_connect {
+                existing.send(Command::Connect);
+            }
+            return Ok(existing.clone());
+        }
+        let client = Client::spawn(key.clone(), options, Arc::downgrade(&self.instances));
+        instances.insert(key, client.clone());
+        Ok(client)
+    }
+
+    /// The instance for this gateway, app and account, if there is one.
+    pub fn get(&self, url: &str, app_key: &str, account: &str) -> Option<Client> {
+        let key = InstanceKey {
+            url: url.to_owned(),
+            app_key: app_key.to_owned(),
+            account: account.to_owned(),
+        };
+        self.lock().get(&key).cloned()
+    }
+
+    /// Every live instance.
+    pub fn instances(&self) -> Vec<Client> {
+        self.lock().values().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<InstanceKey, Client>> {
+        self.instances
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A handle to one instance. Cheap to clone; every clone drives the same actor.
+#[derive(Clone, Debug)]
+pub struct Client {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    key: InstanceKey,
+    commands: mpsc::UnboundedSender<Command>,
+    snapshot: watch::Receiver<Snapshot>,
+    events: broadcast::Sender<Event>,
+    registry: Weak<Instances>,
+}
+
+impl Client {
+    fn spawn(key: InstanceKey, options: ClientOptions, registry: Weak<Instances>) -> Self {
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (snapshot_tx, snapshot) = watch::channel(Actor::initial_snapshot(&options));
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let machine = Machine::new(Backoff::new(options.timing.backoff));
+        let auto_connect = options.auto_connect;
+        let actor = Actor::new(options, machine, command_rx, snapshot_tx, events.clone());
+        tokio::spawn(actor.run());
+        let client = Self {
+            shared: Arc::new(Shared {
+                key,
+                commands,
+                snapshot,
+                events,
+                registry,
+            }),
+        };
+        if auto_connect {
+            client.send(Command::Connect);
+        }
+        client
+    }
+
+    fn send(&self, command: Command) {
+        // A closed channel means the instance is destroyed; callers that wait
+        // for a reply see that as a dropped reply sender.
+        let _ = self.shared.commands.send(command);
+    }
+
+    fn is_alive(&self) -> bool {
+        !self.shared.commands.is_closed()
+    }
+
+    /// Which instance this is.
+    pub fn key(&self) -> &InstanceKey {
+        &self.shared.key
+    }
+
+    /// Starts connecting (if not connected or connecting already).
+    pub fn connect(&self) {
+        self.send(Command::Connect);
+    }
+
+    /// Logs out: tells the gateway (other devices see it at once), closes the
+    /// socket and stops reconnecting. The instance stays; `connect()` logs in again.
+    pub async fn disconnect(&self) -> Result<(), ClientError> {
+        let (reply, done) = oneshot::channel();
+        self.send(Command::Disconnect(reply));
+        done.await.map_err(|_| ClientError::Destroyed)
+    }
+
+    /// Logs out, closes the socket, and removes the instance from its
+    /// registry. Completes only after the socket is really closed (NIM's
+    /// `destroy({done})`); a later `instance()` creates a fresh one.
+    pub async fn destroy(&self) -> Result<(), ClientError> {
+        let (reply, done) = oneshot::channel();
+        self.send(Command::Destroy(reply));
+        // An instance destroyed already has dropped the sender: that is done too.
+        let _ = done.await;
+        if let Some(registry) = self.shared.registry.upgrade() {
+            let mut instances = registry
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if instances
+                .get(&self.shared.key)
+                .is_some_and(|c| Arc::ptr_eq(&c.shared, &self.shared))
+            {
+                instances.remove(&self.shared.key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Signs out other devices of this account (NIM kick). Devices that are
+    /// not online, and this device itself, come back in `not_found`.
+    pub async fn kick(&self, device_ids: Vec<String>) -> Result<KickResult, ClientError> {
+        if device_ids.is_empty() {
+            return Err(ClientError::InvalidOptions(
+                "name at least one deviceId to kick".into(),
+            ));
+        }
+        let (reply, done) = oneshot::channel();
+        self.send(Command::Kick(device_ids, reply));
+        done.await.map_err(|_| ClientError::Destroyed)?
+    }
+
+    /// Signs out every other device of this account.
+    pub async fn kick_others(&self) -> Result<KickResult, ClientError> {
+        let others: Vec<String> = self
+            .devices()
+            .into_iter()
+            .filter(|d| !d.current)
+            .map(|d| d.device_id)
+            .collect();
+        if others.is_empty() {
+            return Ok(KickResult::default());
+        }
+        self.kick(others).await
+    }
+
+    /// Updates options (NIM setOptions). A new token while online is sent as
+    /// `refreshToken` (no reconnect) and the call waits for the gateway's
+    /// answer; account, appKey and URL cannot change.
+    pub async fn set_options(&self, update: OptionsUpdate) -> Result<(), ClientError> {
+        let (reply, done) = oneshot::channel();
+        self.send(Command::SetOptions(Box::new(update), Some(reply)));
+        done.await.map_err(|_| ClientError::Destroyed)?
+    }
+
+    /// Skips the rest of the backoff and tries now.
+    pub fn retry_now(&self) {
+        self.send(Command::RetryNow);
+    }
+
+    /// Tells the instance the network went down or came back (retries at once when it comes back).
+    pub fn network_changed(&self, up: bool) {
+        self.send(Command::Network(up));
+    }
+
+    /// The account's online devices, this one marked `current`.
+    pub fn devices(&self) -> Vec<Device> {
+        self.shared.snapshot.borrow().devices.clone()
+    }
+
+    /// The current state.
+    pub fn snapshot(&self) -> Snapshot {
+        self.shared.snapshot.borrow().clone()
+    }
+
+    /// A receiver that sees every snapshot change (the latest value always wins).
+    pub fn watch(&self) -> watch::Receiver<Snapshot> {
+        self.shared.snapshot.clone()
+    }
+
+    /// Events from now on, in order.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+}

@@ -1,0 +1,748 @@
+//! The connection policy as a pure state machine: inputs (user commands,
+//! what the socket did, timers) in, actions (dial, hang up, arm a timer,
+//! emit an event) out. No I/O and no clock: time arrives as an argument, so
+//! every rule here is tested without sockets or sleeping.
+
+use std::time::Duration;
+
+use vestibule_protocol::{
+    CloseCause, Code, Device, Disposition, KickReason, KickedBy, TerminalReason, UnixMillis,
+    classify, close_code,
+};
+
+use crate::backoff::Backoff;
+use crate::model::{DisconnectInfo, DisconnectReason, Event, LoginInfo, NetState, Status};
+
+/// Something that happened to the instance.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// The app asked to connect (`connect()`, or `instance()` again).
+    Connect,
+    /// The app logged out (`disconnect()`).
+    Disconnect,
+    /// The app destroyed the instance.
+    Destroy,
+    /// The gateway answered `loginOk`.
+    LoggedIn {
+        /// The session.
+        info: Box<LoginInfo>,
+        /// The account's online devices.
+        devices: Vec<Device>,
+        /// Their revision.
+        rev: u64,
+    },
+    /// The connection (or the attempt) ended.
+    Ended {
+        /// How.
+        cause: CloseCause,
+        /// The gateway's or the client's sentence.
+        message: String,
+        /// Who kicked, if anyone.
+        by: Option<KickedBy>,
+    },
+    /// The backoff timer fired.
+    RetryTimer,
+    /// The app asked to retry at once.
+    RetryNow,
+    /// The session has been up long enough to count as stable.
+    Stable,
+    /// The network came back.
+    NetworkUp,
+    /// The network went away.
+    NetworkDown,
+    /// The wall clock jumped ahead of the monotonic clock: the machine slept.
+    Woke,
+    /// A new token was supplied.
+    TokenChanged,
+}
+
+/// What the driver must do, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Open a socket and send `login`.
+    Dial,
+    /// Close the current socket or abandon the attempt; send `logout` first when `logout`.
+    Hangup {
+        /// Log out first (other devices see it at once).
+        logout: bool,
+    },
+    /// Fire [`Input::RetryTimer`] after this long.
+    ArmRetry(Duration),
+    /// Cancel the backoff timer.
+    DisarmRetry,
+    /// Fire [`Input::Stable`] after the stability period.
+    ArmStable,
+    /// Send a ping now to check the socket (after a wake-up).
+    Probe,
+    /// Record how the connection ended (also for retryable ends).
+    Record(DisconnectInfo),
+    /// Tell subscribers.
+    Emit(Event),
+}
+
+/// The policy state of one instance.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    status: Status,
+    attempts: u32,
+    offline: bool,
+    backoff: Backoff,
+}
+
+impl Machine {
+    /// A new, idle machine.
+    pub fn new(backoff: Backoff) -> Self {
+        Self {
+            status: Status::Idle,
+            attempts: 0,
+            offline: false,
+            backoff,
+        }
+    }
+
+    /// The lifecycle state.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// Failed attempts since the last stable session (the next WillReconnect's retryCount minus one).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The backoff, to change its configuration.
+    pub fn backoff_mut(&mut self) -> &mut Backoff {
+        &mut self.backoff
+    }
+
+    /// TIM's network state, derived from the status and the network.
+    pub fn net_state(&self) -> NetState {
+        match self.status {
+            Status::Connected => NetState::Connected,
+            Status::Connecting | Status::Reconnecting if self.offline => NetState::Disconnected,
+            Status::Connecting | Status::Reconnecting => NetState::Connecting,
+            Status::Idle | Status::SignedOut | Status::NeedsToken | Status::Destroyed => {
+                NetState::Disconnected
+            }
+        }
+    }
+
+    /// Applies one input at wall-clock time `now`; returns what to do.
+    pub fn on(&mut self, input: Input, now: UnixMillis) -> Vec<Action> {
+        let net_before = self.net_state();
+        let was_connected = self.status == Status::Connected;
+        let mut out = Vec::new();
+        if self.status == Status::Destroyed {
+            return out;
+        }
+        match input {
+            Input::Connect => match self.status {
+                Status::Idle | Status::SignedOut | Status::NeedsToken => self.dial(&mut out),
+                Status::Reconnecting => {
+                    out.push(Action::DisarmRetry);
+                    self.dial(&mut out);
+                }
+                Status::Connecting | Status::Connected | Status::Destroyed => {}
+            },
+            Input::Disconnect | Input::Destroy => {
+                let destroy = input == Input::Destroy;
+                match self.status {
+                    Status::Connected => out.push(Action::Hangup { logout: true }),
+                    Status::Connecting => out.push(Action::Hangup { logout: false }),
+                    Status::Reconnecting => out.push(Action::DisarmRetry),
+                    _ => {}
+                }
+                let active = matches!(
+                    self.status,
+                    Status::Connected | Status::Connecting | Status::Reconnecting
+                );
+                self.attempts = 0;
+                self.status = if destroy {
+                    Status::Destroyed
+                } else {
+                    Status::Idle
+                };
+                if active {
+                    let info = DisconnectInfo {
+                        code: None,
+                        reason: if destroy {
+                            DisconnectReason::Destroyed
+                        } else {
+                            DisconnectReason::LoggedOut
+                        },
+                        message: if destroy { "destroyed" } else { "logged out" }.to_owned(),
+                        by: None,
+                        at: now,
+                        will_reconnect: false,
+                    };
+                    out.push(Action::Record(info.clone()));
+                    out.push(Action::Emit(Event::Disconnected { info }));
+                }
+            }
+            Input::LoggedIn { info, devices, rev } => {
+                if self.status == Status::Connecting {
+                    self.status = Status::Connected;
+                    out.push(Action::ArmStable);
+                    out.push(Action::Emit(Event::Connected { info: *info }));
+                    out.push(Action::Emit(Event::DevicesChanged { devices, rev }));
+                }
+            }
+            Input::Stable => {
+                if self.status == Status::Connected {
+                    self.attempts = 0;
+                }
+            }
+            Input::Ended { cause, message, by } => {
+                if matches!(self.status, Status::Connecting | Status::Connected) {
+                    self.ended(cause, message, by, now, &mut out);
+                }
+            }
+            Input::RetryTimer => {
+                if self.status == Status::Reconnecting {
+                    self.dial(&mut out);
+                }
+            }
+            Input::RetryNow => match self.status {
+                Status::Reconnecting => {
+                    out.push(Action::DisarmRetry);
+                    self.dial(&mut out);
+                }
+                // An attempt may hang on a dead network: start a fresh one.
+                Status::Connecting => {
+                    out.push(Action::Hangup { logout: false });
+                    self.dial(&mut out);
+                }
+                _ => {}
+            },
+            Input::NetworkUp | Input::Woke => {
+                let woke = input == Input::Woke;
+                self.offline = false;
+                match self.status {
+                    Status::Reconnecting => {
+                        // A fresh network is not the flaky one we were backing off from.
+                        self.attempts = 0;
+                        out.push(Action::DisarmRetry);
+                        self.dial(&mut out);
+                    }
+                    Status::Connected if woke => out.push(Action::Probe),
+                    _ => {}
+                }
+            }
+            Input::NetworkDown => self.offline = true,
+            Input::TokenChanged => {
+                if self.status == Status::NeedsToken {
+                    self.attempts = 0;
+                    self.dial(&mut out);
+                }
+            }
+        }
+        // Events go out in one order whatever the input: leaving Connected
+        // (NotReady), the network state, what happened, entering Connected (Ready).
+        let (mut events, mut actions): (Vec<Action>, Vec<Action>) =
+            out.into_iter().partition(|a| matches!(a, Action::Emit(_)));
+        events.retain(|a| *a != Action::Emit(Event::NotReady));
+        if self.status != Status::Connected && was_connected {
+            actions.push(Action::Emit(Event::NotReady));
+        }
+        let net_after = self.net_state();
+        if net_after != net_before {
+            actions.push(Action::Emit(Event::NetState { state: net_after }));
+        }
+        actions.extend(events);
+        if self.status == Status::Connected && !was_connected {
+            actions.push(Action::Emit(Event::Ready));
+        }
+        actions
+    }
+
+    fn dial(&mut self, out: &mut Vec<Action>) {
+        self.status = Status::Connecting;
+        out.push(Action::Dial);
+    }
+
+    fn ended(
+        &mut self,
+        cause: CloseCause,
+        message: String,
+        by: Option<KickedBy>,
+        now: UnixMillis,
+        out: &mut Vec<Action>,
+    ) {
+        if self.status == Status::Connected {
+            out.push(Action::Hangup { logout: false });
+        }
+        let (code, reason) = describe(cause);
+        let disposition = classify(cause);
+        let will_reconnect = matches!(disposition, Disposition::Retry { .. });
+        let info = DisconnectInfo {
+            code,
+            reason,
+            message,
+            by,
+            at: now,
+            will_reconnect,
+        };
+        out.push(Action::Record(info.clone()));
+        match disposition {
+            Disposition::Retry { after } => {
+                self.attempts = self.attempts.saturating_add(1);
+                let delay = self
+                    .backoff
+                    .delay(self.attempts)
+                    .max(after.unwrap_or_default());
+                self.status = Status::Reconnecting;
+                out.push(Action::ArmRetry(delay));
+                out.push(Action::Emit(Event::WillReconnect {
+                    retry_count: self.attempts,
+                    delay,
+                }));
+            }
+            Disposition::RefreshCredential => {
+                self.status = Status::NeedsToken;
+                out.push(Action::Emit(Event::Disconnected { info }));
+            }
+            Disposition::Terminal { .. } => {
+                self.status = Status::SignedOut;
+                out.push(Action::Emit(Event::Disconnected { info }));
+            }
+        }
+    }
+}
+
+/// The NIM-style code and the reason for a close cause.
+fn describe(cause: CloseCause) -> (Option<u16>, DisconnectReason) {
+    match cause {
+        CloseCause::Rejected { code, .. } => (
+            Some(code.as_u16()),
+            DisconnectReason::Rejected {
+                code: code.as_u16(),
+            },
+        ),
+        CloseCause::Kicked(reason) => (
+            Some(reason.close_code()),
+            DisconnectReason::Kicked { reason },
+        ),
+        CloseCause::Closed(Some(close)) => match classify(cause) {
+            Disposition::Terminal {
+                reason: TerminalReason::Replaced,
+            } => (Some(close), DisconnectReason::Replaced),
+            Disposition::Terminal {
+                reason: TerminalReason::Kicked(reason),
+            } => (Some(close), DisconnectReason::Kicked { reason }),
+            Disposition::RefreshCredential => (
+                Some(close),
+                DisconnectReason::Kicked {
+                    reason: KickReason::TokenExpired,
+                },
+            ),
+            Disposition::Terminal {
+                reason: TerminalReason::Rejected(code),
+            } => (
+                Some(code.as_u16()),
+                DisconnectReason::Rejected {
+                    code: code.as_u16(),
+                },
+            ),
+            Disposition::Retry { .. } if (4300..4600).contains(&close) => {
+                let code = close - close_code::CODE_BASE;
+                (Some(code), DisconnectReason::Rejected { code })
+            }
+            Disposition::Retry { .. } => (
+                Some(close),
+                DisconnectReason::Lost {
+                    close_code: Some(close),
+                },
+            ),
+        },
+        CloseCause::Closed(None) | CloseCause::Transport => {
+            (None, DisconnectReason::Lost { close_code: None })
+        }
+        CloseCause::Timeout => (Some(Code::Timeout.as_u16()), DisconnectReason::Timeout),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backoff::BackoffConfig;
+    use vestibule_protocol::DeviceType;
+
+    fn machine() -> Machine {
+        Machine::new(Backoff::seeded(BackoffConfig::default(), 1))
+    }
+
+    fn info() -> LoginInfo {
+        LoginInfo {
+            app_key: "demo".into(),
+            account: "alice".into(),
+            device_id: "pc".into(),
+            connection_id: "c1".into(),
+            ip: "127.0.0.1".into(),
+            port: 1,
+            country: String::new(),
+            last_login_device_id: None,
+            custom_tag: None,
+            server_time: 0,
+            repeat_login: false,
+            token_expires_at: None,
+        }
+    }
+
+    fn ended(cause: CloseCause) -> Input {
+        Input::Ended {
+            cause,
+            message: "m".into(),
+            by: None,
+        }
+    }
+
+    fn events(actions: &[Action]) -> Vec<Event> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Emit(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn connected() -> Machine {
+        let mut m = machine();
+        m.on(Input::Connect, 0);
+        m.on(logged_in(), 0);
+        m
+    }
+
+    fn logged_in() -> Input {
+        Input::LoggedIn {
+            info: Box::new(info()),
+            devices: Vec::new(),
+            rev: 1,
+        }
+    }
+
+    #[test]
+    fn login_goes_connecting_then_connected_then_ready() {
+        let mut m = machine();
+        let a = m.on(Input::Connect, 0);
+        assert_eq!(a[0], Action::Dial);
+        assert_eq!(
+            events(&a),
+            [Event::NetState {
+                state: NetState::Connecting
+            }]
+        );
+        let a = m.on(logged_in(), 0);
+        assert_eq!(
+            events(&a),
+            [
+                Event::NetState {
+                    state: NetState::Connected
+                },
+                Event::Connected { info: info() },
+                Event::DevicesChanged {
+                    devices: Vec::new(),
+                    rev: 1
+                },
+                Event::Ready
+            ]
+        );
+        assert!(a.contains(&Action::ArmStable));
+        assert_eq!(m.status(), Status::Connected);
+    }
+
+    #[test]
+    fn retryable_ends_back_off_with_rising_counts() {
+        let mut m = connected();
+        let config = BackoffConfig::default();
+        for n in 1..=8u32 {
+            let a = m.on(ended(CloseCause::Transport), 0);
+            let delay = a.iter().find_map(|a| match a {
+                Action::ArmRetry(d) => Some(*d),
+                _ => None,
+            });
+            let Some(delay) = delay else {
+                panic!("no retry armed: {a:?}")
+            };
+            assert!(delay <= config.ceiling(n));
+            assert!(events(&a).contains(&Event::WillReconnect {
+                retry_count: n,
+                delay
+            }));
+            assert_eq!(m.status(), Status::Reconnecting);
+            assert_eq!(m.net_state(), NetState::Connecting);
+            assert_eq!(m.on(Input::RetryTimer, 0), [Action::Dial]);
+        }
+    }
+
+    #[test]
+    fn first_drop_reports_not_ready_and_connecting() {
+        let mut m = connected();
+        let a = m.on(ended(CloseCause::Timeout), 0);
+        assert_eq!(a[0], Action::Hangup { logout: false });
+        let e = events(&a);
+        assert_eq!(e[0], Event::NotReady);
+        assert_eq!(
+            e[1],
+            Event::NetState {
+                state: NetState::Connecting
+            }
+        );
+        assert!(matches!(e[2], Event::WillReconnect { retry_count: 1, .. }));
+    }
+
+    #[test]
+    fn stability_resets_the_count_but_an_early_drop_does_not() {
+        let mut m = connected();
+        m.on(ended(CloseCause::Transport), 0);
+        m.on(Input::RetryTimer, 0);
+        m.on(logged_in(), 0);
+        // Dropped again before it was stable: the count goes on.
+        let a = m.on(ended(CloseCause::Transport), 0);
+        assert!(
+            events(&a)
+                .iter()
+                .any(|e| matches!(e, Event::WillReconnect { retry_count: 2, .. }))
+        );
+        m.on(Input::RetryTimer, 0);
+        m.on(logged_in(), 0);
+        m.on(Input::Stable, 0);
+        let a = m.on(ended(CloseCause::Transport), 0);
+        assert!(
+            events(&a)
+                .iter()
+                .any(|e| matches!(e, Event::WillReconnect { retry_count: 1, .. }))
+        );
+    }
+
+    #[test]
+    fn retry_after_is_honoured() {
+        let mut m = machine();
+        m.on(Input::Connect, 0);
+        let a = m.on(
+            ended(CloseCause::Rejected {
+                code: Code::Busy,
+                retry_after: Some(Duration::from_secs(40)),
+            }),
+            0,
+        );
+        assert!(a.contains(&Action::ArmRetry(Duration::from_secs(40))));
+    }
+
+    #[test]
+    fn terminal_codes_and_kicks_never_reconnect() {
+        let terminal = [
+            CloseCause::Rejected {
+                code: Code::WrongCredentials,
+                retry_after: None,
+            },
+            CloseCause::Rejected {
+                code: Code::DuplicateLogin,
+                retry_after: None,
+            },
+            CloseCause::Rejected {
+                code: Code::DeviceLimit,
+                retry_after: None,
+            },
+            CloseCause::Rejected {
+                code: Code::Forbidden,
+                retry_after: None,
+            },
+            CloseCause::Kicked(KickReason::ByDevice),
+            CloseCause::Kicked(KickReason::LoginElsewhere),
+            CloseCause::Closed(Some(close_code::REPLACED)),
+        ];
+        for cause in terminal {
+            let mut m = connected();
+            let a = m.on(ended(cause), 7);
+            assert!(
+                !a.iter()
+                    .any(|a| matches!(a, Action::ArmRetry(_) | Action::Dial)),
+                "{cause:?}"
+            );
+            assert_eq!(m.status(), Status::SignedOut, "{cause:?}");
+            assert!(events(&a).iter().any(|e| matches!(e, Event::Disconnected { info } if !info.will_reconnect && info.at == 7)));
+            // Timers and network changes do not bring it back either.
+            for input in [
+                Input::RetryTimer,
+                Input::RetryNow,
+                Input::NetworkUp,
+                Input::Woke,
+                Input::TokenChanged,
+            ] {
+                assert!(m.on(input, 0).is_empty(), "{cause:?}");
+            }
+            // Only the app can.
+            assert_eq!(m.on(Input::Connect, 0)[0], Action::Dial);
+        }
+    }
+
+    #[test]
+    fn kicks_carry_reason_code_and_by() {
+        let by = KickedBy {
+            device_id: "phone".into(),
+            device_type: DeviceType::Ios,
+            os: "iOS".into(),
+            ip: "10.0.0.1".into(),
+        };
+        let mut m = connected();
+        let a = m.on(
+            Input::Ended {
+                cause: CloseCause::Kicked(KickReason::ByDevice),
+                message: "bye".into(),
+                by: Some(by.clone()),
+            },
+            5,
+        );
+        let Some(Event::Disconnected { info }) = events(&a)
+            .into_iter()
+            .find(|e| matches!(e, Event::Disconnected { .. }))
+        else {
+            panic!("{a:?}")
+        };
+        assert_eq!(
+            info.reason,
+            DisconnectReason::Kicked {
+                reason: KickReason::ByDevice
+            }
+        );
+        assert_eq!(info.code, Some(4903));
+        assert_eq!(info.by, Some(by));
+        assert_eq!(info.message, "bye");
+    }
+
+    #[test]
+    fn an_expired_token_waits_for_a_new_one() {
+        let mut m = connected();
+        m.on(ended(CloseCause::Kicked(KickReason::TokenExpired)), 0);
+        assert_eq!(m.status(), Status::NeedsToken);
+        assert!(m.on(Input::RetryTimer, 0).is_empty());
+        let a = m.on(Input::TokenChanged, 0);
+        assert_eq!(a[0], Action::Dial);
+    }
+
+    #[test]
+    fn network_up_and_wake_retry_at_once_with_a_fresh_count() {
+        for input in [Input::NetworkUp, Input::Woke] {
+            let mut m = connected();
+            for _ in 0..5 {
+                m.on(ended(CloseCause::Transport), 0);
+                m.on(Input::RetryTimer, 0);
+            }
+            m.on(ended(CloseCause::Transport), 0);
+            assert_eq!(m.attempts(), 6);
+            let a = m.on(input.clone(), 0);
+            assert_eq!(a, [Action::DisarmRetry, Action::Dial]);
+            assert_eq!(m.attempts(), 0);
+            let a = m.on(ended(CloseCause::Transport), 0);
+            assert!(
+                events(&a)
+                    .iter()
+                    .any(|e| matches!(e, Event::WillReconnect { retry_count: 1, .. }))
+            );
+        }
+    }
+
+    #[test]
+    fn retry_now_while_connecting_starts_a_fresh_attempt() {
+        let mut m = machine();
+        m.on(Input::Connect, 0);
+        assert_eq!(
+            m.on(Input::RetryNow, 0),
+            [Action::Hangup { logout: false }, Action::Dial]
+        );
+        assert_eq!(m.status(), Status::Connecting);
+    }
+
+    #[test]
+    fn wake_while_connected_probes_the_socket() {
+        let mut m = connected();
+        assert_eq!(m.on(Input::Woke, 0), [Action::Probe]);
+    }
+
+    #[test]
+    fn network_down_shows_disconnected_while_retrying() {
+        let mut m = connected();
+        m.on(ended(CloseCause::Transport), 0);
+        let a = m.on(Input::NetworkDown, 0);
+        assert_eq!(
+            events(&a),
+            [Event::NetState {
+                state: NetState::Disconnected
+            }]
+        );
+        assert_eq!(m.status(), Status::Reconnecting, "it keeps trying");
+        let a = m.on(Input::NetworkUp, 0);
+        assert!(a.contains(&Action::Dial));
+        assert!(events(&a).contains(&Event::NetState {
+            state: NetState::Connecting
+        }));
+    }
+
+    #[test]
+    fn disconnect_logs_out_and_destroy_is_final() {
+        let mut m = connected();
+        let a = m.on(Input::Disconnect, 3);
+        assert_eq!(a[0], Action::Hangup { logout: true });
+        let e = events(&a);
+        assert_eq!(e[0], Event::NotReady);
+        assert_eq!(
+            e[1],
+            Event::NetState {
+                state: NetState::Disconnected
+            }
+        );
+        assert!(
+            matches!(&e[2], Event::Disconnected { info } if info.reason == DisconnectReason::LoggedOut)
+        );
+        assert_eq!(e.len(), 3);
+        assert_eq!(m.status(), Status::Idle);
+        m.on(Input::Connect, 0);
+        m.on(Input::Destroy, 0);
+        assert_eq!(m.status(), Status::Destroyed);
+        assert!(m.on(Input::Connect, 0).is_empty());
+    }
+
+    #[test]
+    fn stale_inputs_are_ignored() {
+        let mut m = machine();
+        assert!(m.on(ended(CloseCause::Transport), 0).is_empty());
+        assert!(m.on(logged_in(), 0).is_empty());
+        assert!(m.on(Input::RetryTimer, 0).is_empty());
+        assert_eq!(m.status(), Status::Idle);
+    }
+
+    #[test]
+    fn close_codes_are_described() {
+        assert_eq!(
+            describe(CloseCause::Closed(Some(4302))),
+            (Some(302), DisconnectReason::Rejected { code: 302 })
+        );
+        assert_eq!(
+            describe(CloseCause::Closed(Some(4503))),
+            (Some(503), DisconnectReason::Rejected { code: 503 })
+        );
+        assert_eq!(
+            describe(CloseCause::Closed(Some(4903))),
+            (
+                Some(4903),
+                DisconnectReason::Kicked {
+                    reason: KickReason::ByDevice
+                }
+            )
+        );
+        assert_eq!(
+            describe(CloseCause::Closed(Some(1006))),
+            (
+                Some(1006),
+                DisconnectReason::Lost {
+                    close_code: Some(1006)
+                }
+            )
+        );
+        assert_eq!(
+            describe(CloseCause::Timeout),
+            (Some(408), DisconnectReason::Timeout)
+        );
+    }
+}

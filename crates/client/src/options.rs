@@ -1,0 +1,206 @@
+//! How an instance connects.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use vestibule_protocol::limits::{PING_INTERVAL, PONG_TIMEOUT};
+use vestibule_protocol::{ClientInfo, DeviceInfo, DeviceType, Token, UnixMillis};
+
+use crate::backoff::BackoffConfig;
+use crate::error::ClientError;
+
+/// A source of wall-clock time in milliseconds since the epoch. Replaceable so
+/// tests can simulate a machine waking from sleep (the wall clock jumps while
+/// the monotonic clock does not).
+#[derive(Clone)]
+pub struct WallClock(Arc<dyn Fn() -> UnixMillis + Send + Sync>);
+
+impl WallClock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self(Arc::new(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                .unwrap_or(0)
+        }))
+    }
+
+    /// A clock read from a function.
+    pub fn from_fn(f: impl Fn() -> UnixMillis + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// Now.
+    pub fn now(&self) -> UnixMillis {
+        (self.0)()
+    }
+}
+
+impl Default for WallClock {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+impl std::fmt::Debug for WallClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WallClock")
+    }
+}
+
+/// Timing knobs; the defaults are the protocol's.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timing {
+    /// Reconnect backoff.
+    pub backoff: BackoffConfig,
+    /// A session up this long resets the retry count.
+    pub stable_after: Duration,
+    /// Ping the gateway this often.
+    pub ping_interval: Duration,
+    /// No frame this long after a ping: the socket is dead (408).
+    pub pong_timeout: Duration,
+    /// Socket + WebSocket handshake + `loginOk` must complete within this.
+    pub connect_timeout: Duration,
+    /// How often to compare the wall clock with the monotonic clock.
+    pub wake_check_interval: Duration,
+    /// A wall-clock lead larger than this means the machine slept.
+    pub wake_threshold: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            backoff: BackoffConfig::default(),
+            stable_after: Duration::from_secs(30),
+            ping_interval: PING_INTERVAL,
+            pong_timeout: PONG_TIMEOUT,
+            connect_timeout: Duration::from_secs(10),
+            wake_check_interval: Duration::from_secs(5),
+            wake_threshold: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything an instance needs (NIM's getInstance options).
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// The gateway, `ws://host:port/v1/ws` or `wss://...`.
+    pub url: String,
+    /// The app.
+    pub app_key: String,
+    /// The account.
+    pub account: String,
+    /// The login token; `Debug` never shows it.
+    pub token: Token,
+    /// This device; keep `device_id` stable per install so reconnects replace their own session.
+    pub device: DeviceInfo,
+    /// This program.
+    pub client: ClientInfo,
+    /// Connect as soon as the instance is created (NIM logs in on getInstance).
+    pub auto_connect: bool,
+    /// Timeouts and backoff.
+    pub timing: Timing,
+    /// Wall clock (for wake-from-sleep detection and timestamps).
+    pub wall_clock: WallClock,
+}
+
+impl ClientOptions {
+    /// Options with defaults for everything but the identity.
+    pub fn new(
+        url: impl Into<String>,
+        app_key: impl Into<String>,
+        account: impl Into<String>,
+        token: impl Into<Token>,
+        device_id: impl Into<String>,
+    ) -> Self {
+        Self {
+            url: url.into(),
+            app_key: app_key.into(),
+            account: account.into(),
+            token: token.into(),
+            device: DeviceInfo {
+                device_id: device_id.into(),
+                device_type: DeviceType::for_this_desktop(),
+                os: std::env::consts::OS.to_owned(),
+                mac: None,
+                custom_tag: None,
+            },
+            client: ClientInfo {
+                name: "vestibule-client".to_owned(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+            auto_connect: true,
+            timing: Timing::default(),
+            wall_clock: WallClock::system(),
+        }
+    }
+
+    /// Checks what can be checked before connecting.
+    pub fn validate(&self) -> Result<(), ClientError> {
+        let url = url::Url::parse(&self.url)
+            .map_err(|e| ClientError::InvalidOptions(format!("url {:?}: {e}", self.url)))?;
+        if !matches!(url.scheme(), "ws" | "wss") {
+            return Err(ClientError::InvalidOptions(format!(
+                "url must start with ws:// or wss://, got {:?}",
+                self.url
+            )));
+        }
+        for (name, value) in [
+            ("appKey", &self.app_key),
+            ("account", &self.account),
+            ("deviceId", &self.device.device_id),
+        ] {
+            if value.trim().is_empty() {
+                return Err(ClientError::InvalidOptions(format!(
+                    "{name} must not be empty"
+                )));
+            }
+        }
+        if self.token.is_empty() {
+            return Err(ClientError::InvalidOptions(
+                "token must not be empty".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A partial update for [`crate::Client::set_options`] (NIM setOptions).
+#[derive(Clone, Debug, Default)]
+pub struct OptionsUpdate {
+    /// A new token: sent as `refreshToken` while online, used for the next login otherwise.
+    pub token: Option<Token>,
+    /// A new customTag for the next login.
+    pub custom_tag: Option<Option<String>>,
+    /// New timing.
+    pub timing: Option<Timing>,
+    /// Must equal the instance's account if given (it cannot change).
+    pub account: Option<String>,
+    /// Must equal the instance's appKey if given (it cannot change).
+    pub app_key: Option<String>,
+    /// Must equal the instance's URL if given (it cannot change).
+    pub url: Option<String>,
+}
+
+impl OptionsUpdate {
+    /// An update that only replaces the token.
+    pub fn token(token: impl Into<Token>) -> Self {
+        Self {
+            token: Some(token.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Everything in `options` that may change, plus the identity to check.
+    pub fn from_options(options: &ClientOptions) -> Self {
+        Self {
+            token: Some(options.token.clone()),
+            custom_tag: Some(options.device.custom_tag.clone()),
+            timing: Some(options.timing),
+            account: Some(options.account.clone()),
+            app_key: Some(options.app_key.clone()),
+            url: Some(options.url.clone()),
+        }
+    }
+}

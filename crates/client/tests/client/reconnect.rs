@@ -1,0 +1,183 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use vestibule_client::{BackoffConfig, DeviceType, Event, NetState, Status, Vestibule, WallClock};
+use vestibule_testkit::{Mode, Proxy};
+
+use crate::support::*;
+
+fn will_reconnect(event: &Event) -> Option<(u32, Duration)> {
+    match event {
+        Event::WillReconnect { retry_count, delay } => Some((*retry_count, *delay)),
+        _ => None,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn gateway_down_backs_off_within_bounds_and_comes_back() {
+    let _clock = hold_clock();
+    let gw = gateway().await;
+    let addr = gw.local_addr();
+    let client = Vestibule::new()
+        .instance(options(&gw.ws_url(), "alice", "pc-1", DeviceType::Pc))
+        .expect("instance");
+    let mut events = client.subscribe();
+    client.connect();
+    until(&mut events, |e| matches!(e, Event::Ready)).await;
+
+    gw.shutdown().await;
+    let config = BackoffConfig::default();
+    for expected in 1..=6u32 {
+        let (event, _) = until(&mut events, |e| will_reconnect(e).is_some()).await;
+        let (count, delay) = will_reconnect(&event).expect("WillReconnect");
+        assert_eq!(count, expected);
+        assert!(
+            delay <= config.ceiling(expected),
+            "attempt {expected}: {delay:?}"
+        );
+        let snapshot = client.snapshot();
+        assert_eq!(snapshot.status, Status::Reconnecting);
+        assert_eq!(snapshot.net_state, NetState::Connecting);
+        let retry = snapshot.retry.expect("retry info while reconnecting");
+        assert_eq!(
+            (retry.retry_count, retry.delay_ms),
+            (expected, delay.as_millis() as u64)
+        );
+        // tokio timers have millisecond resolution and round up.
+        advance(delay + Duration::from_millis(1)).await;
+    }
+    // Back on the same port.
+    let gw = gateway_on(&addr.to_string()).await;
+    let (event, _) = until(&mut events, |e| will_reconnect(e).is_some()).await;
+    let (_, delay) = will_reconnect(&event).expect("WillReconnect");
+    advance(delay + Duration::from_millis(1)).await;
+    until(&mut events, |e| matches!(e, Event::Ready)).await;
+    let snapshot = client.snapshot();
+    assert_eq!(snapshot.status, Status::Connected);
+    assert_eq!(snapshot.retry, None);
+
+    // Stable for a while: the count starts over at the next drop.
+    advance_in_steps(Duration::from_secs(31)).await;
+    gw.shutdown().await;
+    let (event, _) = until(&mut events, |e| will_reconnect(e).is_some()).await;
+    assert_eq!(will_reconnect(&event).map(|w| w.0), Some(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_now_skips_the_backoff() {
+    let _clock = hold_clock();
+    let gw = gateway().await;
+    let addr = gw.local_addr();
+    let mut opts = options(&gw.ws_url(), "alice", "pc-1", DeviceType::Pc);
+    opts.timing.backoff = BackoffConfig {
+        initial: Duration::from_secs(60),
+        max: Duration::from_secs(60),
+        multiplier: 1.0,
+    };
+    let client = Vestibule::new().instance(opts).expect("instance");
+    let mut events = client.subscribe();
+    client.connect();
+    until(&mut events, |e| matches!(e, Event::Ready)).await;
+    gw.shutdown().await;
+    until(&mut events, |e| will_reconnect(e).is_some()).await;
+    let _gw = gateway_on(&addr.to_string()).await;
+    client.retry_now();
+    until(&mut events, |e| matches!(e, Event::Ready)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_half_open_connection_is_found_by_the_heartbeat_and_recovered() {
+    let _clock = hold_clock();
+    let gw = gateway().await;
+    let proxy = Proxy::start(gw.local_addr()).await.expect("proxy");
+    let client = Vestibule::new()
+        .instance(options(&proxy.ws_url(), "alice", "pc-1", DeviceType::Pc))
+        .expect("instance");
+    let mut events = client.subscribe();
+    client.connect();
+    until(&mut events, |e| matches!(e, Event::Ready)).await;
+    // Healthy pings keep it up.
+    let healthy = quiet_for(&mut events, Duration::from_secs(40)).await;
+    assert!(healthy.is_empty(), "{healthy:?}");
+
+    proxy.set_mode(Mode::Blackhole);
+    // The next ping (≤ 15 s) goes unanswered for 10 s.
+    let seen = quiet_for(&mut events, Duration::from_secs(25)).await;
+    let first = seen.iter().find_map(will_reconnect);
+    assert_eq!(first.map(|w| w.0), Some(1), "{seen:?}");
+    let last = client.snapshot().last_disconnect.expect("recorded");
+    assert_eq!(last.code, Some(408));
+    assert!(last.will_reconnect);
+
+    // While the network is still dead, attempts time out and back off.
+    let seen = quiet_for(&mut events, Duration::from_secs(12)).await;
+    assert!(
+        seen.iter().filter_map(will_reconnect).any(|w| w.0 == 2),
+        "{seen:?}"
+    );
+    proxy.set_mode(Mode::Forward);
+    let seen = quiet_for(&mut events, Duration::from_secs(35)).await;
+    assert!(seen.iter().any(|e| matches!(e, Event::Ready)), "{seen:?}");
+    assert_eq!(client.snapshot().status, Status::Connected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waking_from_sleep_retries_at_once() {
+    let _clock = hold_clock();
+    let gw = gateway().await;
+    let addr = gw.local_addr();
+    let wall = Arc::new(AtomicU64::new(1_800_000_000_000));
+    let reading = wall.clone();
+    let mut opts = options(&gw.ws_url(), "alice", "pc-1", DeviceType::Pc);
+    opts.wall_clock = WallClock::from_fn(move || reading.load(Ordering::SeqCst));
+    opts.timing.backoff = BackoffConfig {
+        initial: Duration::from_secs(300),
+        max: Duration::from_secs(300),
+        multiplier: 1.0,
+    };
+    let client = Vestibule::new().instance(opts).expect("instance");
+    let mut events = client.subscribe();
+    client.connect();
+    until(&mut events, |e| matches!(e, Event::Ready)).await;
+    gw.shutdown().await;
+    let (event, _) = until(&mut events, |e| will_reconnect(e).is_some()).await;
+    let _gw = gateway_on(&addr.to_string()).await;
+    let (_, delay) = will_reconnect(&event).expect("WillReconnect");
+    // The laptop sleeps for an hour: the wall clock jumps, the monotonic one barely moves.
+    wall.fetch_add(3_600_000, Ordering::SeqCst);
+    let seen = quiet_for(&mut events, Duration::from_secs(6)).await;
+    assert!(
+        seen.iter().any(|e| matches!(e, Event::Ready)),
+        "reconnected without waiting out {delay:?}: {seen:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn network_up_retries_at_once() {
+    let _clock = hold_clock();
+    let gw = gateway().await;
+    let addr = gw.local_addr();
+    let mut opts = options(&gw.ws_url(), "alice", "pc-1", DeviceType::Pc);
+    opts.timing.backoff = BackoffConfig {
+        initial: Duration::from_secs(300),
+        max: Duration::from_secs(300),
+        multiplier: 1.0,
+    };
+    let client = Vestibule::new().instance(opts).expect("instance");
+    let mut events = client.subscribe();
+    client.connect();
+    until(&mut events, |e| matches!(e, Event::Ready)).await;
+    gw.shutdown().await;
+    until(&mut events, |e| will_reconnect(e).is_some()).await;
+    client.network_changed(false);
+    until(&mut events, |e| {
+        *e == Event::NetState {
+            state: NetState::Disconnected,
+        }
+    })
+    .await;
+    let _gw = gateway_on(&addr.to_string()).await;
+    client.network_changed(true);
+    until(&mut events, |e| matches!(e, Event::Ready)).await;
+}

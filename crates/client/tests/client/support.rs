@@ -1,0 +1,144 @@
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::broadcast;
+use vestibule_client::{ClientOptions, DeviceType, Event, Vestibule};
+use vestibule_gateway::policy::DevicePolicy;
+use vestibule_gateway::{Gateway, GatewayConfig};
+pub use vestibule_testkit::{advance, eventually, hold_clock, real_timeout};
+
+pub const SECRET: &str = "client-tests-secret-0123456789";
+pub const APP: &str = "demo";
+
+pub async fn gateway() -> Gateway {
+    gateway_on("127.0.0.1:0").await
+}
+
+pub async fn gateway_on(addr: &str) -> Gateway {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let mut config = GatewayConfig::new(addr.parse().expect("addr"));
+    config.admin_key = Some("admin-key-for-client-tests".into());
+    config.demo_secret = Some(SECRET.into());
+    Gateway::start(config).await.expect("gateway starts")
+}
+
+pub async fn set_policy(gw: &Gateway, policy: serde_json::Value) {
+    let policy: DevicePolicy = serde_json::from_value(policy).expect("policy");
+    gw.store()
+        .set_policy(APP, policy)
+        .await
+        .expect("set policy");
+}
+
+pub fn token(account: &str, ttl: Duration) -> String {
+    vestibule_protocol::token::mint(SECRET, APP, account, ttl)
+        .expect("mint")
+        .expose()
+        .to_owned()
+}
+
+/// Options for `account` on `device_id`, not auto-connecting (tests subscribe first).
+pub fn options(
+    url: &str,
+    account: &str,
+    device_id: &str,
+    device_type: DeviceType,
+) -> ClientOptions {
+    let mut options = ClientOptions::new(
+        url,
+        APP,
+        account,
+        token(account, Duration::from_secs(3600)),
+        device_id,
+    );
+    options.device.device_type = device_type;
+    options.device.os = format!("{device_type} test OS");
+    options.auto_connect = false;
+    options
+}
+
+/// The next event, within 10 s of real time.
+pub async fn next(events: &mut broadcast::Receiver<Event>) -> Event {
+    real_timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("an event within 10 s")
+        .expect("event channel open")
+}
+
+/// Events until one matches `want`; returns it and everything before it.
+pub async fn until(
+    events: &mut broadcast::Receiver<Event>,
+    want: impl Fn(&Event) -> bool,
+) -> (Event, Vec<Event>) {
+    let mut seen = Vec::new();
+    loop {
+        let event = next(events).await;
+        if want(&event) {
+            return (event, seen);
+        }
+        seen.push(event);
+    }
+}
+
+/// Asserts no event arrives while the held clock advances by `total` in 1 s steps.
+pub async fn quiet_for(events: &mut broadcast::Receiver<Event>, total: Duration) -> Vec<Event> {
+    let mut seen = Vec::new();
+    let mut left = total;
+    // (events is drained after every step)
+    while !left.is_zero() {
+        let step = left.min(Duration::from_secs(1));
+        advance(step).await;
+        left -= step;
+        while let Ok(event) = events.try_recv() {
+            seen.push(event);
+        }
+    }
+    seen
+}
+
+/// Advances the held clock in 1 s steps so periodic pings keep flowing.
+pub async fn advance_in_steps(total: Duration) {
+    let mut left = total;
+    while !left.is_zero() {
+        let step = left.min(Duration::from_secs(1));
+        advance(step).await;
+        left -= step;
+    }
+}
+
+/// A connected client of `account` in its own registry (another device).
+pub async fn connected(
+    url: &str,
+    account: &str,
+    device_id: &str,
+    device_type: DeviceType,
+) -> (vestibule_client::Client, broadcast::Receiver<Event>) {
+    let client = Vestibule::new()
+        .instance(options(url, account, device_id, device_type))
+        .expect("instance");
+    let mut events = client.subscribe();
+    client.connect();
+    until(&mut events, |e| matches!(e, Event::Ready)).await;
+    (client, events)
+}
+
+pub async fn metric(gw: &Gateway, needle: &str) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", gw.http_url()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find(|l| l.starts_with(needle))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+pub fn all_policy() -> serde_json::Value {
+    json!({"mode": "all", "maxDevices": 200})
+}

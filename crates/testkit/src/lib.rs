@@ -1,0 +1,207 @@
+//! Helpers for Vestibule's tests.
+//!
+//! - [`hold_clock`]: with real sockets, a paused tokio clock auto-advances to
+//!   the next timer whenever every task waits on I/O, so timers would fire in
+//!   the middle of a loopback round trip. Holding the clock keeps the runtime
+//!   busy in tiny real-time steps: I/O flows, and virtual time moves only when
+//!   the test calls [`advance`].
+//! - [`real_timeout`]: bound a wait in real time, whatever the tokio clock does.
+//! - [`Proxy`]: a TCP proxy between a client and a gateway that can stop
+//!   forwarding without closing (a half-open connection) and resume.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Keeps a paused tokio clock from auto-advancing while it lives.
+#[derive(Debug)]
+pub struct ClockHold(JoinHandle<()>);
+
+impl Drop for ClockHold {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Holds the paused clock still (see the crate docs). Call inside a
+/// `#[tokio::test(start_paused = true)]` test.
+pub fn hold_clock() -> ClockHold {
+    ClockHold(tokio::spawn(async {
+        loop {
+            std::thread::sleep(Duration::from_micros(100));
+            tokio::task::yield_now().await;
+        }
+    }))
+}
+
+/// Advances a held clock and lets the tasks it woke run.
+pub async fn advance(by: Duration) {
+    tokio::time::advance(by).await;
+    settle().await;
+}
+
+/// Lets woken tasks and in-flight loopback I/O run without moving the clock.
+pub async fn settle() {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Waits for `future` at most `wait` of real time.
+pub async fn real_timeout<F: Future>(wait: Duration, future: F) -> Option<F::Output> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        std::thread::sleep(wait);
+        let _ = tx.send(());
+    });
+    tokio::select! {
+        out = future => Some(out),
+        _ = rx => None,
+    }
+}
+
+/// Waits (in real time, at most `wait`) until `check` holds, letting tasks run in between.
+pub async fn eventually(wait: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+        tokio::task::yield_now().await;
+    }
+}
+
+/// What the proxy does with traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Pass bytes both ways.
+    Forward,
+    /// Pass nothing either way and close nothing: a half-open network. The
+    /// connections open at that moment are severed for good (their path is
+    /// gone, as when a NAT forgets a mapping); connections made after the
+    /// mode returns to `Forward` work.
+    Blackhole,
+}
+
+/// A TCP proxy on 127.0.0.1 in front of `target`.
+#[derive(Debug)]
+pub struct Proxy {
+    addr: SocketAddr,
+    mode: watch::Sender<Mode>,
+    accepted: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Proxy {
+    /// Starts forwarding to `target`.
+    pub async fn start(target: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (mode, mode_rx) = watch::channel(Mode::Forward);
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let task = tokio::spawn(async move {
+            let mut connections = Vec::new();
+            while let Ok((client, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mode = mode_rx.clone();
+                connections.push(tokio::spawn(async move {
+                    if let Ok(upstream) = TcpStream::connect(target).await {
+                        pipe(client, upstream, mode).await;
+                    }
+                }));
+                connections.retain(|c: &JoinHandle<()>| !c.is_finished());
+            }
+            for c in connections {
+                c.abort();
+            }
+        });
+        Ok(Self {
+            addr,
+            mode,
+            accepted,
+            task,
+        })
+    }
+
+    /// Where clients connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://ADDR/v1/ws`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/v1/ws", self.addr)
+    }
+
+    /// Changes what happens to traffic, for existing and new connections.
+    pub fn set_mode(&self, mode: Mode) {
+        self.mode.send_replace(mode);
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+async fn pipe(client: TcpStream, upstream: TcpStream, mode: watch::Receiver<Mode>) {
+    let (client_read, client_write) = client.into_split();
+    let (upstream_read, upstream_write) = upstream.into_split();
+    let up = copy(client_read, upstream_write, mode.clone());
+    let down = copy(upstream_read, client_write, mode);
+    // Either side ending ends both, like a real connection.
+    tokio::select! {
+        () = up => {}
+        () = down => {}
+    }
+}
+
+async fn copy(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut mode: watch::Receiver<Mode>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if *mode.borrow() == Mode::Blackhole {
+            // Severed: read nothing, write nothing, close nothing, ever.
+            std::future::pending::<()>().await;
+        }
+        tokio::select! {
+            read = from.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if *mode.borrow() == Mode::Blackhole {
+                        std::future::pending::<()>().await;
+                    }
+                    if to.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            },
+            changed = mode.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
