@@ -13,7 +13,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use vestibule_protocol::limits::MAX_FRAME_BYTES;
+use vestibule_protocol::limits::MAX_SERVER_FRAME_BYTES;
 use vestibule_protocol::{ClientFrame, CloseCause, Code, Login, LoginOk, ServerFrame};
 
 use crate::error::ClientError;
@@ -680,8 +680,8 @@ async fn dial(options: ClientOptions, id: u64) -> Result<(Ws, LoginOk), Failure>
 async fn dial_inner(options: &ClientOptions, id: u64) -> Result<(Ws, LoginOk), Failure> {
     let config = WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
-        .max_message_size(Some(MAX_FRAME_BYTES))
-        .max_frame_size(Some(MAX_FRAME_BYTES));
+        .max_message_size(Some(MAX_SERVER_FRAME_BYTES))
+        .max_frame_size(Some(MAX_SERVER_FRAME_BYTES));
     let (mut socket, _response) =
         tokio_tungstenite::connect_async_with_config(&options.url, Some(config), true)
             .await

@@ -1,7 +1,6 @@
 //! The admin REST API under `/admin/v1`, guarded by `Authorization: Bearer <admin key>`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Request, State};
@@ -46,6 +45,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
             put(disable).delete(enable),
         )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "notFound", "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "methodNotAllowed",
+                "this endpoint does not take that method",
+            )
+        })
         .layer(middleware::from_fn_with_state(shared, require_admin_key))
 }
 
@@ -167,7 +173,7 @@ struct CreateApp {
     name: Option<String>,
     secret: Option<String>,
     #[serde(default)]
-    policy: Option<DevicePolicy>,
+    policy: Option<serde_json::Value>,
 }
 
 async fn create_app(
@@ -190,8 +196,10 @@ async fn create_app(
             "secret must be at least 16 characters",
         ));
     }
-    let policy = req.policy.unwrap_or_default();
-    policy.validate().map_err(ApiError::bad_request)?;
+    let policy = match req.policy {
+        Some(value) => DevicePolicy::from_json(value).map_err(ApiError::bad_request)?,
+        None => DevicePolicy::default(),
+    };
     let app = shared
         .store
         .create_app(App {
@@ -216,9 +224,9 @@ async fn get_app(
 async fn set_policy(
     State(shared): State<Arc<Shared>>,
     Path(app_key): Path<String>,
-    Body(policy): Body<DevicePolicy>,
+    Body(policy): Body<serde_json::Value>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    policy.validate().map_err(ApiError::bad_request)?;
+    let policy = DevicePolicy::from_json(policy).map_err(ApiError::bad_request)?;
     let app = shared.store.set_policy(&app_key, policy).await?;
     tracing::info!(app_key = %app.app_key, ?policy, "policy changed");
     Ok(Json(json!(*app)))
@@ -252,14 +260,11 @@ async fn mint_token(
             "ttlSecs must be 1–{MAX_TOKEN_TTL_SECS}"
         )));
     }
-    let token = token::mint(
-        app.secret.expose(),
-        &app.app_key,
-        &req.account,
-        Duration::from_secs(ttl),
-    )
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    let expires_at = (unix_millis() / 1000 + ttl) * 1000;
+    let iat = unix_millis() / 1000;
+    let exp = iat + ttl;
+    let token = token::mint_at(app.secret.expose(), &app.app_key, &req.account, iat, exp)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let expires_at = exp * 1000;
     Ok(Json(MintedToken {
         account: req.account,
         token: token.expose().to_owned(),
@@ -303,6 +308,7 @@ async fn get_account(
     Path((app_key, account)): Path<(String, String)>,
 ) -> ApiResult<Json<serde_json::Value>> {
     app_of(&shared, &app_key)?;
+    check_account(&account)?;
     let flags = shared.store.flags(&app_key, &account);
     let list = shared.registry.devices(&app_key, &account).await;
     Ok(Json(json!({
@@ -343,8 +349,15 @@ async fn kick(
             KickReason::Admin,
         )
         .await;
+    let mut not_found: Vec<&String> = req
+        .device_ids
+        .iter()
+        .flatten()
+        .filter(|id| !kicked.contains(id))
+        .collect();
+    not_found.dedup();
     tracing::info!(%app_key, %account, ?kicked, "admin kick");
-    Ok(Json(json!({ "kicked": kicked })))
+    Ok(Json(json!({ "kicked": kicked, "notFound": not_found })))
 }
 
 async fn set_flag(

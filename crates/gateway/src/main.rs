@@ -77,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
             None => default_data_dir()?,
         })
     };
+    let admin_key_given = args.admin_key.is_some();
     let mut config = GatewayConfig::new(args.listen);
     config.storage = storage.clone();
     config.admin_key = args.admin_key;
@@ -87,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
     let gateway = Gateway::start(config)
         .await
         .context("cannot start the gateway")?;
-    print_banner(&gateway, &storage);
+    print_banner(&gateway, &storage, admin_key_given);
 
     shutdown_signal().await;
     eprintln!("shutting down: closing sessions (clients will reconnect elsewhere or later)");
@@ -95,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_banner(gateway: &Gateway, storage: &Storage) {
+fn print_banner(gateway: &Gateway, storage: &Storage, admin_key_given: bool) {
     println!("Vestibule gateway listening on {}", gateway.ws_url());
     println!(
         "  health:  {}/healthz   metrics: {}/metrics",
@@ -111,7 +112,10 @@ fn print_banner(gateway: &Gateway, storage: &Storage) {
     }
     match gateway.generated_admin_key() {
         Some(key) => println!("  admin key (shown once, keep it): {key}"),
-        None => println!("  admin key: as set before (pass --admin-key to replace it)"),
+        None if admin_key_given => println!("  admin key: the one given with --admin-key"),
+        None => {
+            println!("  admin key: the one printed at first start (pass --admin-key to replace it)")
+        }
     }
     if let Some(demo) = gateway.demo() {
         let secret = demo.secret.expose();

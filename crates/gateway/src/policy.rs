@@ -72,13 +72,45 @@ impl Default for DevicePolicy {
 impl DevicePolicy {
     /// Rejects policies that could never let anyone in.
     pub fn validate(&self) -> Result<(), String> {
-        if self.max_web_instances == 0 {
-            return Err("maxWebInstances must be at least 1".into());
+        let limit = vestibule_protocol::limits::MAX_DEVICES_PER_ACCOUNT;
+        if !(1..=limit).contains(&self.max_web_instances) {
+            return Err(format!("maxWebInstances must be 1–{limit}"));
         }
-        if let PolicyMode::All { max_devices: 0 } = self.mode {
-            return Err("maxDevices must be at least 1".into());
+        if let PolicyMode::All { max_devices } = self.mode
+            && !(1..=limit).contains(&max_devices)
+        {
+            return Err(format!("maxDevices must be 1–{limit}"));
         }
         Ok(())
+    }
+
+    /// Parses a policy from JSON, refusing unknown fields (serde cannot with
+    /// the flattened mode), so a typo is an error rather than a silent default.
+    pub fn from_json(value: serde_json::Value) -> Result<Self, String> {
+        const KNOWN: [&str; 5] = [
+            "mode",
+            "maxDevices",
+            "maxWebInstances",
+            "onConflict",
+            "freshSessionGuardSecs",
+        ];
+        let Some(object) = value.as_object() else {
+            return Err("a policy is a JSON object".into());
+        };
+        if let Some(unknown) = object.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            return Err(format!(
+                "unknown policy field {unknown:?}; known: {}",
+                KNOWN.join(", ")
+            ));
+        }
+        if object.contains_key("maxDevices")
+            && object.get("mode").and_then(|m| m.as_str()) != Some("all")
+        {
+            return Err("maxDevices applies only to mode \"all\"".into());
+        }
+        let policy: Self = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        policy.validate()?;
+        Ok(policy)
     }
 }
 
@@ -339,5 +371,15 @@ mod tests {
         let parsed: Result<DevicePolicy, _> = serde_json::from_str("{\"mode\":\"perType\"}");
         assert_eq!(parsed.ok(), Some(DevicePolicy::default()));
         assert!(serde_json::from_str::<DevicePolicy>("{\"mode\":\"all\"}").is_err());
+        let typo =
+            DevicePolicy::from_json(serde_json::json!({"mode": "perType", "maxWebInstance": 3}));
+        assert!(typo.is_err_and(|e| e.contains("maxWebInstance")));
+        let too_many =
+            DevicePolicy::from_json(serde_json::json!({"mode": "all", "maxDevices": 100_000}));
+        assert!(too_many.is_err_and(|e| e.contains("maxDevices")));
+        let ok = DevicePolicy::from_json(
+            serde_json::json!({"mode": "all", "maxDevices": 3, "onConflict": "rejectNew"}),
+        );
+        assert!(ok.is_ok());
     }
 }

@@ -147,7 +147,10 @@ impl Conn {
                     return None;
                 }
                 Message::Ping(_) | Message::Pong(_) => {}
-                Message::Close(_) => return None,
+                Message::Close(_) => {
+                    self.flush_close_reply().await;
+                    return None;
+                }
             }
         }
     }
@@ -347,7 +350,10 @@ impl Conn {
                             }
                         }
                         Message::Ping(_) | Message::Pong(_) => {}
-                        Message::Close(_) => return End::Leave,
+                                                Message::Close(_) => {
+                            self.flush_close_reply().await;
+                            return End::Leave;
+                        }
                     }
                 }
                 () = sleep_until_opt(expiry) => {
@@ -401,11 +407,13 @@ impl Conn {
                 .await
             }
             ClientFrame::Kick { id, device_ids } => {
-                let guard = live
-                    .app
-                    .policy
-                    .fresh_session_guard_secs
-                    .map(Duration::from_secs);
+                // The app's current policy, not the one at login.
+                let policy = self
+                    .shared
+                    .store
+                    .app(&live.key.app_key)
+                    .map_or(live.app.policy, |a| a.policy);
+                let guard = policy.fresh_session_guard_secs.map(Duration::from_secs);
                 match self
                     .shared
                     .registry
@@ -531,11 +539,21 @@ impl Conn {
         let (code, kind, reason) = match e.source().and_then(|s| s.downcast_ref::<WsError>()) {
             Some(WsError::Capacity(_)) => (1009, "oversized", "frame over the 64 KiB limit"),
             Some(WsError::Utf8(_)) => (1007, "malformed", "text frame is not valid UTF-8"),
+            // The peer vanished without a close: not bad input, just gone.
+            Some(WsError::Protocol(
+                tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
+            )) => return,
             Some(WsError::Protocol(_)) => (1002, "malformed", "WebSocket protocol violation"),
             _ => return,
         };
         self.shared.metrics.bad_frame(kind);
         self.close(code, reason).await;
+    }
+
+    /// The client started the closing handshake; tungstenite queued our
+    /// reply, which goes out on the next flush.
+    async fn flush_close_reply(&mut self) {
+        let _ = timeout(CLOSE_GRACE, futures_util::SinkExt::flush(&mut self.ws)).await;
     }
 
     /// Sends a close frame and waits briefly for the client's close.

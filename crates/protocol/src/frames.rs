@@ -245,8 +245,8 @@ pub enum ServerFrame {
 /// Why a text frame could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    /// The frame is larger than [`MAX_FRAME_BYTES`].
-    #[error("frame of {0} bytes is over the {MAX_FRAME_BYTES}-byte limit")]
+    /// The frame is larger than the limit for its direction.
+    #[error("frame of {0} bytes is over the size limit")]
     TooLarge(usize),
     /// Not valid JSON, an unknown `type`, a missing field or a wrong type.
     #[error("malformed frame: {0}")]
@@ -277,7 +277,7 @@ impl ClientFrame {
 impl ServerFrame {
     /// Decodes a gateway frame; never panics on any input.
     pub fn decode(text: &str) -> Result<Self, DecodeError> {
-        if text.len() > MAX_FRAME_BYTES {
+        if text.len() > crate::limits::MAX_SERVER_FRAME_BYTES {
             return Err(DecodeError::TooLarge(text.len()));
         }
         serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))
@@ -401,8 +401,10 @@ mod tests {
             ClientFrame::decode(&big),
             Err(DecodeError::TooLarge(_))
         ));
+        assert!(ServerFrame::decode(&big).is_err());
+        let huge = "x".repeat(crate::limits::MAX_SERVER_FRAME_BYTES + 1);
         assert!(matches!(
-            ServerFrame::decode(&big),
+            ServerFrame::decode(&huge),
             Err(DecodeError::TooLarge(_))
         ));
     }

@@ -227,7 +227,8 @@ impl SessionRegistry for MemoryRegistry {
         let by = kicker(&me.device);
         let mut outcome = KickOutcome::default();
         let mut targets = Vec::new();
-        for id in device_ids {
+        let mut seen = std::collections::HashSet::new();
+        for id in device_ids.iter().filter(|id| seen.insert(id.as_str())) {
             let found = account
                 .sessions
                 .iter()
@@ -265,7 +266,7 @@ impl SessionRegistry for MemoryRegistry {
         let Some(state) = shard.get_mut(&account_key) else {
             return Vec::new();
         };
-        let targets: Vec<(usize, SessionMsg)> = state
+        let mut targets: Vec<(usize, SessionMsg)> = state
             .sessions
             .iter()
             .enumerate()
@@ -280,6 +281,7 @@ impl SessionRegistry for MemoryRegistry {
         if targets.is_empty() {
             return Vec::new();
         }
+        targets.sort_by_key(|(i, _)| *i);
         let removed = self.take_out(state, targets);
         if state.sessions.is_empty() {
             shard.remove(&account_key);
@@ -287,7 +289,12 @@ impl SessionRegistry for MemoryRegistry {
             state.rev = self.next_rev();
             state.push(None);
         }
-        removed.into_iter().map(|e| e.device.device_id).collect()
+        // take_out removes from the back; report in login order.
+        removed
+            .into_iter()
+            .rev()
+            .map(|e| e.device.device_id)
+            .collect()
     }
 
     async fn devices(&self, app_key: &str, account: &str) -> Arc<DeviceList> {

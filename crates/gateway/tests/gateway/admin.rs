@@ -86,6 +86,24 @@ async fn bad_json_is_400_with_a_message() {
     )
     .await;
     assert_eq!(status, 400, "{body}");
+    // A typo is an error, not a silent default.
+    let (status, body) = call(
+        &gw,
+        reqwest::Method::PUT,
+        "/admin/v1/apps/demo/policy",
+        Some(json!({"mode": "perType", "maxWebInstance": 3})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("maxWebInstance"))
+    );
+    // A wrong method gets the same JSON error shape.
+    let (status, body) = call(&gw, reqwest::Method::DELETE, "/admin/v1/apps", None).await;
+    assert_eq!(status, 405);
+    assert_eq!(body["error"]["code"], "methodNotAllowed");
     let (status, body) = call(
         &gw,
         reqwest::Method::PUT,
@@ -186,11 +204,12 @@ async fn list_and_kick_devices_of_an_account() {
         &gw,
         reqwest::Method::POST,
         "/admin/v1/apps/demo/accounts/alice/kick",
-        Some(json!({"deviceIds": ["phone-1"]})),
+        Some(json!({"deviceIds": ["phone-1", "nope", "nope"]})),
     )
     .await;
     assert_eq!(status, 200);
     assert_eq!(body["kicked"], json!(["phone-1"]));
+    assert_eq!(body["notFound"], json!(["nope"]));
     let kicked = phone.frame_of("kicked").await;
     assert_eq!(kicked["reason"], "admin");
     assert_eq!(kicked.get("by"), None);
@@ -268,6 +287,17 @@ async fn metrics_count_what_happened() {
     a.frame_of("error").await;
     // The kick is counted when the kicked connection delivers it.
     b.frame_of("kicked").await;
+    // A client that vanishes without a close is not a bad frame.
+    let (gone, _) = gw.login("carol", "pc-1", "PC").await;
+    drop(gone);
+    assert!(
+        vestibule_testkit::eventually(std::time::Duration::from_secs(5), || gw
+            .gw
+            .registry()
+            .local_sessions()
+            == 1)
+        .await
+    );
 
     let text = reqwest::get(gw.http("/metrics"))
         .await
@@ -282,7 +312,7 @@ async fn metrics_count_what_happened() {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("{needle} missing from:\n{text}"))
     };
-    assert_eq!(value("vestibule_logins_total{result=\"ok\"}"), 2.0);
+    assert_eq!(value("vestibule_logins_total{result=\"ok\"}"), 3.0);
     assert_eq!(value("vestibule_logins_total{result=\"302\"}"), 1.0);
     assert_eq!(value("vestibule_kicks_total{reason=\"byDevice\"}"), 1.0);
     assert_eq!(value("vestibule_bad_frames_total{kind=\"malformed\"}"), 1.0);

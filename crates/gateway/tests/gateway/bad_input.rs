@@ -154,3 +154,25 @@ async fn raw_garbage_on_the_socket_does_not_hurt_others() {
         .await;
     still_healthy(&gw).await;
 }
+
+#[tokio::test]
+async fn a_client_started_close_gets_the_closing_handshake() {
+    let gw = TestGateway::start().await;
+    for logged_in in [false, true] {
+        let mut client = if logged_in {
+            gw.login("alice", "pc-1", "PC").await.0
+        } else {
+            Client::connect(&gw.url()).await
+        };
+        client
+            .send_raw(Message::Close(Some(
+                tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                    code:
+                        tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Normal,
+                    reason: "bye".into(),
+                },
+            )))
+            .await;
+        assert_eq!(client.closed().await, Some(1000), "logged in: {logged_in}");
+    }
+}

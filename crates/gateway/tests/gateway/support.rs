@@ -19,48 +19,7 @@ pub const APP: &str = "demo";
 /// How long a test waits for a frame before failing, in real time.
 const FRAME_WAIT: Duration = Duration::from_secs(20);
 
-/// Holds a paused tokio clock still: with real sockets, tokio's auto-advance
-/// would jump to the next timer whenever every task waits on I/O (so timers
-/// would fire "during" a loopback round trip). Holding it keeps the runtime
-/// busy in tiny real-time steps, so I/O flows and virtual time moves only
-/// when the test calls `tokio::time::advance`.
-pub fn hold_clock() -> ClockHold {
-    ClockHold(tokio::spawn(async {
-        loop {
-            std::thread::sleep(Duration::from_micros(100));
-            tokio::task::yield_now().await;
-        }
-    }))
-}
-
-pub struct ClockHold(tokio::task::JoinHandle<()>);
-
-impl Drop for ClockHold {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Advances a held clock and lets the woken tasks run.
-pub async fn advance(by: Duration) {
-    tokio::time::advance(by).await;
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
-}
-
-/// Waits for `future` at most `wait` of real time, whatever the tokio clock does.
-pub async fn real_timeout<F: std::future::Future>(wait: Duration, future: F) -> Option<F::Output> {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    std::thread::spawn(move || {
-        std::thread::sleep(wait);
-        let _ = tx.send(());
-    });
-    tokio::select! {
-        out = future => Some(out),
-        _ = rx => None,
-    }
-}
+pub use vestibule_testkit::{advance, hold_clock, real_timeout};
 
 pub struct TestGateway {
     pub gw: Gateway,
