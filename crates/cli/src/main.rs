@@ -1,0 +1,332 @@
+//! `vestibule-cli`: Vestibule from a terminal, for people and scripts.
+//!
+//! Exit codes: 0 success (or Ctrl-C), 1 usage or unexpected error, 2 could
+//! not log in for a retryable reason before giving up, 3 the login was
+//! refused (302, 403, 404, 417, ...), 4 signed out remotely (kicked, token
+//! expired, replaced).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use vestibule_client::{
+    ClientOptions, DeviceType, DisconnectInfo, DisconnectReason, Event, Status, Vestibule,
+};
+use vestibule_protocol::{Device, Token, UnixMillis};
+
+mod render;
+
+/// Exit code when the gateway refused the login.
+const EXIT_REFUSED: u8 = 3;
+/// Exit code when the session was signed out remotely.
+const EXIT_SIGNED_OUT: u8 = 4;
+/// Exit code when a one-shot command could not log in in time.
+const EXIT_UNREACHABLE: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(name = "vestibule-cli", version, about = "Vestibule from a terminal")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Mint a login token offline (JWT HS256 signed with the app secret).
+    Token(TokenArgs),
+    /// Log in and stay connected, printing one line per event, until Ctrl-C
+    /// or a remote sign-out.
+    Login(LoginArgs),
+    /// Log in as a helper device, print the account's online devices, and log out.
+    Devices(OneShotArgs),
+    /// Log in as a helper device, sign out the given devices, and log out.
+    Kick(KickArgs),
+}
+
+#[derive(Debug, Args)]
+struct TokenArgs {
+    /// The app's secret.
+    #[arg(long, env = "VESTIBULE_SECRET", hide_env_values = true)]
+    secret: String,
+    /// The appKey the token is for.
+    #[arg(long)]
+    app_key: String,
+    /// The account the token is for.
+    #[arg(long)]
+    account: String,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 86_400)]
+    ttl: u64,
+}
+
+#[derive(Debug, Args)]
+struct ConnectArgs {
+    /// The gateway, e.g. ws://127.0.0.1:7878/v1/ws.
+    #[arg(long, env = "VESTIBULE_URL")]
+    url: String,
+    /// The app.
+    #[arg(long, env = "VESTIBULE_APP_KEY")]
+    app_key: String,
+    /// The account.
+    #[arg(long, env = "VESTIBULE_ACCOUNT")]
+    account: String,
+    /// The login token (prefer VESTIBULE_TOKEN: arguments are visible to other users in `ps`).
+    #[arg(long, env = "VESTIBULE_TOKEN", hide_env_values = true)]
+    token: String,
+    /// This device's id (default: a new random one).
+    #[arg(long)]
+    device_id: Option<String>,
+    /// A customTag for this login.
+    #[arg(long)]
+    custom_tag: Option<String>,
+    /// Print one JSON object per line instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct LoginArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Device type: PC, Mac, Web, Android or iOS.
+    #[arg(long, default_value = "PC")]
+    device_type: DeviceType,
+}
+
+#[derive(Debug, Args)]
+struct OneShotArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Device type of the helper login. Under the app's device policy this
+    /// login can sign out a device of the same type: pick one you do not use.
+    #[arg(long, default_value = "Web")]
+    device_type: DeviceType,
+    /// Give up if not logged in within this many seconds.
+    #[arg(long, default_value_t = 15)]
+    timeout: u64,
+}
+
+#[derive(Debug, Args)]
+struct KickArgs {
+    #[command(flatten)]
+    shot: OneShotArgs,
+    /// The deviceIds to sign out.
+    #[arg(required = true)]
+    device_ids: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse().command).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Token(args) => {
+            let token = vestibule_protocol::token::mint(
+                &args.secret,
+                &args.app_key,
+                &args.account,
+                Duration::from_secs(args.ttl),
+            )
+            .context("cannot mint a token")?;
+            println!("{}", token.expose());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Login(args) => login(args).await,
+        Command::Devices(args) => {
+            let (client, json) = one_shot_login(&args).await?;
+            let Some(client) = client else {
+                return Ok(ExitCode::from(EXIT_UNREACHABLE));
+            };
+            let devices = client.devices();
+            if json {
+                println!("{}", serde_json::to_string(&devices)?);
+            } else {
+                print_devices(&devices, Some(&client.snapshot().device_id));
+            }
+            client.destroy().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kick(args) => {
+            let (client, json) = one_shot_login(&args.shot).await?;
+            let Some(client) = client else {
+                return Ok(ExitCode::from(EXIT_UNREACHABLE));
+            };
+            let result = client.kick(args.device_ids).await;
+            client.destroy().await?;
+            let result = result.context("kick failed")?;
+            if json {
+                println!("{}", serde_json::to_string(&result)?);
+            } else {
+                for id in &result.kicked {
+                    println!("signed out {id}");
+                }
+                for id in &result.not_found {
+                    println!("not online: {id}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn options(connect: &ConnectArgs, device_type: DeviceType) -> ClientOptions {
+    let device_id = connect
+        .device_id
+        .clone()
+        .unwrap_or_else(|| format!("cli-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
+    let mut options = ClientOptions::new(
+        &connect.url,
+        &connect.app_key,
+        &connect.account,
+        Token::new(connect.token.clone()),
+        device_id,
+    );
+    options.device.device_type = device_type;
+    options.device.os = os_description();
+    options.device.custom_tag = connect.custom_tag.clone();
+    options.client.name = "vestibule-cli".into();
+    options.client.version = env!("CARGO_PKG_VERSION").into();
+    options.auto_connect = false;
+    options
+}
+
+/// "Linux 6.1 (x86_64)" and the like.
+fn os_description() -> String {
+    let name = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::OS.to_owned());
+    format!("{name} ({})", std::env::consts::ARCH)
+}
+
+/// `login`: stays connected, one line per event.
+async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
+    let json = args.connect.json;
+    let client = Vestibule::global()
+        .instance(options(&args.connect, args.device_type))
+        .context("invalid options")?;
+    let mut events = client.subscribe();
+    client.connect();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => {
+                client.destroy().await?;
+                if !json {
+                    println!("{} logged out", render::clock(now()));
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            event = events.recv() => {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        eprintln!("(missed {n} events; the state below is current)");
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(ExitCode::FAILURE),
+                };
+                if json {
+                    println!("{}", serde_json::to_string(&event)?);
+                } else if let Some(line) = render::event_line(&event, now()) {
+                    println!("{line}");
+                    if let Event::DevicesChanged { devices, .. } = &event {
+                        print_devices(devices, None);
+                    }
+                }
+                if let Event::Disconnected { info } = &event {
+                    return Ok(exit_for(info));
+                }
+            }
+        }
+    }
+}
+
+fn exit_for(info: &DisconnectInfo) -> ExitCode {
+    match info.reason {
+        DisconnectReason::Rejected { .. } => ExitCode::from(EXIT_REFUSED),
+        DisconnectReason::Kicked { .. } | DisconnectReason::Replaced => ExitCode::from(EXIT_SIGNED_OUT),
+        DisconnectReason::LoggedOut | DisconnectReason::Destroyed => ExitCode::SUCCESS,
+        DisconnectReason::Lost { .. } | DisconnectReason::Timeout => ExitCode::FAILURE,
+    }
+}
+
+/// Logs in for a one-shot command; `None` (after printing why) when it could not.
+async fn one_shot_login(args: &OneShotArgs) -> anyhow::Result<(Option<vestibule_client::Client>, bool)> {
+    let json = args.connect.json;
+    let client = Vestibule::global()
+        .instance(options(&args.connect, args.device_type))
+        .context("invalid options")?;
+    let mut watch = client.watch();
+    client.connect();
+    let outcome = tokio::time::timeout(Duration::from_secs(args.timeout), async {
+        loop {
+            let status = watch.borrow_and_update().status;
+            match status {
+                Status::Connected | Status::SignedOut | Status::NeedsToken => return status,
+                _ => {}
+            }
+            if watch.changed().await.is_err() {
+                return Status::Destroyed;
+            }
+        }
+    })
+    .await;
+    match outcome {
+        Ok(Status::Connected) => Ok((Some(client), json)),
+        Ok(_) => {
+            let why = client.snapshot().last_disconnect;
+            client.destroy().await?;
+            match why {
+                Some(info) => {
+                    eprintln!("cannot log in: {}", render::disconnect(&info));
+                    std::process::exit(i32::from(match info.reason {
+                        DisconnectReason::Rejected { .. } => EXIT_REFUSED,
+                        _ => EXIT_SIGNED_OUT,
+                    }));
+                }
+                None => Ok((None, json)),
+            }
+        }
+        Err(_) => {
+            let why = client.snapshot().last_disconnect;
+            client.destroy().await?;
+            eprintln!(
+                "cannot log in within {} s{}",
+                args.timeout,
+                why.map(|i| format!(": {}", render::disconnect(&i))).unwrap_or_default()
+            );
+            Ok((None, json))
+        }
+    }
+}
+
+fn print_devices(devices: &[Device], me: Option<&str>) {
+    for line in render::device_table(devices, me, now()) {
+        println!("{line}");
+    }
+}
+
+fn now() -> UnixMillis {
+    vestibule_client::WallClock::system().now()
+}
