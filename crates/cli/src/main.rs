@@ -265,14 +265,18 @@ async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
 fn exit_for(info: &DisconnectInfo) -> ExitCode {
     match info.reason {
         DisconnectReason::Rejected { .. } => ExitCode::from(EXIT_REFUSED),
-        DisconnectReason::Kicked { .. } | DisconnectReason::Replaced => ExitCode::from(EXIT_SIGNED_OUT),
+        DisconnectReason::Kicked { .. } | DisconnectReason::Replaced => {
+            ExitCode::from(EXIT_SIGNED_OUT)
+        }
         DisconnectReason::LoggedOut | DisconnectReason::Destroyed => ExitCode::SUCCESS,
         DisconnectReason::Lost { .. } | DisconnectReason::Timeout => ExitCode::FAILURE,
     }
 }
 
 /// Logs in for a one-shot command; `None` (after printing why) when it could not.
-async fn one_shot_login(args: &OneShotArgs) -> anyhow::Result<(Option<vestibule_client::Client>, bool)> {
+async fn one_shot_login(
+    args: &OneShotArgs,
+) -> anyhow::Result<(Option<vestibule_client::Client>, bool)> {
     let json = args.connect.json;
     let client = Vestibule::global()
         .instance(options(&args.connect, args.device_type))
@@ -314,7 +318,8 @@ async fn one_shot_login(args: &OneShotArgs) -> anyhow::Result<(Option<vestibule_
             eprintln!(
                 "cannot log in within {} s{}",
                 args.timeout,
-                why.map(|i| format!(": {}", render::disconnect(&i))).unwrap_or_default()
+                why.map(|i| format!(": {}", render::disconnect(&i)))
+                    .unwrap_or_default()
             );
             Ok((None, json))
         }

@@ -8,7 +8,9 @@ pub fn clock(at: UnixMillis) -> String {
     let Ok(ts) = jiff::Timestamp::from_millisecond(i64::try_from(at).unwrap_or(i64::MAX)) else {
         return "--:--:--".into();
     };
-    ts.to_zoned(jiff::tz::TimeZone::system()).strftime("%H:%M:%S").to_string()
+    ts.to_zoned(jiff::tz::TimeZone::system())
+        .strftime("%H:%M:%S")
+        .to_string()
 }
 
 /// "3 min ago", "2 h ago"...
@@ -26,7 +28,9 @@ pub fn ago(then: UnixMillis, now: UnixMillis) -> String {
 pub fn event_line(event: &Event, now: UnixMillis) -> Option<String> {
     let t = clock(now);
     let text = match event {
-        Event::NetState { state: NetState::Connecting } => "connecting…".to_owned(),
+        Event::NetState {
+            state: NetState::Connecting,
+        } => "connecting…".to_owned(),
         Event::NetState { .. } | Event::Ready | Event::NotReady => return None,
         Event::Connected { info } => format!(
             "connected as {} on {} (connection {}, seen from {}:{}, last login device: {}{})",
@@ -36,7 +40,11 @@ pub fn event_line(event: &Event, now: UnixMillis) -> Option<String> {
             info.ip,
             info.port,
             info.last_login_device_id.as_deref().unwrap_or("none"),
-            if info.repeat_login { ", replaced this device's earlier session" } else { "" },
+            if info.repeat_login {
+                ", replaced this device's earlier session"
+            } else {
+                ""
+            },
         ),
         Event::WillReconnect { retry_count, delay } => format!(
             "connection lost; reconnecting: attempt {retry_count} in {:.1} s",
@@ -59,7 +67,12 @@ pub fn disconnect(info: &DisconnectInfo) -> String {
             let by = info
                 .by
                 .as_ref()
-                .map(|b| format!(" by {} ({}, {}, {})", b.device_id, b.device_type, b.os, b.ip))
+                .map(|b| {
+                    format!(
+                        " by {} ({}, {}, {})",
+                        b.device_id, b.device_type, b.os, b.ip
+                    )
+                })
                 .unwrap_or_default();
             format!("kicked ({reason}){by}: {}", info.message)
         }
@@ -84,7 +97,11 @@ pub fn device_table(devices: &[Device], me: Option<&str>, now: UnixMillis) -> Ve
     devices
         .iter()
         .map(|d| {
-            let marker = if d.current || me == Some(d.device_id.as_str()) { "  (this device)" } else { "" };
+            let marker = if d.current || me == Some(d.device_id.as_str()) {
+                "  (this device)"
+            } else {
+                ""
+            };
             format!(
                 "  {:<24} {:<8} {:<28} {:<16} {}{}",
                 d.device_id,

@@ -16,7 +16,8 @@ async fn gateway() -> Gateway {
     config.admin_key = Some("cli-tests-admin-key".into());
     config.demo_secret = Some(SECRET.into());
     let gw = Gateway::start(config).await.expect("gateway");
-    let policy = serde_json::from_value(serde_json::json!({"mode": "all", "maxDevices": 10})).expect("policy");
+    let policy = serde_json::from_value(serde_json::json!({"mode": "all", "maxDevices": 10}))
+        .expect("policy");
     gw.store().set_policy("demo", policy).await.expect("policy");
     gw
 }
@@ -32,7 +33,14 @@ fn cli(gw: &Gateway, account: &str, args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command
         .args(args)
-        .args(["--url", &gw.ws_url(), "--app-key", "demo", "--account", account])
+        .args([
+            "--url",
+            &gw.ws_url(),
+            "--app-key",
+            "demo",
+            "--account",
+            account,
+        ])
         .env("VESTIBULE_TOKEN", token(account))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -50,7 +58,11 @@ impl Running {
     fn start(mut command: Command) -> Self {
         let mut child = command.spawn().expect("spawn vestibule-cli");
         let stdout = child.stdout.take().expect("stdout");
-        Self { child, lines: BufReader::new(stdout).lines(), seen: Vec::new() }
+        Self {
+            child,
+            lines: BufReader::new(stdout).lines(),
+            seen: Vec::new(),
+        }
     }
 
     /// Reads JSON lines until one has `"type": kind`.
@@ -65,7 +77,8 @@ impl Running {
             }
             panic!("stdout ended before {kind}: {:?}", self.seen);
         });
-        wait.await.unwrap_or_else(|_| panic!("no {kind} within 20 s: {:?}", self.seen))
+        wait.await
+            .unwrap_or_else(|_| panic!("no {kind} within 20 s: {:?}", self.seen))
     }
 
     async fn exit_code(&mut self) -> i32 {
@@ -83,37 +96,96 @@ impl Running {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_is_minted_offline_and_verifies() {
     let out = Command::new(BIN)
-        .args(["token", "--secret", SECRET, "--app-key", "demo", "--account", "alice", "--ttl", "120"])
+        .args([
+            "token",
+            "--secret",
+            SECRET,
+            "--app-key",
+            "demo",
+            "--account",
+            "alice",
+            "--ttl",
+            "120",
+        ])
         .output()
         .await
         .expect("run");
     assert!(out.status.success());
     let token = String::from_utf8(out.stdout).expect("utf8");
-    let claims = vestibule_protocol::token::verify(SECRET, "demo", "alice", &token.trim().into()).expect("valid");
+    let claims = vestibule_protocol::token::verify(SECRET, "demo", "alice", &token.trim().into())
+        .expect("valid");
     assert!(claims.exp >= claims.iat + 119 && claims.exp <= claims.iat + 121);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kick_from_a_third_process_makes_the_kicked_login_exit_4() {
     let gw = gateway().await;
-    let mut a = Running::start(cli(&gw, "alice", &["login", "--json", "--device-id", "desk-a", "--device-type", "PC"]));
+    let mut a = Running::start(cli(
+        &gw,
+        "alice",
+        &[
+            "login",
+            "--json",
+            "--device-id",
+            "desk-a",
+            "--device-type",
+            "PC",
+        ],
+    ));
     a.until("ready").await;
-    let mut b = Running::start(cli(&gw, "alice", &["login", "--json", "--device-id", "phone-b", "--device-type", "iOS"]));
+    let mut b = Running::start(cli(
+        &gw,
+        "alice",
+        &[
+            "login",
+            "--json",
+            "--device-id",
+            "phone-b",
+            "--device-type",
+            "iOS",
+        ],
+    ));
     b.until("ready").await;
     let list = a.until("devicesChanged").await;
     assert_eq!(list["devices"].as_array().map(Vec::len), Some(2), "{list}");
 
     // The devices command sees both (plus itself while it is logged in).
-    let out = cli(&gw, "alice", &["devices", "--json", "--device-id", "helper"]).output().await.expect("devices");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(
+        &gw,
+        "alice",
+        &["devices", "--json", "--device-id", "helper"],
+    )
+    .output()
+    .await
+    .expect("devices");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let devices: Value = serde_json::from_slice(&out.stdout).expect("json");
-    let mut ids: Vec<&str> = devices.as_array().expect("array").iter().filter_map(|d| d["deviceId"].as_str()).collect();
+    let mut ids: Vec<&str> = devices
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|d| d["deviceId"].as_str())
+        .collect();
     ids.sort();
     assert_eq!(ids, ["desk-a", "helper", "phone-b"]);
 
-    let out = cli(&gw, "alice", &["kick", "--device-id", "kicker", "phone-b"]).output().await.expect("kick");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "signed out phone-b");
+    let out = cli(&gw, "alice", &["kick", "--device-id", "kicker", "phone-b"])
+        .output()
+        .await
+        .expect("kick");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "signed out phone-b"
+    );
 
     let kicked = b.until("disconnected").await;
     assert_eq!(kicked["info"]["reason"]["kind"], "kicked");
@@ -123,11 +195,17 @@ async fn a_kick_from_a_third_process_makes_the_kicked_login_exit_4() {
 
     // a is untouched and leaves cleanly on Ctrl-C.
     let pid = a.child.id().expect("pid").to_string();
-    let status = Command::new("kill").args(["-INT", &pid]).status().await.expect("kill");
+    let status = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .expect("kill");
     assert!(status.success());
     assert_eq!(a.exit_code().await, 0);
     assert!(
-        vestibule_testkit::eventually(Duration::from_secs(10), || gw.registry().local_sessions() == 0).await,
+        vestibule_testkit::eventually(Duration::from_secs(10), || gw.registry().local_sessions()
+            == 0)
+        .await,
         "every CLI session logged out"
     );
 }
@@ -147,7 +225,11 @@ async fn a_refused_login_exits_3_and_says_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn human_output_shows_the_session_and_the_devices() {
     let gw = gateway().await;
-    let mut login = Running::start(cli(&gw, "alice", &["login", "--device-id", "desk", "--custom-tag", "office"]));
+    let mut login = Running::start(cli(
+        &gw,
+        "alice",
+        &["login", "--device-id", "desk", "--custom-tag", "office"],
+    ));
     let wait = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(line) = login.lines.next_line().await.expect("read") {
             login.seen.push(line.clone());
@@ -161,6 +243,10 @@ async fn human_output_shows_the_session_and_the_devices() {
     assert!(text.contains("connected as alice on desk"), "{text}");
     assert!(text.contains("1 device(s) online"), "{text}");
     let pid = login.child.id().expect("pid").to_string();
-    Command::new("kill").args(["-INT", &pid]).status().await.expect("kill");
+    Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .expect("kill");
     assert_eq!(login.exit_code().await, 0);
 }

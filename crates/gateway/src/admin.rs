@@ -349,13 +349,13 @@ async fn kick(
             KickReason::Admin,
         )
         .await;
-    let mut not_found: Vec<&String> = req
+    let mut seen = std::collections::HashSet::new();
+    let not_found: Vec<&String> = req
         .device_ids
         .iter()
         .flatten()
-        .filter(|id| !kicked.contains(id))
+        .filter(|id| !kicked.contains(id) && seen.insert(id.as_str()))
         .collect();
-    not_found.dedup();
     tracing::info!(%app_key, %account, ?kicked, "admin kick");
     Ok(Json(json!({ "kicked": kicked, "notFound": not_found })))
 }

@@ -18,8 +18,9 @@ use crate::Shared;
 const READ_BUFFER: usize = 4 * 1024;
 /// Write buffer target: frames are flushed as soon as they are written.
 const WRITE_BUFFER: usize = 0;
-/// Cap on unsent data per connection; a client that stops reading is dropped past it.
-const MAX_WRITE_BUFFER: usize = 256 * 1024;
+/// Cap on unsent data per connection; a client that stops reading is dropped
+/// past it. It must hold the largest frame the gateway sends.
+const MAX_WRITE_BUFFER: usize = vestibule_protocol::limits::MAX_SERVER_FRAME_BYTES + 64 * 1024;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()

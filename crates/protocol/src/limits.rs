@@ -5,9 +5,9 @@ use std::time::Duration;
 /// Largest frame a client may send, in bytes (64 KiB).
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
-/// Largest frame the gateway sends, in bytes (1 MiB): a full device list of
-/// [`MAX_DEVICES_PER_ACCOUNT`] devices with long customTags fits.
-pub const MAX_SERVER_FRAME_BYTES: usize = 1024 * 1024;
+/// Largest frame the gateway sends, in bytes (4 MiB): a full device list of
+/// [`MAX_DEVICES_PER_ACCOUNT`] devices (plus Web tabs) with long customTags fits.
+pub const MAX_SERVER_FRAME_BYTES: usize = 4 * 1024 * 1024;
 
 /// The most devices one account may have online (caps `maxDevices` and `maxWebInstances`).
 pub const MAX_DEVICES_PER_ACCOUNT: u32 = 500;
