@@ -8,6 +8,7 @@ use serde::Serialize;
 use vestibule_protocol::{Code, Device, KickReason, KickedBy, LoginOk, UnixMillis};
 
 /// TIM's NET_STATE: whether the app can talk to the gateway.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum NetState {
@@ -20,6 +21,7 @@ pub enum NetState {
 }
 
 /// The instance's lifecycle, finer than [`NetState`].
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Status {
@@ -40,6 +42,7 @@ pub enum Status {
 }
 
 /// NIM's onconnect info plus TIM's login response, from `loginOk`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginInfo {
@@ -90,6 +93,7 @@ impl LoginInfo {
 }
 
 /// Why a connection ended.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(
     tag = "kind",
@@ -123,6 +127,7 @@ pub enum DisconnectReason {
 }
 
 /// One end of a connection, as shown to people.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DisconnectInfo {
@@ -141,6 +146,7 @@ pub struct DisconnectInfo {
 }
 
 /// The backoff the client is in.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryInfo {
@@ -153,6 +159,7 @@ pub struct RetryInfo {
 }
 
 /// Everything about one instance at one moment.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Snapshot {
@@ -245,6 +252,7 @@ mod duration_ms {
 }
 
 /// The result of [`crate::Client::kick`].
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KickResult {

@@ -115,6 +115,7 @@ impl<'de> Deserialize<'de> for Code {
 }
 
 /// Why a session was kicked (TIM's KICKED_OUT types, plus NIM's device kick).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]

@@ -5,6 +5,7 @@ use crate::UnixMillis;
 /// The kind of device a session runs on (NIM's login-port types).
 ///
 /// Linux desktops report [`DeviceType::Pc`] with their real OS string.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum DeviceType {
     /// An Android phone or tablet.
@@ -120,6 +121,7 @@ pub struct ClientInfo {
 }
 
 /// One online device of an account, as listed in `loginOk.devices` and `devices`.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Device {
@@ -149,6 +151,7 @@ pub struct Device {
 }
 
 /// Which device caused a kick (in `kicked.by`).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KickedBy {
