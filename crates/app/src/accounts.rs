@@ -95,7 +95,10 @@ impl AccountStore {
                 Err(source) => {
                     let aside = path.with_extension("json.damaged");
                     tracing::error!(path = %path.display(), error = %source, "accounts file damaged; setting it aside");
-                    std::fs::rename(&path, &aside).map_err(|source| StorageError::Io { path: aside.clone(), source })?;
+                    std::fs::rename(&path, &aside).map_err(|source| StorageError::Io {
+                        path: aside.clone(),
+                        source,
+                    })?;
                     Vec::new()
                 }
             },
@@ -145,7 +148,10 @@ impl AccountStore {
             version: 1,
             accounts: self.accounts.clone(),
         };
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|source| StorageError::Corrupt { path: self.path.clone(), source })?;
+        let bytes = serde_json::to_vec_pretty(&file).map_err(|source| StorageError::Corrupt {
+            path: self.path.clone(),
+            source,
+        })?;
         write_atomically(&self.path, &bytes)
     }
 }
@@ -153,16 +159,20 @@ impl AccountStore {
 /// This install's stable deviceId, created on first use.
 pub fn install_device_id(config_dir: &Path) -> Result<String, StorageError> {
     let path = config_dir.join(INSTALL_FILE);
-    if let Ok(bytes) = std::fs::read(&path) {
-        if let Ok(file) = serde_json::from_slice::<InstallFile>(&bytes) {
-            if !file.device_id.is_empty() {
-                return Ok(file.device_id);
-            }
-        }
+    if let Ok(bytes) = std::fs::read(&path)
+        && let Ok(file) = serde_json::from_slice::<InstallFile>(&bytes)
+        && !file.device_id.is_empty()
+    {
+        return Ok(file.device_id);
     }
     let device_id = format!("desktop-{}", uuid::Uuid::new_v4().simple());
-    let bytes = serde_json::to_vec_pretty(&InstallFile { device_id: device_id.clone() })
-        .map_err(|source| StorageError::Corrupt { path: path.clone(), source })?;
+    let bytes = serde_json::to_vec_pretty(&InstallFile {
+        device_id: device_id.clone(),
+    })
+    .map_err(|source| StorageError::Corrupt {
+        path: path.clone(),
+        source,
+    })?;
     write_atomically(&path, &bytes)?;
     Ok(device_id)
 }
@@ -170,7 +180,10 @@ pub fn install_device_id(config_dir: &Path) -> Result<String, StorageError> {
 /// Writes `bytes` to `path` so that a crash at any point leaves either the
 /// old content or the new: temp file in the same directory, fsync, rename.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
-    let io = |source| StorageError::Io { path: path.to_owned(), source };
+    let io = |source| StorageError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     std::fs::create_dir_all(dir).map_err(io)?;
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
@@ -207,7 +220,11 @@ mod tests {
         store.upsert(account("bob", 2)).expect("save");
         store.upsert(account("alice", 3)).expect("save");
         let store = AccountStore::load(dir.path()).expect("reload");
-        let names: Vec<&str> = store.accounts().iter().map(|a| a.account.as_str()).collect();
+        let names: Vec<&str> = store
+            .accounts()
+            .iter()
+            .map(|a| a.account.as_str())
+            .collect();
         assert_eq!(names, ["alice", "bob"]);
         assert_eq!(store.last_used().map(|a| a.account.as_str()), Some("alice"));
     }
@@ -233,7 +250,10 @@ mod tests {
         temp.write_all(&before[..before.len() / 2]).expect("half");
         let (_file, temp_path) = temp.keep().expect("keep as if the process died");
         // The real file is untouched and still loads.
-        assert_eq!(std::fs::read(dir.path().join(ACCOUNTS_FILE)).expect("read"), before);
+        assert_eq!(
+            std::fs::read(dir.path().join(ACCOUNTS_FILE)).expect("read"),
+            before
+        );
         let store = AccountStore::load(dir.path()).expect("load");
         assert_eq!(store.accounts().len(), 1);
         assert!(temp_path.exists());

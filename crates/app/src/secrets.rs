@@ -72,7 +72,9 @@ impl TokenVault for Keychain {
     }
 
     fn set(&self, account_id: &str, token: &Token) -> Result<(), String> {
-        self.entry(account_id)?.set_password(token.expose()).map_err(|e| describe(&e))
+        self.entry(account_id)?
+            .set_password(token.expose())
+            .map_err(|e| describe(&e))
     }
 
     fn delete(&self, account_id: &str) -> Result<(), String> {
@@ -105,7 +107,9 @@ impl MemoryVault {
     }
 
     fn tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, Token>> {
-        self.tokens.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

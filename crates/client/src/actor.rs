@@ -179,11 +179,23 @@ impl Actor {
     /// Feeds the machine and carries out its actions.
     async fn apply(&mut self, input: Input) {
         let now = self.options.wall_clock.now();
+        let before = self.machine.status();
         let actions = self.machine.on(input, now);
         for action in actions {
             match action {
                 Action::Dial => {
-                    self.publish(|_| {});
+                    // A fresh login (not a reconnect) starts without the old session's info.
+                    let fresh = matches!(
+                        before,
+                        Status::Idle | Status::SignedOut | Status::NeedsToken
+                    );
+                    self.publish(|s| {
+                        if fresh {
+                            s.login = None;
+                            s.devices.clear();
+                            s.devices_rev = 0;
+                        }
+                    });
                     self.dialing = Some(Box::pin(dial(self.options.clone(), self.take_id())));
                 }
                 Action::Hangup { logout } => self.hangup(logout).await,

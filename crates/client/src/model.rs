@@ -177,7 +177,8 @@ pub struct Snapshot {
     pub net_state: NetState,
     /// TIM's SDK_READY: logged in and the device list is in.
     pub ready: bool,
-    /// The current session's info, or the last one's while reconnecting.
+    /// The current session's info; kept while reconnecting and after a
+    /// disconnect, cleared when a fresh login starts.
     pub login: Option<LoginInfo>,
     /// The account's online devices (this one has `current: true`).
     pub devices: Vec<Device>,

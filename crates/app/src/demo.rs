@@ -1,0 +1,205 @@
+//! The embedded demo: a gateway in this process on 127.0.0.1 with the demo
+//! app, tokens minted locally, and simulated other devices of an account so
+//! device management and the signed-out path can be tried at once.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use vestibule_client::{ClientOptions, DeviceType, Status, Token, Vestibule};
+use vestibule_gateway::{Gateway, GatewayConfig, Storage};
+
+use crate::view::{CommandError, DemoView, ErrorCode};
+
+/// Accounts the login page suggests.
+pub const SUGGESTED_ACCOUNTS: [&str; 3] = ["alice", "bob", "carol"];
+
+/// A simulated device of an account.
+#[derive(Debug)]
+struct SimDevice {
+    device_id: String,
+    client: vestibule_client::Client,
+}
+
+/// The running demo gateway and its simulated devices.
+#[derive(Debug)]
+pub struct Demo {
+    gateway: Gateway,
+    secret: String,
+    devices: HashMap<String, Vec<SimDevice>>,
+    counter: u32,
+}
+
+fn demo_error(message: impl Into<String>) -> CommandError {
+    CommandError::new(ErrorCode::Demo, message)
+}
+
+impl Demo {
+    /// Starts the gateway on 127.0.0.1 (a free port), in memory.
+    pub async fn start() -> Result<Self, CommandError> {
+        let mut config = GatewayConfig::new(([127, 0, 0, 1], 0).into());
+        config.storage = Storage::Memory;
+        let gateway = Gateway::start(config)
+            .await
+            .map_err(|e| demo_error(format!("cannot start the demo gateway: {e}")))?;
+        let secret = gateway
+            .demo()
+            .map(|d| d.secret.expose().to_owned())
+            .ok_or_else(|| demo_error("the demo gateway has no demo app"))?;
+        tracing::info!(url = %gateway.ws_url(), "demo gateway started");
+        Ok(Self {
+            gateway,
+            secret,
+            devices: HashMap::new(),
+            counter: 0,
+        })
+    }
+
+    /// What the login page shows.
+    pub fn view(&self) -> DemoView {
+        DemoView {
+            url: self.gateway.ws_url(),
+            app_key: vestibule_gateway::DEMO_APP_KEY.to_owned(),
+            suggested_accounts: SUGGESTED_ACCOUNTS.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    /// The gateway URL.
+    pub fn url(&self) -> String {
+        self.gateway.ws_url()
+    }
+
+    /// A token for `account`, minted here (valid for a day).
+    pub fn mint(&self, account: &str) -> Result<Token, CommandError> {
+        vestibule_protocol::token::mint(
+            &self.secret,
+            vestibule_gateway::DEMO_APP_KEY,
+            account,
+            Duration::from_secs(24 * 3600),
+        )
+        .map_err(|e| demo_error(e.to_string()))
+    }
+
+    /// Logs in a simulated device of `account`; returns its deviceId once it is online.
+    pub async fn add_device(
+        &mut self,
+        account: &str,
+        device_type: DeviceType,
+    ) -> Result<String, CommandError> {
+        self.counter += 1;
+        let device_id = format!(
+            "demo-{}-{}",
+            device_type.as_str().to_ascii_lowercase(),
+            self.counter
+        );
+        let mut options = ClientOptions::new(
+            self.url(),
+            vestibule_gateway::DEMO_APP_KEY,
+            account,
+            self.mint(account)?,
+            &device_id,
+        );
+        options.device.device_type = device_type;
+        options.device.os = match device_type {
+            DeviceType::Android => "Android 15",
+            DeviceType::Ios => "iOS 18.2",
+            DeviceType::Mac => "macOS 15.2",
+            DeviceType::Web => "Firefox 134 on Linux",
+            DeviceType::Pc => "Windows 11",
+        }
+        .to_owned();
+        options.client.name = "vestibule-demo-device".into();
+        options.auto_connect = false;
+        // Its own registry: a different device of the same account.
+        let client = Vestibule::new()
+            .instance(options)
+            .map_err(CommandError::from)?;
+        let mut watch = client.watch();
+        client.connect();
+        let online = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match watch.borrow_and_update().status {
+                    Status::Connected => return true,
+                    Status::SignedOut | Status::NeedsToken | Status::Destroyed => return false,
+                    _ => {}
+                }
+                if watch.changed().await.is_err() {
+                    return false;
+                }
+            }
+        })
+        .await
+        .unwrap_or(false);
+        if !online {
+            let why = client
+                .snapshot()
+                .last_disconnect
+                .map_or_else(|| "it did not connect in time".to_owned(), |d| d.message);
+            let _ = client.destroy().await;
+            return Err(demo_error(format!(
+                "the simulated device could not log in: {why}"
+            )));
+        }
+        self.devices
+            .entry(account.to_owned())
+            .or_default()
+            .push(SimDevice {
+                device_id: device_id.clone(),
+                client,
+            });
+        Ok(device_id)
+    }
+
+    /// The simulated devices of `account` that are still online.
+    pub fn devices_of(&self, account: &str) -> Vec<String> {
+        self.devices
+            .get(account)
+            .map(|list| {
+                list.iter()
+                    .filter(|d| d.client.snapshot().status == Status::Connected)
+                    .map(|d| d.device_id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A simulated device of `account` (one is added if none is online) signs out `target`.
+    pub async fn kick(&mut self, account: &str, target: &str) -> Result<String, CommandError> {
+        let online = self
+            .devices
+            .get(account)
+            .and_then(|list| {
+                list.iter()
+                    .find(|d| d.client.snapshot().status == Status::Connected)
+            })
+            .map(|d| (d.device_id.clone(), d.client.clone()));
+        let (kicker, client) = match online {
+            Some(found) => found,
+            None => {
+                let id = self.add_device(account, DeviceType::Android).await?;
+                let client = self
+                    .devices
+                    .get(account)
+                    .and_then(|l| l.iter().find(|d| d.device_id == id))
+                    .map(|d| d.client.clone())
+                    .ok_or_else(|| demo_error("the simulated device vanished"))?;
+                (id, client)
+            }
+        };
+        let result = client
+            .kick(vec![target.to_owned()])
+            .await
+            .map_err(CommandError::from)?;
+        if result.kicked.is_empty() {
+            return Err(demo_error(format!("{target} is not online")));
+        }
+        Ok(kicker)
+    }
+
+    /// Logs out every simulated device and stops the gateway.
+    pub async fn shutdown(self) {
+        for device in self.devices.into_values().flatten() {
+            let _ = device.client.destroy().await;
+        }
+        self.gateway.shutdown().await;
+    }
+}

@@ -1,0 +1,385 @@
+//! The desktop core against real gateways on 127.0.0.1, without Tauri.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use vestibule_app::secrets::{MemoryVault, TokenVault};
+use vestibule_app::view::{ErrorCode, LoginRequest, SessionView};
+use vestibule_app::{AppCore, CoreConfig, DemoMode};
+use vestibule_client::{DeviceType, DisconnectReason, KickReason, Status, Timing};
+use vestibule_gateway::{Gateway, GatewayConfig};
+use vestibule_testkit::eventually;
+
+const SECRET: &str = "app-core-tests-secret-0123456789";
+
+fn config(dir: &Path, vault: Arc<dyn TokenVault>, demo: DemoMode) -> CoreConfig {
+    CoreConfig {
+        config_dir: dir.join("config"),
+        export_dir: dir.join("exports"),
+        demo,
+        vault,
+        device_type: DeviceType::Pc,
+        os: "Test OS".into(),
+        timing: Timing::default(),
+    }
+}
+
+async fn gateway() -> Gateway {
+    let mut config = GatewayConfig::new("127.0.0.1:0".parse().expect("addr"));
+    config.demo_secret = Some(SECRET.into());
+    config.admin_key = Some("app-core-admin-key".into());
+    Gateway::start(config).await.expect("gateway")
+}
+
+fn token(account: &str) -> String {
+    vestibule_protocol::token::mint(SECRET, "demo", account, Duration::from_secs(600))
+        .expect("mint")
+        .expose()
+        .to_owned()
+}
+
+fn request(gw: &Gateway, account: &str, remember: bool) -> LoginRequest {
+    LoginRequest {
+        url: gw.ws_url(),
+        app_key: "demo".into(),
+        account: account.into(),
+        token: token(account),
+        remember,
+    }
+}
+
+/// Waits until the view satisfies `check`.
+async fn view_until(
+    core: &AppCore,
+    what: &str,
+    check: impl Fn(&SessionView) -> bool,
+) -> SessionView {
+    let view = core.view();
+    let ok = eventually(Duration::from_secs(15), || check(&view.borrow())).await;
+    let last = view.borrow().clone();
+    assert!(ok, "timed out waiting for {what}: {last:#?}");
+    last
+}
+
+fn status_of(view: &SessionView, id: &str) -> Option<Status> {
+    view.accounts
+        .iter()
+        .find(|a| a.id == id)
+        .map(|a| a.session.status)
+}
+
+/// Every file under `dir`, read as text.
+fn all_text(dir: &Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.push_str(&all_text(&path));
+        } else {
+            out.push_str(&String::from_utf8_lossy(
+                &std::fs::read(&path).unwrap_or_default(),
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_logs_in_adds_a_device_and_can_sign_me_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let core = AppCore::start(config(
+        dir.path(),
+        Arc::new(MemoryVault::new()),
+        DemoMode::Auto,
+    ))
+    .await
+    .expect("start");
+    let demo = view_until(&core, "the demo gateway", |v| v.demo.is_some())
+        .await
+        .demo
+        .expect("demo");
+    assert!(demo.url.starts_with("ws://127.0.0.1:"));
+    assert_eq!(
+        core.view().borrow().defaults.url,
+        demo.url,
+        "the login form is prefilled with the demo"
+    );
+
+    let id = core.login_demo("alice").await.expect("demo login");
+    let view = view_until(&core, "connected", |v| {
+        status_of(v, &id) == Some(Status::Connected)
+    })
+    .await;
+    assert_eq!(view.active.as_deref(), Some(id.as_str()));
+    let account = view.accounts.iter().find(|a| a.id == id).expect("account");
+    assert!(account.demo);
+    assert_eq!(account.session.devices.len(), 1);
+
+    let phone = core
+        .demo_add_device(&id, DeviceType::Ios)
+        .await
+        .expect("add device");
+    let view = view_until(&core, "two devices", |v| {
+        v.accounts[0].session.devices.len() == 2
+    })
+    .await;
+    assert_eq!(view.accounts[0].demo_devices, std::slice::from_ref(&phone));
+
+    // Kick it from the app.
+    let result = core.kick(&id, vec![phone.clone()]).await.expect("kick");
+    assert_eq!(result.kicked, [phone]);
+    view_until(&core, "one device", |v| {
+        v.accounts[0].session.devices.len() == 1
+    })
+    .await;
+
+    // Now another device signs this app out.
+    let mut notices = core.notices();
+    core.demo_kick_me(&id).await.expect("kick me");
+    let view = view_until(&core, "signed out", |v| {
+        status_of(v, &id) == Some(Status::SignedOut)
+    })
+    .await;
+    let last = view.accounts[0]
+        .session
+        .last_disconnect
+        .clone()
+        .expect("reason");
+    assert_eq!(
+        last.reason,
+        DisconnectReason::Kicked {
+            reason: KickReason::ByDevice
+        }
+    );
+    let by = last.by.expect("by");
+    assert!(by.device_id.starts_with("demo-"), "{by:?}");
+    let notice = tokio::time::timeout(Duration::from_secs(5), notices.recv())
+        .await
+        .expect("notice")
+        .expect("notice");
+    assert_eq!(notice.title, "You were signed out");
+    assert!(notice.body.contains(&by.device_id));
+    assert!(
+        view.accounts[0]
+            .timeline
+            .iter()
+            .any(|e| e.text.contains("signed out by")),
+        "{:?}",
+        view.accounts[0].timeline
+    );
+
+    // Demo accounts are never saved: their gateway lives only as long as the app.
+    assert!(!all_text(&dir.path().join("config")).contains("alice"));
+    core.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remembered_accounts_come_back_after_a_restart_and_no_token_touches_disk() {
+    let gw = gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vault: Arc<MemoryVault> = Arc::new(MemoryVault::new());
+    let core = AppCore::start(config(dir.path(), vault.clone(), DemoMode::Never))
+        .await
+        .expect("start");
+    assert!(core.view().borrow().demo.is_none());
+    let req = request(&gw, "alice", true);
+    let secret = req.token.clone();
+    let id = core.login(req).await.expect("login");
+    view_until(&core, "connected", |v| {
+        status_of(v, &id) == Some(Status::Connected)
+    })
+    .await;
+    assert_eq!(
+        vault
+            .get(&id)
+            .expect("vault")
+            .map(|t| t.expose().to_owned()),
+        Some(secret.clone())
+    );
+    let accounts_file = dir.path().join("config/accounts.json");
+    assert!(
+        eventually(Duration::from_secs(5), || accounts_file.exists()).await,
+        "saved once connected"
+    );
+    let saved = std::fs::read_to_string(dir.path().join("config/accounts.json")).expect("saved");
+    assert!(saved.contains("\"account\": \"alice\""), "{saved}");
+    assert!(saved.contains("\"remember\": true"));
+    core.shutdown().await;
+    assert!(
+        !all_text(dir.path()).contains(&secret),
+        "the token is only in the vault"
+    );
+
+    // A new start logs alice in by itself with the same deviceId.
+    let again = AppCore::start(config(dir.path(), vault.clone(), DemoMode::Auto))
+        .await
+        .expect("restart");
+    let view = view_until(&again, "auto login", |v| {
+        status_of(v, &id) == Some(Status::Connected)
+    })
+    .await;
+    assert!(view.demo.is_none(), "a configured server: no demo");
+    assert_eq!(view.defaults.account, "alice");
+    let devices = gw.registry().devices("demo", "alice").await;
+    assert_eq!(devices.devices.len(), 1);
+    assert_eq!(devices.devices[0].device_id, view.install.device_id);
+
+    // Logging out forgets the token but keeps the account for the form.
+    again.logout(&id).await.expect("logout");
+    assert_eq!(vault.get(&id).expect("vault"), None);
+    let view = view_until(&again, "idle", |v| status_of(v, &id) == Some(Status::Idle)).await;
+    assert!(!view.accounts[0].remembered);
+    assert_eq!(
+        gw.registry().local_sessions(),
+        0,
+        "the gateway heard the logout"
+    );
+    again.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_keychain_remember_me_is_off_and_says_why() {
+    let gw = gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vault = Arc::new(MemoryVault::unavailable(
+        "no Secret Service on this machine",
+    ));
+    let core = AppCore::start(config(dir.path(), vault, DemoMode::Never))
+        .await
+        .expect("start");
+    let keychain = core.view().borrow().keychain.clone();
+    assert!(!keychain.available);
+    assert_eq!(
+        keychain.reason.as_deref(),
+        Some("no Secret Service on this machine")
+    );
+    let id = core
+        .login(request(&gw, "alice", true))
+        .await
+        .expect("login still works");
+    let view = view_until(&core, "connected", |v| {
+        status_of(v, &id) == Some(Status::Connected)
+    })
+    .await;
+    assert!(!view.accounts[0].remembered);
+    core.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_accounts_switch_without_dropping_and_forget_removes_everything() {
+    let gw = gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vault: Arc<MemoryVault> = Arc::new(MemoryVault::new());
+    let core = AppCore::start(config(dir.path(), vault.clone(), DemoMode::Never))
+        .await
+        .expect("start");
+    let alice = core
+        .login(request(&gw, "alice", true))
+        .await
+        .expect("alice");
+    let bob = core.login(request(&gw, "bob", true)).await.expect("bob");
+    let view = view_until(&core, "both connected", |v| {
+        status_of(v, &alice) == Some(Status::Connected)
+            && status_of(v, &bob) == Some(Status::Connected)
+    })
+    .await;
+    assert_eq!(view.active.as_deref(), Some(bob.as_str()));
+    core.switch_account(Some(&alice)).expect("switch");
+    let view = core.view().borrow().clone();
+    assert_eq!(view.active.as_deref(), Some(alice.as_str()));
+    assert_eq!(
+        status_of(&view, &bob),
+        Some(Status::Connected),
+        "bob stays connected"
+    );
+    core.switch_account(None).expect("add account");
+    assert_eq!(core.view().borrow().active, None);
+    assert_eq!(
+        core.switch_account(Some("nobody")).map_err(|e| e.code),
+        Err(ErrorCode::NotFound)
+    );
+
+    core.forget_account(&bob).await.expect("forget");
+    let view = core.view().borrow().clone();
+    assert!(view.accounts.iter().all(|a| a.id != bob));
+    assert_eq!(vault.get(&bob).expect("vault"), None);
+    let saved = std::fs::read_to_string(dir.path().join("config/accounts.json")).expect("saved");
+    assert!(!saved.contains("\"bob\""));
+
+    assert_eq!(gw.registry().devices("demo", "bob").await.devices.len(), 0);
+    core.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_lands_on_signed_out_with_302_and_bad_input_is_refused() {
+    let gw = gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let core = AppCore::start(config(
+        dir.path(),
+        Arc::new(MemoryVault::new()),
+        DemoMode::Never,
+    ))
+    .await
+    .expect("start");
+    let mut req = request(&gw, "alice", false);
+    req.token = "wrong".into();
+    let id = core.login(req).await.expect("accepted for trying");
+    let view = view_until(&core, "signed out", |v| {
+        status_of(v, &id) == Some(Status::SignedOut)
+    })
+    .await;
+    let last = view.accounts[0]
+        .session
+        .last_disconnect
+        .clone()
+        .expect("reason");
+    assert_eq!(last.reason, DisconnectReason::Rejected { code: 302 });
+    assert!(
+        !std::path::Path::new(&dir.path().join("config/accounts.json")).exists()
+            || !all_text(&dir.path().join("config")).contains("\"alice\""),
+        "an account that never connected is not saved"
+    );
+
+    let mut empty = request(&gw, "alice", false);
+    empty.account = "  ".into();
+    assert_eq!(
+        core.login(empty).await.map_err(|e| e.code),
+        Err(ErrorCode::InvalidInput)
+    );
+    core.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diagnostics_export_has_the_timeline_and_never_the_token() {
+    let gw = gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let core = AppCore::start(config(
+        dir.path(),
+        Arc::new(MemoryVault::new()),
+        DemoMode::Never,
+    ))
+    .await
+    .expect("start");
+    let req = request(&gw, "alice", false);
+    let secret = req.token.clone();
+    let id = core.login(req).await.expect("login");
+    view_until(&core, "the connected entry", |v| {
+        v.accounts.iter().any(|a| {
+            a.timeline
+                .iter()
+                .any(|e| e.kind == vestibule_app::view::TimelineKind::Connected)
+        })
+    })
+    .await;
+    let path = core.export_diagnostics(&id).expect("export");
+    let text = std::fs::read_to_string(&path).expect("read export");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let timeline = json["account"]["timeline"].as_array().expect("timeline");
+    assert!(
+        timeline.iter().any(|e| e["kind"] == "connected"),
+        "{timeline:?}"
+    );
+    assert!(!text.contains(&secret), "no token in the export");
+    core.shutdown().await;
+}
