@@ -197,25 +197,12 @@ fn options(connect: &ConnectArgs, device_type: DeviceType) -> ClientOptions {
         device_id,
     );
     options.device.device_type = device_type;
-    options.device.os = os_description();
+    options.device.os = vestibule_client::os_description();
     options.device.custom_tag = connect.custom_tag.clone();
     options.client.name = "vestibule-cli".into();
     options.client.version = env!("CARGO_PKG_VERSION").into();
     options.auto_connect = false;
     options
-}
-
-/// "Linux 6.1 (x86_64)" and the like.
-fn os_description() -> String {
-    let name = std::fs::read_to_string("/etc/os-release")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-                .map(|v| v.trim_matches('"').to_owned())
-        })
-        .unwrap_or_else(|| std::env::consts::OS.to_owned());
-    format!("{name} ({})", std::env::consts::ARCH)
 }
 
 /// `login`: stays connected, one line per event.

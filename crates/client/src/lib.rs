@@ -28,7 +28,7 @@ pub use crate::model::{
     DisconnectInfo, DisconnectReason, Event, KickResult, LoginInfo, NetState, RetryInfo, Snapshot,
     Status,
 };
-pub use crate::options::{ClientOptions, OptionsUpdate, Timing, WallClock};
+pub use crate::options::{ClientOptions, OptionsUpdate, Timing, WallClock, os_description};
 pub use vestibule_protocol::{ClientInfo, DeviceInfo, DeviceType, KickReason, KickedBy, Token};
 
 use crate::actor::{Actor, Command};

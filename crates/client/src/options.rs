@@ -49,6 +49,20 @@ impl std::fmt::Debug for WallClock {
     }
 }
 
+/// A description of this machine's OS for `device.os`, e.g.
+/// "Debian GNU/Linux 12 (bookworm) (x86_64)".
+pub fn os_description() -> String {
+    let name = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::OS.to_owned());
+    format!("{name} ({})", std::env::consts::ARCH)
+}
+
 /// Timing knobs; the defaults are the protocol's.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Timing {
@@ -122,7 +136,7 @@ impl ClientOptions {
             device: DeviceInfo {
                 device_id: device_id.into(),
                 device_type: DeviceType::for_this_desktop(),
-                os: std::env::consts::OS.to_owned(),
+                os: os_description(),
                 mac: None,
                 custom_tag: None,
             },

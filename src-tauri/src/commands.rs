@@ -1,0 +1,151 @@
+//! The app's Tauri commands: each forwards to [`AppCore`]. Errors cross as
+//! `CommandError {code, message}` with a closed code enum.
+
+use std::sync::Mutex;
+
+use tauri::State;
+use tauri::ipc::Channel;
+use tokio::sync::watch;
+use vestibule_app::AppCore;
+use vestibule_app::view::{CommandError, DemoView, KickResult, LoginRequest, SessionView};
+use vestibule_client::DeviceType;
+
+/// The live `subscribe` stream; a new subscription (a reloaded page) replaces the old one.
+#[derive(Debug, Default)]
+pub struct Subscription(Mutex<Option<tauri::async_runtime::JoinHandle<()>>>);
+
+/// Sends the current view, then every change, in order, until `send` fails.
+pub async fn forward_views(
+    mut views: watch::Receiver<SessionView>,
+    mut send: impl FnMut(SessionView) -> bool,
+) {
+    let first = views.borrow_and_update().clone();
+    if !send(first) {
+        return;
+    }
+    while views.changed().await.is_ok() {
+        let next = views.borrow_and_update().clone();
+        if !send(next) {
+            return;
+        }
+    }
+}
+
+/// Streams `SessionView`s to the UI over `on_view`: the current one first, then every change.
+#[tauri::command]
+pub async fn subscribe(
+    core: State<'_, AppCore>,
+    subscription: State<'_, Subscription>,
+    on_view: Channel<SessionView>,
+) -> Result<(), CommandError> {
+    let views = core.view();
+    let task =
+        tauri::async_runtime::spawn(forward_views(views, move |view| on_view.send(view).is_ok()));
+    let previous = subscription
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .replace(task);
+    if let Some(previous) = previous {
+        previous.abort();
+    }
+    Ok(())
+}
+
+/// Logs in with the login form.
+#[tauri::command]
+pub async fn login(
+    core: State<'_, AppCore>,
+    request: LoginRequest,
+) -> Result<String, CommandError> {
+    core.login(request).await
+}
+
+/// Logs in to the embedded demo gateway.
+#[tauri::command]
+pub async fn login_demo(core: State<'_, AppCore>, account: String) -> Result<String, CommandError> {
+    core.login_demo(&account).await
+}
+
+/// Logs out an account.
+#[tauri::command]
+pub async fn logout(core: State<'_, AppCore>, account_id: String) -> Result<(), CommandError> {
+    core.logout(&account_id).await
+}
+
+/// Signs out other devices.
+#[tauri::command]
+pub async fn kick(
+    core: State<'_, AppCore>,
+    account_id: String,
+    device_ids: Vec<String>,
+) -> Result<KickResult, CommandError> {
+    core.kick(&account_id, device_ids).await
+}
+
+/// Signs out every other device.
+#[tauri::command]
+pub async fn kick_others(
+    core: State<'_, AppCore>,
+    account_id: String,
+) -> Result<KickResult, CommandError> {
+    core.kick_others(&account_id).await
+}
+
+/// Skips the reconnect backoff.
+#[tauri::command]
+pub async fn retry_now(core: State<'_, AppCore>, account_id: String) -> Result<(), CommandError> {
+    core.retry_now(&account_id)
+}
+
+/// Shows another account (or, with `null`, the login page to add one).
+#[tauri::command]
+pub async fn switch_account(
+    core: State<'_, AppCore>,
+    account_id: Option<String>,
+) -> Result<(), CommandError> {
+    core.switch_account(account_id.as_deref())
+}
+
+/// Logs out and forgets an account.
+#[tauri::command]
+pub async fn forget_account(
+    core: State<'_, AppCore>,
+    account_id: String,
+) -> Result<(), CommandError> {
+    core.forget_account(&account_id).await
+}
+
+/// Starts the embedded demo gateway.
+#[tauri::command]
+pub async fn start_demo(core: State<'_, AppCore>) -> Result<DemoView, CommandError> {
+    core.start_demo().await
+}
+
+/// Logs in a simulated other device of a demo account.
+#[tauri::command]
+pub async fn demo_add_device(
+    core: State<'_, AppCore>,
+    account_id: String,
+    device_type: DeviceType,
+) -> Result<String, CommandError> {
+    core.demo_add_device(&account_id, device_type).await
+}
+
+/// Has a simulated device sign this app out.
+#[tauri::command]
+pub async fn demo_kick_me(
+    core: State<'_, AppCore>,
+    account_id: String,
+) -> Result<(), CommandError> {
+    core.demo_kick_me(&account_id).await
+}
+
+/// Writes the account's diagnostics to a file; returns its path.
+#[tauri::command]
+pub async fn export_diagnostics(
+    core: State<'_, AppCore>,
+    account_id: String,
+) -> Result<String, CommandError> {
+    core.export_diagnostics(&account_id)
+}
