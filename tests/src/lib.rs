@@ -1,0 +1,285 @@
+//! Helpers for the cross-process tests: spawn the real binaries (gateway,
+//! CLI, desktop app through tauri-driver) on loopback with fresh state, and
+//! make sure every process dies with its test.
+//!
+//! The binaries must be built first (`scripts/test.sh` does it):
+//! `cargo build -p vestibule-gateway -p vestibule-cli -p vestibule-desktop`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+/// The demo secret every test gateway uses.
+pub const SECRET: &str = "e2e-demo-secret-0123456789abcdef";
+/// The admin key every test gateway uses.
+pub const ADMIN_KEY: &str = "e2e-admin-key";
+
+/// The directory the workspace's binaries are built into (next to this test's executable).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test> → target/<profile>
+    exe.parent().and_then(Path::parent).map(Path::to_owned).unwrap_or_default()
+}
+
+/// A workspace binary, or a panic that says how to build it.
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (cargo build -p vestibule-gateway -p vestibule-cli -p vestibule-desktop)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}
+
+/// A login token for `account` of the demo app.
+pub fn token(account: &str) -> String {
+    vestibule_protocol::token::mint(SECRET, "demo", account, Duration::from_secs(3600))
+        .unwrap_or_else(|e| panic!("mint: {e}"))
+        .expose()
+        .to_owned()
+}
+
+/// A spawned process whose stdout is read line by line; killed on drop.
+#[derive(Debug)]
+pub struct Proc {
+    /// The child.
+    pub child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+    /// Every stdout line read so far.
+    pub seen: Vec<String>,
+}
+
+impl Proc {
+    /// Spawns `command` with stdout piped.
+    pub fn spawn(mut command: Command) -> Self {
+        command.stdout(Stdio::piped()).kill_on_drop(true);
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        Self { child, lines: BufReader::new(stdout).lines(), seen: Vec::new() }
+    }
+
+    /// Reads lines until one satisfies `want` (within `wait`).
+    pub async fn line_where(&mut self, wait: Duration, want: impl Fn(&str) -> bool) -> String {
+        let found = tokio::time::timeout(wait, async {
+            while let Ok(Some(line)) = self.lines.next_line().await {
+                self.seen.push(line.clone());
+                if want(&line) {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(line)) => line,
+            Ok(None) => panic!("stdout ended; saw {:?}", self.seen),
+            Err(_) => panic!("no matching line within {wait:?}; saw {:?}", self.seen),
+        }
+    }
+
+    /// Waits for exit (within `wait`) and returns the exit code.
+    pub async fn exit_code(&mut self, wait: Duration) -> i32 {
+        let status = tokio::time::timeout(wait, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("did not exit within {wait:?}; saw {:?}", self.seen))
+            .unwrap_or_else(|e| panic!("wait: {e}"));
+        while let Ok(Some(line)) = self.lines.next_line().await {
+            self.seen.push(line);
+        }
+        status.code().unwrap_or(-1)
+    }
+
+    /// Sends SIGTERM (so children such as WebKitWebDriver are stopped too).
+    pub fn terminate(&self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
+    }
+}
+
+/// A `vestibule-gateway serve --memory` process on a free loopback port.
+#[derive(Debug)]
+pub struct GatewayProc {
+    /// The process.
+    pub proc: Proc,
+    /// `ws://127.0.0.1:PORT/v1/ws`.
+    pub url: String,
+}
+
+impl GatewayProc {
+    /// Starts a gateway and waits until it listens.
+    pub async fn start() -> Self {
+        let mut command = Command::new(bin("vestibule-gateway"));
+        command.args([
+            "serve",
+            "--memory",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-key",
+            ADMIN_KEY,
+            "--demo-secret",
+            SECRET,
+        ]);
+        command.env("RUST_LOG", "warn");
+        let mut proc = Proc::spawn(command);
+        let line = proc
+            .line_where(Duration::from_secs(20), |l| l.contains("listening on ws://"))
+            .await;
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("ws://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .to_owned();
+        Self { proc, url }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn http(&self) -> String {
+        self.url.trim_end_matches("/v1/ws").replacen("ws://", "http://", 1)
+    }
+}
+
+/// `vestibule-cli` with the connection flags for `account` on `gateway`.
+pub fn cli(gateway: &GatewayProc, account: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(bin("vestibule-cli"));
+    command
+        .args(args)
+        .args(["--url", &gateway.url, "--app-key", "demo", "--account", account])
+        .env("VESTIBULE_TOKEN", token(account))
+        .stderr(Stdio::inherit());
+    command
+}
+
+/// Fresh HOME / XDG directories for one app run.
+#[derive(Debug)]
+pub struct AppHome {
+    /// The temp dir holding them all.
+    pub dir: PathBuf,
+}
+
+impl AppHome {
+    /// Creates the directories under the system temp dir.
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("vestibule-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for sub in ["home", "config", "data", "cache", "downloads"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap_or_else(|e| panic!("mkdir: {e}"));
+        }
+        Self { dir }
+    }
+
+    /// Environment for the app: fresh HOME and XDG dirs.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let p = |s: &str| self.dir.join(s).display().to_string();
+        vec![
+            ("HOME".into(), p("home")),
+            ("XDG_CONFIG_HOME".into(), p("config")),
+            ("XDG_DATA_HOME".into(), p("data")),
+            ("XDG_CACHE_HOME".into(), p("cache")),
+            ("XDG_DOWNLOAD_DIR".into(), p("downloads")),
+        ]
+    }
+
+    /// The app's config directory.
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.join("config/vestibule")
+    }
+
+    /// Every file under the app's directories, as text.
+    pub fn all_text(&self) -> String {
+        fn walk(dir: &Path, out: &mut String) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if let Ok(bytes) = std::fs::read(&path) {
+                    out.push_str(&String::from_utf8_lossy(&bytes));
+                    out.push('\n');
+                }
+            }
+        }
+        let mut out = String::new();
+        walk(&self.dir, &mut out);
+        out
+    }
+}
+
+/// tauri-driver (with Debian's WebKitWebDriver) on free ports; stopped with SIGTERM on drop.
+#[derive(Debug)]
+pub struct Driver {
+    proc: Proc,
+    /// The WebDriver port.
+    pub port: u16,
+}
+
+impl Driver {
+    /// Starts tauri-driver with the app's environment and waits until it accepts connections.
+    pub async fn start(home: &AppHome) -> Self {
+        let port = free_port();
+        let native = free_port();
+        let driver = which("tauri-driver");
+        let mut command = Command::new(driver);
+        command
+            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+            .envs(home.env())
+            // The app's WebKit: fewer processes and less memory without the DMA-BUF renderer.
+            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+            .env("VESTIBULE_LOG", "info")
+            .stderr(Stdio::null());
+        let proc = Proc::spawn(command);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "tauri-driver did not listen on {port}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self { proc, port }
+    }
+
+    /// A WebDriver session running the real app.
+    pub async fn session(&self, app: &Path) -> fantoccini::Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), serde_json::json!("wry"));
+        caps.insert("wdio:enforceWebDriverClassic".into(), serde_json::json!(true));
+        caps.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": app.display().to_string() }),
+        );
+        fantoccini::ClientBuilder::rustls()
+            .unwrap_or_else(|e| panic!("webdriver client: {e}"))
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .unwrap_or_else(|e| panic!("webdriver session: {e}"))
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.proc.terminate();
+    }
+}
+
+/// The path of a program on PATH or in ~/.cargo/bin.
+pub fn which(name: &str) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join(".cargo/bin"));
+    }
+    dirs.into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("{name} not found on PATH (scripts/setup.sh --test installs it)"))
+}

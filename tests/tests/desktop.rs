@@ -1,0 +1,144 @@
+//! The real desktop app, driven over WebDriver (tauri-driver + WebKitWebDriver)
+//! under Xvfb, against a real gateway process and real `vestibule-cli`
+//! processes. Run by `scripts/test.sh` inside `xvfb-run`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, Locator};
+use vestibule_e2e::{AppHome, Driver, GatewayProc, Proc, bin, cli, token};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn shots_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-output/desktop");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// A screenshot of the whole (virtual) screen. WebKitWebDriver's own
+/// screenshot command does not return with this app, so ImageMagick's
+/// `import` reads the X display instead; the short pause lets a transition finish.
+async fn shot(_client: &Client, name: &str) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let path = shots_dir().join(format!("{name}.png"));
+    let status = tokio::process::Command::new("import")
+        .args(["-window", "root"])
+        .arg(&path)
+        .status()
+        .await;
+    if !matches!(status, Ok(s) if s.success()) {
+        eprintln!("screenshot {name} failed: {status:?}");
+    }
+}
+
+async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} within {WAIT:?}: {e}"))
+}
+
+async fn fill(client: &Client, css: &str, value: &str) {
+    let field = find(client, css).await;
+    field.clear().await.unwrap_or_else(|e| panic!("clear {css}: {e}"));
+    field.send_keys(value).await.unwrap_or_else(|e| panic!("type into {css}: {e}"));
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    find(client, css).await.text().await.unwrap_or_default()
+}
+
+/// Polls until `css` has text containing `needle`.
+async fn wait_text(client: &Client, css: &str, needle: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = match client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{css} never contained {needle:?}; last text {text:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_in_see_another_device_kick_it_then_get_kicked() {
+    assert!(
+        std::env::var_os("DISPLAY").is_some(),
+        "the desktop test needs a display: run it under xvfb-run (scripts/test.sh does)"
+    );
+    let gateway = GatewayProc::start().await;
+    let home = AppHome::new("desktop");
+    let driver = Driver::start(&home).await;
+    let launched = Instant::now();
+    let client = driver.session(&bin("vestibule")).await;
+    find(&client, "[data-testid=login-form]").await;
+    println!("launch to login page: {} ms", launched.elapsed().as_millis());
+    shot(&client, "01-login").await;
+
+    // Log in as alice against the real gateway process.
+    let alice_token = token("alice");
+    fill(&client, "#login-url", &gateway.url).await;
+    fill(&client, "#login-appkey", "demo").await;
+    fill(&client, "#login-account", "alice").await;
+    fill(&client, "#login-token", &alice_token).await;
+    find(&client, "[data-testid=login-submit]").await.click().await.expect("submit");
+    find(&client, "[data-testid=home-page]").await;
+    wait_text(&client, "[data-testid=status-banner]", "Connected").await;
+    shot(&client, "02-home-connected").await;
+
+    // Another device of alice, from the CLI, appears in the list.
+    let mut phone = Proc::spawn(cli(&gateway, "alice", &["login", "--json", "--device-id", "phone-e2e", "--device-type", "iOS"]));
+    phone.line_where(WAIT, |l| l.contains("\"type\":\"ready\"")).await;
+    let row = find(&client, "[data-testid=device-row][data-device-id=phone-e2e]").await;
+    let row_text = row.text().await.unwrap_or_default();
+    assert!(row_text.contains("iPhone") && row_text.contains("127.0.0.1"), "{row_text}");
+    shot(&client, "03-home-two-devices").await;
+
+    // Kick it from the app, through the confirmation.
+    find(&client, "[data-testid=kick-phone-e2e]").await.click().await.expect("kick button");
+    find(&client, "[data-testid=confirm-dialog]").await;
+    shot(&client, "04-kick-confirm").await;
+    find(&client, "[data-testid=confirm-ok]").await.click().await.expect("confirm");
+    let kicked = phone.line_where(WAIT, |l| l.contains("\"type\":\"disconnected\"")).await;
+    assert!(kicked.contains("\"byDevice\""), "{kicked}");
+    assert_eq!(phone.exit_code(WAIT).await, 4, "the kicked CLI exits 4");
+    let deadline = Instant::now() + WAIT;
+    while client.find(Locator::Css("[data-testid=device-row][data-device-id=phone-e2e]")).await.is_ok() {
+        assert!(Instant::now() < deadline, "the kicked device stayed in the list");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Now a CLI device kicks the app: it lands on the login page with the reason.
+    let install = std::fs::read_to_string(home.config_dir().join("install.json")).expect("install.json");
+    let install: serde_json::Value = serde_json::from_str(&install).expect("json");
+    let app_device = install["deviceId"].as_str().expect("deviceId").to_owned();
+    let out = cli(&gateway, "alice", &["kick", "--device-id", "cli-kicker", "--device-type", "Android", &app_device])
+        .output()
+        .await
+        .expect("kick the app");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("signed out {app_device}"));
+    find(&client, "[data-testid=login-page]").await;
+        // Who did it: the kicking device's type, OS and IP, and when.
+    let reason = wait_text(&client, "[data-testid=signed-out-reason]", "Android").await;
+    assert!(reason.contains("Debian") || reason.contains("Linux"), "its OS is shown: {reason}");
+    assert!(reason.contains("127.0.0.1"), "its IP is shown: {reason}");
+    assert!(reason.contains("4903"), "the code is shown: {reason}");
+    shot(&client, "05-login-signed-out").await;
+    let title = text_of(&client, "[data-testid=signed-out-title]").await;
+    assert!(!title.is_empty());
+
+    client.close().await.expect("end the session");
+    drop(driver);
+    // Nothing the app wrote (config, logs) holds the token.
+    let written = home.all_text();
+    assert!(written.contains(&app_device), "the app wrote its files under the test HOME");
+    assert!(!written.contains(&alice_token), "a token leaked into the app's files");
+}

@@ -1,0 +1,86 @@
+/**
+ * The one door to the Rust side. Every Tauri command the UI uses is wrapped
+ * here with its real argument names and types, so components never call
+ * `invoke` themselves and tests can replace this module with a mock.
+ */
+import { Channel, invoke as tauriInvoke } from '@tauri-apps/api/core';
+import type { CommandError } from './bindings/CommandError';
+import type { DemoView } from './bindings/DemoView';
+import type { DeviceType } from './bindings/DeviceType';
+import type { KickResult } from './bindings/KickResult';
+import type { LoginRequest } from './bindings/LoginRequest';
+import type { SessionView } from './bindings/SessionView';
+import { toCommandError } from './errors';
+
+export type { CommandError };
+
+/** Invokes one command; the shape of `@tauri-apps/api/core`'s `invoke`. */
+export type Invoke = <T>(cmd: string, args?: Record<string, unknown>) => Promise<T>;
+
+/** Every command of the desktop shell. Each rejects with a `CommandError`. */
+export interface Backend {
+  /** Streams the whole view: the current one first, then every change. Call once. */
+  subscribe(onView: (view: SessionView) => void): Promise<void>;
+  /** Logs in with the form; resolves to the account id. */
+  login(request: LoginRequest): Promise<string>;
+  /** Logs in to the embedded demo gateway; resolves to the account id. */
+  loginDemo(account: string): Promise<string>;
+  logout(accountId: string): Promise<void>;
+  kick(accountId: string, deviceIds: string[]): Promise<KickResult>;
+  kickOthers(accountId: string): Promise<KickResult>;
+  retryNow(accountId: string): Promise<void>;
+  /** `null` shows the login page to add an account; the others stay connected. */
+  switchAccount(accountId: string | null): Promise<void>;
+  forgetAccount(accountId: string): Promise<void>;
+  startDemo(): Promise<DemoView>;
+  /** A simulated second device of a demo account logs in; resolves to its device id. */
+  demoAddDevice(accountId: string, deviceType: DeviceType): Promise<string>;
+  /** A simulated device signs this app out (to try the signed-out path). */
+  demoKickMe(accountId: string): Promise<void>;
+  /** Writes the account's diagnostics JSON; resolves to the file's path. */
+  exportDiagnostics(accountId: string): Promise<string>;
+}
+
+/** The backend over Tauri's IPC (or over whatever `invoke` is given). */
+export function createBackend(invoke: Invoke = tauriInvoke): Backend {
+  async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+    try {
+      return await invoke<T>(cmd, args);
+    } catch (error) {
+      throw toCommandError(error);
+    }
+  }
+
+  return {
+    async subscribe(onView) {
+      const channel = new Channel<SessionView>();
+      channel.onmessage = onView;
+      await call<null>('subscribe', { onView: channel });
+    },
+    login: (request) => call<string>('login', { request }),
+    loginDemo: (account) => call<string>('login_demo', { account }),
+    logout: async (accountId) => {
+      await call<null>('logout', { accountId });
+    },
+    kick: (accountId, deviceIds) => call<KickResult>('kick', { accountId, deviceIds }),
+    kickOthers: (accountId) => call<KickResult>('kick_others', { accountId }),
+    retryNow: async (accountId) => {
+      await call<null>('retry_now', { accountId });
+    },
+    switchAccount: async (accountId) => {
+      await call<null>('switch_account', { accountId });
+    },
+    forgetAccount: async (accountId) => {
+      await call<null>('forget_account', { accountId });
+    },
+    startDemo: () => call<DemoView>('start_demo'),
+    demoAddDevice: (accountId, deviceType) => call<string>('demo_add_device', { accountId, deviceType }),
+    demoKickMe: async (accountId) => {
+      await call<null>('demo_kick_me', { accountId });
+    },
+    exportDiagnostics: (accountId) => call<string>('export_diagnostics', { accountId }),
+  };
+}
+
+/** The app's backend. */
+export const backend: Backend = createBackend();

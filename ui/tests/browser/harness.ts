@@ -1,0 +1,72 @@
+// The fake backend for browser tests, injected before the app's script runs.
+// It installs Tauri's own IPC mock (`mockIPC` from @tauri-apps/api/mocks) and
+// exposes `window.__vestibule` so a test can push SessionViews down the
+// `subscribe` channel, script command results, and read the commands called.
+import type { Channel } from '@tauri-apps/api/core';
+import { mockIPC } from '@tauri-apps/api/mocks';
+
+type Call = { cmd: string; args: unknown };
+type Response = { value: unknown } | { error: unknown };
+
+const DEFAULTS: Record<string, unknown> = {
+  login: 'wss://chat.example.com/v1/ws|acme-chat|alice',
+  login_demo: 'demo|alice',
+  logout: null,
+  kick: { kicked: [], notFound: [] },
+  kick_others: { kicked: [], notFound: [] },
+  retry_now: null,
+  switch_account: null,
+  forget_account: null,
+  start_demo: { url: 'ws://127.0.0.1:40404/v1/ws', appKey: 'demo', suggestedAccounts: ['alice', 'bob', 'carol'] },
+  demo_add_device: 'sim-1',
+  demo_kick_me: null,
+  export_diagnostics: '/tmp/vestibule-diagnostics.json',
+};
+
+let view: unknown = null;
+let channel: Channel<unknown> | null = null;
+const calls: Call[] = [];
+const responses = new Map<string, Response>();
+const violations: string[] = [];
+
+document.addEventListener('securitypolicyviolation', (e) => {
+  violations.push(`${e.violatedDirective}: ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`);
+});
+
+mockIPC(
+  (cmd, args) => {
+    if (cmd === 'subscribe') {
+      calls.push({ cmd, args: {} });
+      channel = (args as { onView: Channel<unknown> }).onView;
+      if (view !== null) channel.onmessage(view);
+      return null;
+    }
+    calls.push({ cmd, args: JSON.parse(JSON.stringify(args ?? {})) });
+    const scripted = responses.get(cmd);
+    if (scripted && 'error' in scripted) return Promise.reject(scripted.error);
+    if (scripted) return scripted.value;
+    if (cmd in DEFAULTS) return DEFAULTS[cmd];
+    return Promise.reject({ code: 'internal', message: `unmocked command ${cmd}` });
+  },
+  { shouldMockEvents: true },
+);
+
+const api = {
+  /** Streams a view to the app (or keeps it for when the app subscribes). */
+  push(next: unknown) {
+    view = next;
+    channel?.onmessage(next);
+  },
+  /** Makes `cmd` resolve with `value` (or reject with `error`) from now on. */
+  respond(cmd: string, response: Response) {
+    responses.set(cmd, response);
+  },
+  calls(cmd?: string): Call[] {
+    return cmd ? calls.filter((c) => c.cmd === cmd) : calls;
+  },
+  violations(): string[] {
+    return violations;
+  },
+};
+
+(window as unknown as { __vestibule: typeof api }).__vestibule = api;

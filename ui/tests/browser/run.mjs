@@ -1,0 +1,434 @@
+// Browser tests of the BUILT UI (run `npm run build` first).
+//
+// Serves ui/dist on 127.0.0.1 (a free port) with the app's strict CSP,
+// drives Debian's chromium with playwright-core, and replaces Tauri's IPC
+// with @tauri-apps/api/mocks (see harness.ts), injected before the app runs.
+// Screenshots of every page and state go to test-output/ui/.
+//
+//   node tests/browser/run.mjs            (npm run test:browser)
+//   CHROMIUM=/path/to/chromium node tests/browser/run.mjs
+
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { build } from 'vite';
+import { scenarioViews } from './states.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const uiDir = resolve(here, '..', '..');
+const distDir = join(uiDir, 'dist');
+const shotsDir = resolve(uiDir, '..', 'test-output', 'ui');
+const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+/** The CSP the desktop app ships (tauri.conf.json `app.security.csp`). */
+export const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "font-src 'self'",
+  "connect-src 'self' ipc: http://ipc.localhost",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
+};
+
+/** @type {import('node:http').Server} */
+let server;
+/** @type {import('playwright-core').BrowserContext} */
+let context;
+let baseUrl = '';
+let harness = '';
+let profileDir = '';
+
+async function buildHarness() {
+  const result = await build({
+    configFile: false,
+    logLevel: 'warn',
+    root: uiDir,
+    build: {
+      write: false,
+      minify: false,
+      lib: { entry: join(here, 'harness.ts'), formats: ['iife'], name: 'vestibuleHarness' },
+    },
+  });
+  const outputs = Array.isArray(result) ? result : [result];
+  for (const out of outputs) {
+    if ('output' in out) {
+      const chunk = out.output.find((o) => o.type === 'chunk');
+      if (chunk && chunk.type === 'chunk') return chunk.code;
+    }
+  }
+  throw new Error('the harness bundle produced no code');
+}
+
+function serve() {
+  return new Promise((resolveServer) => {
+    const s = createServer(async (req, res) => {
+      try {
+        const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+        const file = normalize(join(distDir, path === '/' ? 'index.html' : path));
+        if (!file.startsWith(distDir + sep)) {
+          res.writeHead(403).end();
+          return;
+        }
+        const body = await readFile(file);
+        res.writeHead(200, {
+          'content-type': TYPES[/** @type {keyof typeof TYPES} */ (extname(file))] ?? 'application/octet-stream',
+          'content-security-policy': CSP,
+          'cache-control': 'no-store',
+        });
+        res.end(body);
+      } catch {
+        res.writeHead(404).end('not found');
+      }
+    });
+    s.listen(0, '127.0.0.1', () => resolveServer(s));
+  });
+}
+
+/**
+ * A fresh page with the IPC mock installed and `initialView` ready for the
+ * app's `subscribe`.
+ * @param {unknown} initialView
+ * @param {{width?: number, height?: number, colorScheme?: 'light' | 'dark'}} [opts]
+ */
+async function openApp(initialView, { width = 800, height = 600, colorScheme = 'light' } = {}) {
+  const page = await context.newPage();
+  /** @type {string[]} */
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' || /Content.Security.Policy/i.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  await page.setViewportSize({ width, height });
+  await page.emulateMedia({ colorScheme, reducedMotion: 'reduce' });
+  await page.addInitScript({ content: harness });
+  await page.addInitScript((v) => /** @type {any} */ (window).__vestibule.push(v), initialView);
+  await page.goto(`${baseUrl}/index.html`);
+  return {
+    page,
+    /** @param {unknown} v */
+    push: (v) => page.evaluate((x) => /** @type {any} */ (window).__vestibule.push(x), v),
+    /** @param {string} [cmd] @returns {Promise<Array<{cmd: string, args: any}>>} */
+    calls: (cmd) => page.evaluate((c) => /** @type {any} */ (window).__vestibule.calls(c), cmd),
+    /**
+     * Waits until `cmd` was called; its calls.
+     * @param {string} cmd
+     * @returns {Promise<Array<{cmd: string, args: any}>>}
+     */
+    async waitForCalls(cmd) {
+      const end = Date.now() + 5000;
+      for (;;) {
+        const calls = await page.evaluate((c) => /** @type {any} */ (window).__vestibule.calls(c), cmd);
+        if (calls.length > 0) return calls;
+        if (Date.now() > end) throw new Error(`timed out waiting for the ${cmd} command`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    /** @param {string} cmd @param {{value: unknown} | {error: unknown}} r */
+    respond: (cmd, r) => page.evaluate(([c, x]) => /** @type {any} */ (window).__vestibule.respond(c, x), [cmd, r]),
+    /** Fails on CSP violations, page errors and console errors, then closes. */
+    async close() {
+      const violations = await page.evaluate(() => /** @type {any} */ (window).__vestibule.violations());
+      await page.close();
+      assert.deepEqual([...violations, ...problems], [], 'no CSP violations or errors in the page');
+    },
+  };
+}
+
+/**
+ * @param {import('playwright-core').Page} page
+ * @param {string} name
+ */
+async function shot(page, name) {
+  const { width, height } = page.viewportSize() ?? { width: 0, height: 0 };
+  const scheme = await page.evaluate(() => (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'));
+  await page.screenshot({ path: join(shotsDir, `${name}-${width}x${height}-${scheme}.png`) });
+}
+
+/** @param {import('playwright-core').Page} page */
+async function assertNoHorizontalOverflow(page) {
+  const overflow = await page.evaluate(() => {
+    const out = [];
+    if (document.documentElement.scrollWidth > innerWidth) out.push(`document ${document.documentElement.scrollWidth}px`);
+    for (const el of document.querySelectorAll('main, .card, [role="alertdialog"]')) {
+      if (el.scrollWidth > el.clientWidth + 1) out.push(`${el.className || el.tagName} ${el.scrollWidth}>${el.clientWidth}`);
+    }
+    return out;
+  });
+  assert.deepEqual(overflow, [], 'nothing overflows horizontally');
+}
+
+before(async () => {
+  assert.ok(existsSync(join(distDir, 'index.html')), 'ui/dist is missing: run `npm run build` first');
+  assert.ok(existsSync(chromiumPath), `no chromium at ${chromiumPath} (apt-get install chromium, or set CHROMIUM)`);
+  mkdirSync(shotsDir, { recursive: true });
+  harness = await buildHarness();
+  server = await serve();
+  const address = server.address();
+  assert.ok(address && typeof address === 'object');
+  baseUrl = `http://127.0.0.1:${address.port}`;
+  profileDir = mkdtempSync(join(tmpdir(), 'vestibule-ui-chromium-'));
+  context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: chromiumPath,
+    headless: true,
+    viewport: { width: 800, height: 600 },
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+});
+
+after(async () => {
+  await context?.close();
+  await new Promise((r) => (server ? server.close(r) : r(undefined)));
+  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+});
+
+describe('Vestibule UI in chromium', () => {
+  test('1. login form → Home shows Connected and the devices', async () => {
+    const now = Date.now();
+    const views = scenarioViews(now);
+    const app = await openApp(views.loginWithDemo);
+    const { page } = app;
+    await page.getByTestId('login-form').waitFor();
+    await shot(page, 'login-demo');
+
+    await page.getByLabel('Server', { exact: true }).fill('wss://chat.example.com/v1/ws');
+    await page.getByLabel('App key', { exact: true }).fill('acme-chat');
+    await page.getByLabel('Account', { exact: true }).fill('alice');
+    await page.getByLabel('Token', { exact: true }).fill('tok-123');
+    await page.getByRole('checkbox', { name: 'Remember me' }).check();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+
+    const [login] = await app.waitForCalls('login');
+    assert.deepEqual(login.args, {
+      request: {
+        url: 'wss://chat.example.com/v1/ws',
+        appKey: 'acme-chat',
+        account: 'alice',
+        token: 'tok-123',
+        remember: true,
+      },
+    });
+
+    await app.push(views.connecting);
+    await page.getByTestId('login-progress').getByText('Connecting…').waitFor();
+    await shot(page, 'login-connecting');
+
+    await app.push(views.connected);
+    const banner = page.getByTestId('status-banner');
+    await banner.waitFor();
+    assert.equal(await banner.getAttribute('data-state'), 'connected');
+    assert.match(await banner.innerText(), /Connected/);
+    const rows = page.getByTestId('device-row');
+    assert.equal(await rows.count(), 3);
+    assert.match(await rows.nth(0).innerText(), /This device/);
+    assert.match(await rows.nth(1).innerText(), /iOS 17\.5/);
+    assert.match(await rows.nth(1).innerText(), /203\.0\.113\.24/);
+    await shot(page, 'home-connected');
+    await assertNoHorizontalOverflow(page);
+    await app.close();
+  });
+
+  test('2. the reconnect banner counts down in real time and Retry now calls retry_now', async () => {
+    const now = Date.now();
+    const views = scenarioViews(now);
+    const app = await openApp(views.connected);
+    const { page } = app;
+    await page.getByTestId('home-page').waitFor();
+    await app.push(scenarioViews(Date.now()).reconnecting);
+    const headline = page.getByTestId('banner-headline');
+    await headline.getByText(/attempt 3, next try in/).waitFor();
+    const secondsIn = async () => {
+      const text = await headline.innerText();
+      const m = /Connection lost — attempt 3, next try in (\d+)s/.exec(text);
+      assert.ok(m, `banner says "${text}"`);
+      return Number(m[1]);
+    };
+    const first = await secondsIn();
+    assert.ok(first >= 8 && first <= 9, `starts near 9s, got ${first}s`);
+    await shot(page, 'home-reconnecting');
+    await page.waitForTimeout(2300);
+    const second = await secondsIn();
+    assert.ok(second <= first - 2, `counted down from ${first}s to ${second}s`);
+    assert.ok(second >= 0);
+
+    await page.getByTestId('status-banner').getByRole('button', { name: 'Retry now' }).click();
+    const retries = await app.waitForCalls('retry_now');
+    assert.deepEqual(retries[0].args, { accountId: views.connected.active });
+
+    await app.push(scenarioViews(Date.now()).offline);
+    await headline.getByText(/^Offline/).waitFor();
+    await shot(page, 'home-offline');
+    await app.close();
+  });
+
+  test('3. kick asks first: cancel does nothing, confirm kicks and the device goes with the next view', async () => {
+    const views = scenarioViews(Date.now());
+    const app = await openApp(views.connected);
+    const { page } = app;
+    await page.getByTestId('home-page').waitFor();
+    const kick = page.getByTestId('kick-phone-77aa');
+
+    await kick.click();
+    const dialog = page.getByRole('alertdialog');
+    await dialog.waitFor();
+    assert.match(await dialog.innerText(), /Sign out this iPhone or iPad\?/);
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent?.trim()), 'Cancel');
+    await shot(page, 'home-kick-confirm');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+
+    await kick.click();
+    await dialog.waitFor();
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    assert.deepEqual(await app.calls('kick'), [], 'cancel and Esc kick nothing');
+    assert.equal(await page.getByTestId('device-row').count(), 3);
+
+    await app.respond('kick', { value: { kicked: ['phone-77aa'], notFound: [] } });
+    await kick.click();
+    await dialog.getByRole('button', { name: 'Sign out', exact: true }).click();
+    const kicks = await app.waitForCalls('kick');
+    assert.deepEqual(kicks[0].args, { accountId: views.connected.active, deviceIds: ['phone-77aa'] });
+    await app.push(views.afterKick);
+    await page.getByTestId('kick-phone-77aa').waitFor({ state: 'detached' });
+    assert.equal(await page.getByTestId('device-row').count(), 2);
+    assert.match(await page.getByTestId('devices-feedback').innerText(), /Signed out iPhone or iPad/);
+    await shot(page, 'home-after-kick');
+
+    await page.getByRole('button', { name: 'Sign out all other devices' }).click();
+    await dialog.getByRole('button', { name: 'Sign out all' }).click();
+    const others = await app.waitForCalls('kick_others');
+    assert.deepEqual(others[0].args, { accountId: views.connected.active });
+    await app.close();
+  });
+
+  test("4. kicked → Login says who did it: the device's type, OS and IP", async () => {
+    const views = scenarioViews(Date.now());
+    const app = await openApp(views.connected);
+    const { page } = app;
+    await page.getByTestId('home-page').waitFor();
+    await app.push(views.kicked);
+    const reason = page.getByTestId('signed-out-reason');
+    await reason.waitFor();
+    assert.ok(await page.getByTestId('login-form').isVisible(), 'the login form is back');
+    const text = await reason.innerText();
+    assert.match(text, /Signed out by another of your devices/);
+    assert.match(text, /Android device/);
+    assert.match(text, /Android 14/);
+    assert.match(text, /198\.51\.100\.7/);
+    assert.equal(await page.getByLabel('Account', { exact: true }).inputValue(), 'alice', 'the form is prefilled');
+    await shot(page, 'login-kicked');
+    await app.close();
+  });
+
+  test('5. diagnostics: newest first, export shows the path, back returns Home', async () => {
+    const views = scenarioViews(Date.now());
+    const app = await openApp(views.connected);
+    const { page } = app;
+    await page.getByRole('button', { name: 'Connection log' }).click();
+    await page.getByTestId('diagnostics-page').waitFor();
+    const first = await page.getByTestId('timeline-entry').first().innerText();
+    assert.match(first, /kick refused/);
+    await shot(page, 'diagnostics');
+    await app.respond('export_diagnostics', { value: '/home/alice/.local/share/vestibule/exports/diag-alice.json' });
+    await page.getByRole('button', { name: 'Export…' }).click();
+    await page.getByTestId('export-path').getByText('diag-alice.json').waitFor();
+    assert.deepEqual((await app.calls('export_diagnostics'))[0].args, { accountId: views.connected.active });
+    await shot(page, 'diagnostics-exported');
+    await page.getByRole('button', { name: 'Back' }).click();
+    await page.getByTestId('home-page').waitFor();
+    await app.close();
+  });
+
+  test('6. keyboard: the login form can be filled and sent without a mouse', async () => {
+    const views = scenarioViews(Date.now());
+    const app = await openApp(views.loginEmpty);
+    const { page } = app;
+    await page.getByTestId('login-form').waitFor();
+    await page.getByLabel('Server', { exact: true }).focus();
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('acme-chat');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('bob');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('t0k');
+    await page.keyboard.press('Enter');
+    const [login] = await app.waitForCalls('login');
+    assert.equal(login.args.request.account, 'bob');
+    assert.equal(login.args.request.token, 't0k');
+    await app.close();
+  });
+
+  test('7. screenshots of every page and state, 800×600 and 1280×800, light and dark', async () => {
+    const states = scenarioViews(Date.now());
+    /** @type {Array<[string, unknown, ((app: Awaited<ReturnType<typeof openApp>>) => Promise<void>)?]>} */
+    const gallery = [
+      ['login-empty', states.loginEmpty],
+      ['login-demo', states.loginWithDemo],
+      ['login-no-keychain', states.loginNoKeychain],
+      ['login-validation', states.loginEmpty, async ({ page }) => {
+        await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+        await page.getByText('Enter your token.').waitFor();
+      }],
+      ['login-connecting', states.connecting],
+      ['login-cant-reach', states.cantReach],
+      ['login-kicked', states.kicked],
+      ['login-expired', states.expired],
+      ['login-refused-302', states.refused302],
+      ['login-add-account', states.addAccount],
+      ['home-connected', states.connected],
+      ['home-reconnecting', states.reconnecting],
+      ['home-offline', states.offline],
+      ['home-demo', states.demoConnected],
+      ['home-two-accounts', states.twoAccounts],
+      ['home-kick-confirm', states.connected, async ({ page }) => {
+        await page.getByTestId('kick-phone-77aa').click();
+        await page.getByRole('alertdialog').waitFor();
+      }],
+      ['diagnostics', states.connected, async ({ page }) => {
+        await page.getByRole('button', { name: 'Connection log' }).click();
+        await page.getByTestId('diagnostics-page').waitFor();
+      }],
+    ];
+    const large = new Set(['login-demo', 'login-kicked', 'home-connected', 'home-demo', 'home-reconnecting', 'diagnostics']);
+    for (const [name, initial, act] of gallery) {
+      for (const colorScheme of /** @type {const} */ (['light', 'dark'])) {
+        const sizes = large.has(name) ? [[800, 600], [1280, 800]] : [[800, 600]];
+        for (const [width, height] of sizes) {
+          const app = await openApp(initial, { width, height, colorScheme });
+          await app.page.locator('[data-page]').waitFor();
+          if (act) await act(app);
+          await shot(app.page, name);
+          await assertNoHorizontalOverflow(app.page);
+          await app.close();
+        }
+      }
+    }
+  });
+});

@@ -1,0 +1,88 @@
+// The SessionViews the browser tests push, built from the shared fixtures.
+import {
+  account,
+  connectedAccount,
+  disconnect,
+  kickedAccount,
+  reconnectingAccount,
+  sampleTimeline,
+  threeDevices,
+  view,
+  viewWith,
+} from '../fixtures/views.js';
+
+const DEMO = {
+  url: 'ws://127.0.0.1:40404/v1/ws',
+  appKey: 'demo',
+  suggestedAccounts: ['alice', 'bob', 'carol'],
+};
+
+/** @param {number} now */
+export function scenarioViews(now) {
+  const connected = connectedAccount(now);
+  const bob = connectedAccount(now, {
+    account: 'bob',
+    url: 'wss://im.example.org/v1/ws',
+    session: { status: 'reconnecting', netState: 'connecting', retry: { retryCount: 1, delayMs: 900, nextRetryAt: now + 900 } },
+  });
+  const demoAccount = connectedAccount(now, {
+    url: DEMO.url,
+    appKey: DEMO.appKey,
+    demo: true,
+    demoDevices: ['sim-ios-3f2a', 'sim-web-81c0'],
+  });
+  return {
+    loginEmpty: view({ defaults: { url: 'wss://chat.example.com/v1/ws', appKey: '', account: '' } }),
+    loginWithDemo: view({ demo: DEMO }),
+    loginNoKeychain: view({
+      keychain: { available: false, reason: 'No Secret Service (gnome-keyring or KWallet) is running in this session.' },
+    }),
+    connecting: viewWith(account({ session: { status: 'connecting', netState: 'connecting' } }), { demo: DEMO }),
+    cantReach: viewWith(
+      account({
+        session: {
+          status: 'reconnecting',
+          netState: 'connecting',
+          retry: { retryCount: 2, delayMs: 6000, nextRetryAt: now + 6000 },
+          lastDisconnect: disconnect({ kind: 'lost', closeCode: null }, { message: 'connection refused (os error 111)' }),
+        },
+      }),
+    ),
+    connected: viewWith(connected),
+    afterKick: viewWith({
+      ...connected,
+      session: {
+        ...connected.session,
+        devices: threeDevices(now).filter((d) => d.deviceId !== 'phone-77aa'),
+        devicesRev: 4,
+      },
+    }),
+    reconnecting: viewWith(reconnectingAccount(now, { retryCount: 3, inMs: 9000 })),
+    offline: viewWith(reconnectingAccount(now, { retryCount: 5, inMs: 20_000, offline: true })),
+    kicked: viewWith(kickedAccount(now)),
+    expired: viewWith(
+      account({
+        remembered: true,
+        timeline: sampleTimeline(now),
+        session: {
+          status: 'needsToken',
+          lastDisconnect: disconnect(
+            { kind: 'kicked', reason: 'tokenExpired' },
+            { code: 4904, message: 'your session expired', at: now - 5 * 60_000 },
+          ),
+        },
+      }),
+    ),
+    refused302: viewWith(
+      account({
+        session: {
+          status: 'signedOut',
+          lastDisconnect: disconnect({ kind: 'rejected', code: 302 }, { code: 302, message: 'wrong account or token', at: now - 4000 }),
+        },
+      }),
+    ),
+    addAccount: view({ accounts: [connected, bob], active: null, demo: DEMO }),
+    demoConnected: viewWith(demoAccount, { demo: DEMO }),
+    twoAccounts: view({ accounts: [connected, bob], active: connected.id }),
+  };
+}

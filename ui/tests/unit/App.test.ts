@@ -1,0 +1,84 @@
+// The whole app against a scripted subscription: the page follows the view.
+import { render, screen } from '@testing-library/svelte';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it, vi } from 'vitest';
+import App from '../../src/App.svelte';
+import { backend } from '../../src/lib/backend';
+import type { SessionView } from '../../src/lib/bindings/SessionView';
+import { account, connectedAccount, kickedAccount, view, viewWith } from '../fixtures/views.js';
+
+vi.mock('../../src/lib/backend', () => import('./mock-backend'));
+const mocked = vi.mocked(backend);
+
+function start() {
+  let push: (v: SessionView) => void = () => {};
+  mocked.subscribe.mockImplementationOnce(async (onView) => {
+    push = onView;
+  });
+  render(App);
+  return { push: (v: SessionView) => push(v) };
+}
+
+describe('App', () => {
+  it('subscribes once and shows a splash until the first view', async () => {
+    const { push } = start();
+    expect(mocked.subscribe).toHaveBeenCalledTimes(1);
+    expect(screen.getByTestId('splash')).toBeInTheDocument();
+    push(view());
+    expect(await screen.findByTestId('login-page')).toBeInTheDocument();
+    expect(screen.queryByTestId('sidebar')).toBeNull();
+  });
+
+  it('follows the view: login → home → diagnostics → kicked → login with the reason', async () => {
+    const user = userEvent.setup();
+    const { push } = start();
+    const connected = connectedAccount();
+    push(viewWith(account({ session: { status: 'connecting', netState: 'connecting' } })));
+    expect(await screen.findByTestId('login-progress')).toHaveTextContent('Connecting…');
+
+    push(viewWith(connected));
+    expect(await screen.findByTestId('home-page')).toBeInTheDocument();
+    expect(screen.getByTestId('sidebar')).toBeInTheDocument();
+
+    await user.click(screen.getByRole('button', { name: 'Connection log' }));
+    expect(screen.getByTestId('diagnostics-page')).toBeInTheDocument();
+    await user.click(screen.getByRole('button', { name: 'Back' }));
+    expect(screen.getByTestId('home-page')).toBeInTheDocument();
+
+    await user.click(screen.getByRole('button', { name: 'Connection log' }));
+    push(viewWith(kickedAccount()));
+    expect(await screen.findByTestId('login-page')).toBeInTheDocument();
+    expect(screen.getByTestId('signed-out-title')).toHaveTextContent('Signed out by another of your devices');
+  });
+
+  it('switches and adds accounts from the sidebar', async () => {
+    const user = userEvent.setup();
+    const { push } = start();
+    const alice = connectedAccount();
+    const bob = connectedAccount(Date.now(), { account: 'bob' });
+    push(view({ accounts: [alice, bob], active: alice.id }));
+    await screen.findByTestId('home-page');
+    await user.click(screen.getByTestId('switch-bob'));
+    expect(mocked.switchAccount).toHaveBeenCalledWith(bob.id);
+    await user.click(screen.getByRole('button', { name: 'Add account' }));
+    expect(mocked.switchAccount).toHaveBeenCalledWith(null);
+  });
+
+  it('forgets an account only after confirming', async () => {
+    const user = userEvent.setup();
+    const { push } = start();
+    const alice = connectedAccount();
+    push(viewWith(alice));
+    await screen.findByTestId('home-page');
+    await user.click(screen.getByRole('button', { name: 'Forget alice' }));
+    expect(mocked.forgetAccount).not.toHaveBeenCalled();
+    await user.click(screen.getByRole('button', { name: 'Forget account' }));
+    expect(mocked.forgetAccount).toHaveBeenCalledWith(alice.id);
+  });
+
+  it('says so when subscribing fails', async () => {
+    mocked.subscribe.mockRejectedValueOnce('Command subscribe not allowed by ACL');
+    render(App);
+    expect(await screen.findByRole('alert')).toHaveTextContent('not allowed by ACL');
+  });
+});

@@ -1,0 +1,178 @@
+import { render, screen, within } from '@testing-library/svelte';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it, vi } from 'vitest';
+import { backend } from '../../src/lib/backend';
+import Home from '../../src/lib/components/Home.svelte';
+import { account, connectedAccount, loginInfo, reconnectingAccount, THIS_DEVICE } from '../fixtures/views.js';
+
+vi.mock('../../src/lib/backend', () => import('./mock-backend'));
+const mocked = vi.mocked(backend);
+
+function renderHome(shown = connectedAccount()) {
+  const onopendiagnostics = vi.fn();
+  const result = render(Home, { account: shown, onopendiagnostics });
+  return { ...result, onopendiagnostics, shown };
+}
+
+describe('Home banner', () => {
+  it('says Connected when connected', () => {
+    renderHome();
+    const banner = screen.getByTestId('status-banner');
+    expect(banner).toHaveAttribute('data-state', 'connected');
+    expect(banner).toHaveTextContent('Connected');
+    expect(within(banner).queryByRole('button', { name: 'Retry now' })).toBeNull();
+  });
+
+  it('counts down while reconnecting and retries on demand', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    const shown = reconnectingAccount(Date.now(), { retryCount: 3, inMs: 8000 });
+    renderHome(shown);
+    const banner = screen.getByTestId('status-banner');
+    expect(banner).toHaveAttribute('data-state', 'reconnecting');
+    expect(screen.getByTestId('banner-headline')).toHaveTextContent('Connection lost — attempt 3, next try in 8s');
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(screen.getByTestId('banner-headline')).toHaveTextContent('Connection lost — attempt 3, next try in 5s');
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(screen.getByTestId('banner-headline')).toHaveTextContent('attempt 3, trying now…');
+    within(banner).getByRole('button', { name: 'Retry now' }).click();
+    expect(mocked.retryNow).toHaveBeenCalledWith(shown.id);
+  });
+
+  it('says Offline when the network is down', () => {
+    renderHome(reconnectingAccount(Date.now(), { offline: true }));
+    expect(screen.getByTestId('status-banner')).toHaveAttribute('data-state', 'offline');
+    expect(screen.getByTestId('banner-headline')).toHaveTextContent(/^Offline/);
+  });
+
+  it('says Connecting… while connecting with a previous session', () => {
+    renderHome(account({ session: { status: 'connecting', netState: 'connecting', login: loginInfo() } }));
+    expect(screen.getByTestId('status-banner')).toHaveAttribute('data-state', 'connecting');
+    expect(screen.getByTestId('banner-headline')).toHaveTextContent('Connecting…');
+  });
+});
+
+describe('Home session and devices', () => {
+  it('shows this session from the login info', () => {
+    renderHome();
+    const info = screen.getByTestId('session-info');
+    expect(within(info).getByTestId('session-address')).toHaveTextContent('192.168.1.20:51234');
+    expect(within(info).getByTestId('session-connection')).toHaveTextContent('c-desk-1');
+    expect(within(info).getByTestId('session-last-device')).toHaveTextContent('phone-77aa');
+    expect(within(info).getByTestId('session-custom-tag')).toHaveTextContent('desktop');
+    expect(within(info).getByTestId('session-login-time')).toHaveTextContent('40 min ago');
+  });
+
+  it('lists the devices with this one first and marked', () => {
+    renderHome();
+    const rows = screen.getAllByTestId('device-row');
+    expect(rows).toHaveLength(3);
+    expect(rows[0]).toHaveAttribute('data-device-id', THIS_DEVICE);
+    expect(within(rows[0]).getByTestId('this-device')).toHaveTextContent('This device');
+    expect(within(rows[0]).queryByRole('button', { name: /Sign out/ })).toBeNull();
+    expect(within(rows[1]).queryByTestId('this-device')).toBeNull();
+    expect(rows[1]).toHaveTextContent('iPhone or iPad');
+    expect(rows[1]).toHaveTextContent('iOS 17.5');
+    expect(rows[1]).toHaveTextContent('203.0.113.24');
+    expect(rows[1]).toHaveTextContent('3 min ago');
+    expect(rows[2]).toHaveTextContent('yesterday');
+  });
+
+  it('asks before kicking: cancel does nothing, confirm kicks that device', async () => {
+    const user = userEvent.setup();
+    const { shown } = renderHome();
+    const kick = screen.getByTestId('kick-phone-77aa');
+    await user.click(kick);
+    const dialog = screen.getByRole('alertdialog');
+    expect(dialog).toHaveTextContent('Sign out this iPhone or iPad?');
+    expect(within(dialog).getByRole('button', { name: 'Cancel' })).toHaveFocus();
+    await user.click(within(dialog).getByRole('button', { name: 'Cancel' }));
+    expect(screen.queryByRole('alertdialog')).toBeNull();
+    expect(mocked.kick).not.toHaveBeenCalled();
+    expect(kick).toHaveFocus();
+
+    await user.click(kick);
+    await user.click(within(screen.getByRole('alertdialog')).getByRole('button', { name: 'Sign out' }));
+    expect(mocked.kick).toHaveBeenCalledTimes(1);
+    expect(mocked.kick).toHaveBeenCalledWith(shown.id, ['phone-77aa']);
+    expect(await screen.findByTestId('devices-feedback')).toHaveTextContent('Signed out iPhone or iPad');
+    expect(screen.queryByRole('alertdialog')).toBeNull();
+  });
+
+  it('Esc cancels the confirmation and Tab stays inside it', async () => {
+    const user = userEvent.setup();
+    renderHome();
+    await user.click(screen.getByTestId('kick-tab-31bc'));
+    const dialog = screen.getByRole('alertdialog');
+    await user.tab();
+    expect(within(dialog).getByRole('button', { name: 'Sign out' })).toHaveFocus();
+    await user.tab();
+    expect(within(dialog).getByRole('button', { name: 'Cancel' })).toHaveFocus();
+    await user.tab({ shift: true });
+    expect(within(dialog).getByRole('button', { name: 'Sign out' })).toHaveFocus();
+    await user.keyboard('{Escape}');
+    expect(screen.queryByRole('alertdialog')).toBeNull();
+    expect(mocked.kick).not.toHaveBeenCalled();
+  });
+
+  it('signs out all other devices after confirming', async () => {
+    const user = userEvent.setup();
+    const { shown } = renderHome();
+    await user.click(screen.getByRole('button', { name: 'Sign out all other devices' }));
+    const dialog = screen.getByRole('alertdialog');
+    expect(dialog).toHaveTextContent('Sign out 2 other devices?');
+    expect(mocked.kickOthers).not.toHaveBeenCalled();
+    await user.click(within(dialog).getByRole('button', { name: 'Sign out all' }));
+    expect(mocked.kickOthers).toHaveBeenCalledWith(shown.id);
+    expect(mocked.kick).not.toHaveBeenCalled();
+    expect(await screen.findByTestId('devices-feedback')).toHaveTextContent('Signed out 2 other devices');
+  });
+
+  it('shows a failed kick', async () => {
+    const user = userEvent.setup();
+    mocked.kick.mockRejectedValueOnce({ code: 'notConnected', message: 'the session is reconnecting' });
+    renderHome();
+    await user.click(screen.getByTestId('kick-phone-77aa'));
+    await user.click(within(screen.getByRole('alertdialog')).getByRole('button', { name: 'Sign out' }));
+    expect(await screen.findByTestId('devices-feedback')).toHaveTextContent('Not connected right now');
+  });
+
+  it('disables kicking while not connected', () => {
+    renderHome(reconnectingAccount());
+    expect(screen.getByTestId('kick-phone-77aa')).toBeDisabled();
+    expect(screen.getByRole('button', { name: 'Sign out all other devices' })).toBeDisabled();
+  });
+
+  it('logs out', async () => {
+    const user = userEvent.setup();
+    const { shown } = renderHome();
+    await user.click(screen.getByRole('button', { name: 'Log out' }));
+    expect(mocked.logout).toHaveBeenCalledWith(shown.id);
+  });
+
+  it('opens the connection log', async () => {
+    const user = userEvent.setup();
+    const { onopendiagnostics } = renderHome();
+    await user.click(screen.getByRole('button', { name: 'Connection log' }));
+    expect(onopendiagnostics).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('Home demo tools', () => {
+  it('are hidden for real accounts', () => {
+    renderHome();
+    expect(screen.queryByTestId('demo-tools')).toBeNull();
+  });
+
+  it('add a simulated device of the chosen type and sign this app out', async () => {
+    const user = userEvent.setup();
+    const shown = connectedAccount(Date.now(), { demo: true, demoDevices: ['sim-web-1'] });
+    renderHome(shown);
+    const tools = screen.getByTestId('demo-tools');
+    expect(within(tools).getByTestId('demo-devices')).toHaveTextContent('sim-web-1');
+    await user.selectOptions(within(tools).getByLabelText('Simulated device'), 'Android');
+    await user.click(within(tools).getByRole('button', { name: 'Add device' }));
+    expect(mocked.demoAddDevice).toHaveBeenCalledWith(shown.id, 'Android');
+    await user.click(within(tools).getByRole('button', { name: 'Have another device sign me out' }));
+    expect(mocked.demoKickMe).toHaveBeenCalledWith(shown.id);
+  });
+});

@@ -1,0 +1,94 @@
+// The wrapper sends the right command names and camelCase argument keys, and
+// turns every rejection into a CommandError.
+import { Channel } from '@tauri-apps/api/core';
+import { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createBackend } from '../../src/lib/backend';
+import type { SessionView } from '../../src/lib/bindings/SessionView';
+import { view } from '../fixtures/views.js';
+
+afterEach(() => clearMocks());
+
+describe('backend', () => {
+  it('sends every command with its contract name and arguments', async () => {
+    const calls: Array<[string, unknown]> = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      switch (cmd) {
+        case 'login':
+        case 'login_demo':
+        case 'demo_add_device':
+        case 'export_diagnostics':
+          return 'ok';
+        case 'kick':
+        case 'kick_others':
+          return { kicked: [], notFound: [] };
+        case 'start_demo':
+          return { url: 'ws://127.0.0.1:1/v1/ws', appKey: 'demo', suggestedAccounts: [] };
+        default:
+          return null;
+      }
+    });
+    const b = createBackend();
+    const request = { url: 'ws://x', appKey: 'k', account: 'a', token: 't', remember: true };
+    await b.login(request);
+    await b.loginDemo('alice');
+    await b.logout('id1');
+    await b.kick('id1', ['d1', 'd2']);
+    await b.kickOthers('id1');
+    await b.retryNow('id1');
+    await b.switchAccount(null);
+    await b.switchAccount('id2');
+    await b.forgetAccount('id1');
+    await b.startDemo();
+    await b.demoAddDevice('id1', 'Android');
+    await b.demoKickMe('id1');
+    await b.exportDiagnostics('id1');
+    expect(calls).toEqual([
+      ['login', { request }],
+      ['login_demo', { account: 'alice' }],
+      ['logout', { accountId: 'id1' }],
+      ['kick', { accountId: 'id1', deviceIds: ['d1', 'd2'] }],
+      ['kick_others', { accountId: 'id1' }],
+      ['retry_now', { accountId: 'id1' }],
+      ['switch_account', { accountId: null }],
+      ['switch_account', { accountId: 'id2' }],
+      ['forget_account', { accountId: 'id1' }],
+      ['start_demo', {}],
+      ['demo_add_device', { accountId: 'id1', deviceType: 'Android' }],
+      ['demo_kick_me', { accountId: 'id1' }],
+      ['export_diagnostics', { accountId: 'id1' }],
+    ]);
+  });
+
+  it('subscribe passes a Channel as onView and delivers every pushed view in order', async () => {
+    let channel: Channel<SessionView> | undefined;
+    mockIPC((cmd, args) => {
+      if (cmd === 'subscribe') channel = (args as { onView: Channel<SessionView> }).onView;
+      return null;
+    });
+    const seen = vi.fn();
+    await createBackend().subscribe(seen);
+    expect(channel).toBeInstanceOf(Channel);
+    const first = view({ version: '1' });
+    const second = view({ version: '2' });
+    channel!.onmessage(first);
+    channel!.onmessage(second);
+    expect(seen.mock.calls).toEqual([[first], [second]]);
+  });
+
+  it('passes a CommandError through', async () => {
+    mockIPC(() => {
+      throw { code: 'notConnected', message: 'not connected' };
+    });
+    await expect(createBackend().kick('id', ['d'])).rejects.toEqual({ code: 'notConnected', message: 'not connected' });
+  });
+
+  it('turns a plain string rejection (e.g. an ACL refusal) into an internal CommandError', async () => {
+    mockIPC(() => Promise.reject('Command kick not allowed by ACL'));
+    await expect(createBackend().kick('id', ['d'])).rejects.toEqual({
+      code: 'internal',
+      message: 'Command kick not allowed by ACL',
+    });
+  });
+});

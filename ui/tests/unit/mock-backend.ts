@@ -1,0 +1,29 @@
+// A stand-in for `src/lib/backend.ts`: every command is a vi.fn that
+// resolves like the real one. Use with
+//   vi.mock('../../src/lib/backend', () => import('./mock-backend'));
+import { vi } from 'vitest';
+import type { Backend } from '../../src/lib/backend';
+
+export const backend = {
+  subscribe: vi.fn<Backend['subscribe']>(async () => {}),
+  login: vi.fn<Backend['login']>(async (request) => `${request.url}|${request.appKey}|${request.account}`),
+  loginDemo: vi.fn<Backend['loginDemo']>(async (account) => `demo|${account}`),
+  logout: vi.fn<Backend['logout']>(async () => {}),
+  kick: vi.fn<Backend['kick']>(async (_id, deviceIds) => ({ kicked: deviceIds, notFound: [] })),
+  kickOthers: vi.fn<Backend['kickOthers']>(async () => ({ kicked: ['phone-77aa', 'tab-31bc'], notFound: [] })),
+  retryNow: vi.fn<Backend['retryNow']>(async () => {}),
+  switchAccount: vi.fn<Backend['switchAccount']>(async () => {}),
+  forgetAccount: vi.fn<Backend['forgetAccount']>(async () => {}),
+  startDemo: vi.fn<Backend['startDemo']>(async () => ({
+    url: 'ws://127.0.0.1:40404/v1/ws',
+    appKey: 'demo',
+    suggestedAccounts: ['alice', 'bob'],
+  })),
+  demoAddDevice: vi.fn<Backend['demoAddDevice']>(async () => 'sim-ios-1'),
+  demoKickMe: vi.fn<Backend['demoKickMe']>(async () => {}),
+  exportDiagnostics: vi.fn<Backend['exportDiagnostics']>(async () => '/home/me/.local/share/vestibule/diag.json'),
+} satisfies Backend;
+
+export function createBackend(): Backend {
+  return backend;
+}

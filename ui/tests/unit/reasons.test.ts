@@ -1,0 +1,160 @@
+import { describe, expect, it } from 'vitest';
+import type { DisconnectInfo } from '../../src/lib/bindings/DisconnectInfo';
+import type { KickReason } from '../../src/lib/bindings/KickReason';
+import type { Status } from '../../src/lib/bindings/Status';
+import { disconnectNotice, signedOutNotice } from '../../src/lib/reasons';
+import { account, disconnect } from '../fixtures/views.js';
+
+const now = Date.UTC(2025, 4, 12, 14, 5, 0);
+const at = now - 3 * 60_000;
+const by = { deviceId: 'tab-31bc', type: 'Android', os: 'Android 14', ip: '198.51.100.7' } as const;
+const ctx = { status: 'signedOut' as Status, appKey: 'acme-chat', now };
+
+function kicked(reason: KickReason, withBy = false): DisconnectInfo {
+  return disconnect({ kind: 'kicked', reason }, { at, by: withBy ? { ...by } : null });
+}
+
+function rejected(code: number, message = ''): DisconnectInfo {
+  return disconnect({ kind: 'rejected', code }, { at, code, message });
+}
+
+describe('disconnectNotice — kicks', () => {
+  it('byDevice names the kicking device: type, OS, IP and when', () => {
+    const n = disconnectNotice(kicked('byDevice', true), ctx)!;
+    expect(n.title).toBe('Signed out by another of your devices');
+    expect(n.detail).toContain('Android device');
+    expect(n.detail).toContain('Android 14');
+    expect(n.detail).toContain('198.51.100.7');
+    expect(n.detail).toContain('3 min ago');
+    expect(n.by).toEqual(by);
+    expect(n.at).toBe(at);
+    expect(n.tone).toBe('error');
+  });
+
+  it('byDevice without a device still explains', () => {
+    const n = disconnectNotice(kicked('byDevice'), ctx)!;
+    expect(n.title).toBe('Signed out by another of your devices');
+    expect(n.detail).toMatch(/^Another of your devices signed this one out/);
+    expect(n.by).toBeNull();
+  });
+
+  it('loginElsewhere: signed in on another device of the same kind', () => {
+    const n = disconnectNotice(kicked('loginElsewhere'), ctx)!;
+    expect(n.title).toBe('Signed in on another device');
+    expect(n.detail).toContain('same kind');
+  });
+
+  it('loginElsewhere with the device names it', () => {
+    const n = disconnectNotice(kicked('loginElsewhere', true), ctx)!;
+    expect(n.detail).toContain('Android 14');
+    expect(n.detail).toContain('198.51.100.7');
+  });
+
+  it('instanceLimit: too many sessions', () => {
+    expect(disconnectNotice(kicked('instanceLimit'), ctx)!.title).toBe('Too many sessions');
+  });
+
+  it('tokenExpired is an expiry, not a kick', () => {
+    const n = disconnectNotice(kicked('tokenExpired'), { ...ctx, status: 'needsToken' })!;
+    expect(n.title).toBe('Your session expired');
+    expect(n.detail).toContain('token expired');
+    expect(n.detail).not.toMatch(/signed (this device )?out|kick/i);
+    expect(n.tone).toBe('warning');
+  });
+
+  it('status needsToken reads as an expiry whatever the reason says', () => {
+    expect(disconnectNotice(kicked('admin'), { ...ctx, status: 'needsToken' })!.title).toBe('Your session expired');
+  });
+
+  it('admin: signed out by the administrator', () => {
+    expect(disconnectNotice(kicked('admin'), ctx)!.title).toBe('Signed out by the administrator');
+  });
+
+  it('banned', () => {
+    const n = disconnectNotice(kicked('banned'), ctx)!;
+    expect(n.title).toBe('This account is banned');
+  });
+});
+
+describe('disconnectNotice — refused logins', () => {
+  it.each([
+    [302, 'Wrong account or token'],
+    [403, 'This account is banned'],
+    [404, 'Unknown app key'],
+    [414, 'The login request was invalid'],
+    [417, 'Already signed in on another device'],
+    [419, 'Too many devices'],
+    [422, 'Account disabled'],
+  ])('%i → %s', (code, title) => {
+    const n = disconnectNotice(rejected(code), ctx)!;
+    expect(n.title).toBe(title);
+    expect(n.detail).toContain(String(code));
+    expect(n.code).toBe(code);
+    expect(n.tone).toBe('error');
+  });
+
+  it('404 names the app key', () => {
+    expect(disconnectNotice(rejected(404), ctx)!.detail).toContain('“acme-chat”');
+  });
+
+  it('an unknown code falls back to the server message', () => {
+    const n = disconnectNotice(rejected(499, 'the moon is full'), ctx)!;
+    expect(n.title).toBe('Login refused');
+    expect(n.detail).toContain('499');
+    expect(n.detail).toContain('the moon is full');
+  });
+});
+
+describe('disconnectNotice — other ends', () => {
+  it('replaced', () => {
+    const n = disconnectNotice(disconnect({ kind: 'replaced' }, { at }), ctx)!;
+    expect(n.title).toBe('Signed in again somewhere else');
+    expect(n.detail).toContain('replaced this one');
+  });
+
+  it('loggedOut is calm', () => {
+    const n = disconnectNotice(disconnect({ kind: 'loggedOut' }, { at }), ctx)!;
+    expect(n.tone).toBe('info');
+    expect(n.title).toBe('You logged out');
+  });
+
+  it('lost and timeout say the connection ended', () => {
+    const lost = disconnectNotice(
+      disconnect({ kind: 'lost', closeCode: 1006 }, { at, message: 'connection reset' }),
+      ctx,
+    )!;
+    expect(lost.title).toBe('Disconnected');
+    expect(lost.detail).toContain('connection reset');
+    expect(disconnectNotice(disconnect({ kind: 'timeout' }, { at }), ctx)!.title).toBe('Disconnected');
+  });
+
+  it('destroyed says nothing', () => {
+    expect(disconnectNotice(disconnect({ kind: 'destroyed' }, { at }), ctx)).toBeNull();
+  });
+});
+
+describe('signedOutNotice', () => {
+  it('no account → nothing', () => {
+    expect(signedOutNotice(null, now)).toBeNull();
+  });
+
+  it('a live or connecting account → nothing (even with an old disconnect)', () => {
+    for (const status of ['connected', 'connecting', 'reconnecting'] as const) {
+      const a = account({ session: { status, lastDisconnect: kicked('byDevice', true) } });
+      expect(signedOutNotice(a, now)).toBeNull();
+    }
+  });
+
+  it('a signed-out account → the notice of its last disconnect', () => {
+    const a = account({ session: { status: 'signedOut', lastDisconnect: kicked('byDevice', true) } });
+    expect(signedOutNotice(a, now)?.title).toBe('Signed out by another of your devices');
+  });
+
+  it('an idle account that never connected → nothing', () => {
+    expect(signedOutNotice(account({ session: { status: 'idle' } }), now)).toBeNull();
+  });
+
+  it('needsToken without a recorded disconnect still says the session expired', () => {
+    expect(signedOutNotice(account({ session: { status: 'needsToken' } }), now)?.title).toBe('Your session expired');
+  });
+});
