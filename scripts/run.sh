@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
-# Sets everything up and runs Vestibule with its demo app.
+# Sets everything up, builds the desktop app, and starts it in demo mode
+# (an embedded gateway on 127.0.0.1 with a demo app to log in to at once).
+# Extra arguments go to the app, e.g. scripts/run.sh --no-demo
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo build --release --locked -p vestibule-gateway -p vestibule-cli
-exec target/release/vestibule-gateway serve "$@"
+npm --prefix ui run build
+cargo build --release --locked -p vestibule-desktop -p vestibule-gateway -p vestibule-cli
+args=("$@")
+((${#args[@]})) || args=(--demo)
+if [[ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]]; then
+  echo "No display found: the app needs a desktop session (or run it under xvfb-run)." >&2
+  exit 1
+fi
+exec target/release/vestibule "${args[@]}"

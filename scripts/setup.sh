@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Vestibule needs on a fresh Debian/Ubuntu machine. Idempotent:
 # re-running installs only what is missing.
-#   scripts/setup.sh          # to build and run
+#   scripts/setup.sh          # to build and run the app
 #   scripts/setup.sh --test   # also what the tests need
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,10 +9,16 @@ cd "$(dirname "$0")/.."
 want_tests=false
 [[ "${1:-}" == "--test" ]] && want_tests=true
 
-sudo_if_needed() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
-packages=(build-essential pkg-config curl ca-certificates)
-$want_tests && packages+=(procps)
+# System packages: the Rust toolchain's C needs, Tauri's WebKitGTK and tray,
+# D-Bus for the keychain; for tests a virtual display, WebKit's WebDriver,
+# Chromium for the UI's browser tests, ImageMagick for screenshots.
+packages=(build-essential pkg-config curl ca-certificates file
+  libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev)
+command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
+$want_tests && packages+=(xvfb xauth webkit2gtk-driver imagemagick chromium
+  dbus-bin dbus-x11 gnome-keyring procps)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -20,8 +26,15 @@ for p in "${packages[@]}"; do
 done
 if ((${#missing[@]})); then
   echo "==> apt-get install ${missing[*]}"
-  sudo_if_needed apt-get update -qq
-  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if ((node_major < 20)); then
+  echo "Node.js 20 or newer is needed (found $(node --version 2>/dev/null || echo none))." >&2
+  echo "Install it from your distribution's backports or nodejs.org, then re-run." >&2
+  exit 1
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -34,7 +47,16 @@ if ! command -v cargo >/dev/null 2>&1; then
   fi
 fi
 
-if $want_tests && ! cargo nextest --version >/dev/null 2>&1; then
-  echo "==> cargo install cargo-nextest"
-  cargo install cargo-nextest --locked
+echo "==> npm ci (ui/)"
+npm ci --prefix ui --no-audit --no-fund --loglevel=error
+
+if $want_tests; then
+  if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "==> cargo install cargo-nextest"
+    cargo install cargo-nextest --locked
+  fi
+  if ! command -v tauri-driver >/dev/null 2>&1; then
+    echo "==> cargo install tauri-driver"
+    cargo install tauri-driver --version 2.1.0 --locked
+  fi
 fi

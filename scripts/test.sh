@@ -5,11 +5,22 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 export PATH="$HOME/.cargo/bin:$PATH"
 
+echo "==> UI: type check, unit tests, build"
+npm --prefix ui run check
+npm --prefix ui test
+npm --prefix ui run build
+echo "==> UI: browser tests (Chromium, mocked IPC)"
+npm --prefix ui run test:browser
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "==> Rust tests"
-cargo nextest run --workspace --locked --profile ci
+
+echo "==> build the binaries the end-to-end tests run"
+cargo build --locked -p vestibule-gateway -p vestibule-cli -p vestibule-desktop
+
+echo "==> Rust tests (the desktop end-to-end test runs the real app under Xvfb)"
+xvfb-run -a -s "-screen 0 1280x800x24" cargo nextest run --workspace --locked --profile ci
 cargo test --workspace --doc --locked
 echo "==> all tests passed"

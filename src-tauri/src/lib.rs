@@ -160,7 +160,7 @@ pub fn run() {
         }
     };
     app.run(|handle, event| {
-                if let RunEvent::Exit = event
+        if let RunEvent::Exit = event
             && let Some(core) = handle.try_state::<AppCore>()
         {
             tauri::async_runtime::block_on(core.shutdown());

@@ -17,7 +17,7 @@ pub fn init(log_dir: &Path) -> Option<LogGuard> {
         EnvFilter::try_from_env("VESTIBULE_LOG")
             .unwrap_or_else(|_| EnvFilter::new("info,tao=warn,wry=warn"))
     };
-        let _ = std::fs::create_dir_all(log_dir);
+    let _ = std::fs::create_dir_all(log_dir);
     let file = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("vestibule")

@@ -88,7 +88,7 @@ pub fn install<R: Runtime>(app: &AppHandle<R>, core: &AppCore) -> tauri::Result<
         loop {
             let state = tray_state(&views.borrow_and_update());
             if shown.as_ref() != Some(&state) {
-                                if shown.as_ref().map(|s| s.0) != Some(state.0)
+                if shown.as_ref().map(|s| s.0) != Some(state.0)
                     && let Ok(image) = icon(state.0)
                 {
                     let _ = tray.set_icon(Some(image));

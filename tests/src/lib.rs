@@ -22,7 +22,10 @@ pub const ADMIN_KEY: &str = "e2e-admin-key";
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     // target/<profile>/deps/<test> → target/<profile>
-    exe.parent().and_then(Path::parent).map(Path::to_owned).unwrap_or_default()
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_owned)
+        .unwrap_or_default()
 }
 
 /// A workspace binary, or a panic that says how to build it.
@@ -66,9 +69,15 @@ impl Proc {
     /// Spawns `command` with stdout piped.
     pub fn spawn(mut command: Command) -> Self {
         command.stdout(Stdio::piped()).kill_on_drop(true);
-        let mut child = command.spawn().unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
         let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-        Self { child, lines: BufReader::new(stdout).lines(), seen: Vec::new() }
+        Self {
+            child,
+            lines: BufReader::new(stdout).lines(),
+            seen: Vec::new(),
+        }
     }
 
     /// Reads lines until one satisfies `want` (within `wait`).
@@ -102,10 +111,17 @@ impl Proc {
         status.code().unwrap_or(-1)
     }
 
-    /// Sends SIGTERM (so children such as WebKitWebDriver are stopped too).
+    /// Sends SIGTERM to the process's children, then to the process
+    /// (tauri-driver stops WebKitWebDriver and the app on SIGTERM).
     pub fn terminate(&self) {
         if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            let pid = pid.to_string();
+            let _ = std::process::Command::new("pkill")
+                .args(["-TERM", "-P", &pid])
+                .status();
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status();
         }
     }
 }
@@ -136,7 +152,9 @@ impl GatewayProc {
         command.env("RUST_LOG", "warn");
         let mut proc = Proc::spawn(command);
         let line = proc
-            .line_where(Duration::from_secs(20), |l| l.contains("listening on ws://"))
+            .line_where(Duration::from_secs(20), |l| {
+                l.contains("listening on ws://")
+            })
             .await;
         let url = line
             .split_whitespace()
@@ -148,7 +166,9 @@ impl GatewayProc {
 
     /// `http://127.0.0.1:PORT`.
     pub fn http(&self) -> String {
-        self.url.trim_end_matches("/v1/ws").replacen("ws://", "http://", 1)
+        self.url
+            .trim_end_matches("/v1/ws")
+            .replacen("ws://", "http://", 1)
     }
 }
 
@@ -157,7 +177,14 @@ pub fn cli(gateway: &GatewayProc, account: &str, args: &[&str]) -> Command {
     let mut command = Command::new(bin("vestibule-cli"));
     command
         .args(args)
-        .args(["--url", &gateway.url, "--app-key", "demo", "--account", account])
+        .args([
+            "--url",
+            &gateway.url,
+            "--app-key",
+            "demo",
+            "--account",
+            account,
+        ])
         .env("VESTIBULE_TOKEN", token(account))
         .stderr(Stdio::inherit());
     command
@@ -228,12 +255,39 @@ pub struct Driver {
 impl Driver {
     /// Starts tauri-driver with the app's environment and waits until it accepts connections.
     pub async fn start(home: &AppHome) -> Self {
+        Self::start_inner(home, false).await
+    }
+
+    /// Like [`Driver::start`], inside a private D-Bus session with an unlocked
+    /// GNOME Keyring (a real Secret Service) whose files live in the app's HOME.
+    pub async fn start_with_keyring(home: &AppHome) -> Self {
+        Self::start_inner(home, true).await
+    }
+
+    async fn start_inner(home: &AppHome, keyring: bool) -> Self {
         let port = free_port();
         let native = free_port();
         let driver = which("tauri-driver");
-        let mut command = Command::new(driver);
+        let mut command = if keyring {
+            let mut c = Command::new("dbus-run-session");
+            c.args([
+                "--",
+                "sh",
+                "-c",
+                "echo -n vestibule-e2e | gnome-keyring-daemon --unlock --components=secrets >/dev/null && exec \"$0\" \"$@\"",
+            ]);
+            c.arg(&driver);
+            c
+        } else {
+            Command::new(&driver)
+        };
         command
-            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native.to_string(),
+            ])
             .envs(home.env())
             // The app's WebKit: fewer processes and less memory without the DMA-BUF renderer.
             .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
@@ -242,7 +296,10 @@ impl Driver {
         let proc = Proc::spawn(command);
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "tauri-driver did not listen on {port}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tauri-driver did not listen on {port}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Self { proc, port }
@@ -252,7 +309,10 @@ impl Driver {
     pub async fn session(&self, app: &Path) -> fantoccini::Client {
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), serde_json::json!("wry"));
-        caps.insert("wdio:enforceWebDriverClassic".into(), serde_json::json!(true));
+        caps.insert(
+            "wdio:enforceWebDriverClassic".into(),
+            serde_json::json!(true),
+        );
         caps.insert(
             "tauri:options".into(),
             serde_json::json!({ "application": app.display().to_string() }),
@@ -274,7 +334,9 @@ impl Drop for Driver {
 
 /// The path of a program on PATH or in ~/.cargo/bin.
 pub fn which(name: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
     if let Some(home) = std::env::var_os("HOME") {
         dirs.push(PathBuf::from(home).join(".cargo/bin"));
     }

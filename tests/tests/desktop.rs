@@ -43,8 +43,14 @@ async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
 
 async fn fill(client: &Client, css: &str, value: &str) {
     let field = find(client, css).await;
-    field.clear().await.unwrap_or_else(|e| panic!("clear {css}: {e}"));
-    field.send_keys(value).await.unwrap_or_else(|e| panic!("type into {css}: {e}"));
+    field
+        .clear()
+        .await
+        .unwrap_or_else(|e| panic!("clear {css}: {e}"));
+    field
+        .send_keys(value)
+        .await
+        .unwrap_or_else(|e| panic!("type into {css}: {e}"));
 }
 
 async fn text_of(client: &Client, css: &str) -> String {
@@ -62,7 +68,10 @@ async fn wait_text(client: &Client, css: &str, needle: &str) -> String {
         if text.contains(needle) {
             return text;
         }
-        assert!(Instant::now() < deadline, "{css} never contained {needle:?}; last text {text:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{css} never contained {needle:?}; last text {text:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -79,7 +88,10 @@ async fn log_in_see_another_device_kick_it_then_get_kicked() {
     let launched = Instant::now();
     let client = driver.session(&bin("vestibule")).await;
     find(&client, "[data-testid=login-form]").await;
-    println!("launch to login page: {} ms", launched.elapsed().as_millis());
+    println!(
+        "launch to login page: {} ms",
+        launched.elapsed().as_millis()
+    );
     shot(&client, "01-login").await;
 
     // Log in as alice against the real gateway process.
@@ -88,47 +100,108 @@ async fn log_in_see_another_device_kick_it_then_get_kicked() {
     fill(&client, "#login-appkey", "demo").await;
     fill(&client, "#login-account", "alice").await;
     fill(&client, "#login-token", &alice_token).await;
-    find(&client, "[data-testid=login-submit]").await.click().await.expect("submit");
+    find(&client, "[data-testid=login-submit]")
+        .await
+        .click()
+        .await
+        .expect("submit");
     find(&client, "[data-testid=home-page]").await;
     wait_text(&client, "[data-testid=status-banner]", "Connected").await;
     shot(&client, "02-home-connected").await;
 
     // Another device of alice, from the CLI, appears in the list.
-    let mut phone = Proc::spawn(cli(&gateway, "alice", &["login", "--json", "--device-id", "phone-e2e", "--device-type", "iOS"]));
-    phone.line_where(WAIT, |l| l.contains("\"type\":\"ready\"")).await;
-    let row = find(&client, "[data-testid=device-row][data-device-id=phone-e2e]").await;
+    let mut phone = Proc::spawn(cli(
+        &gateway,
+        "alice",
+        &[
+            "login",
+            "--json",
+            "--device-id",
+            "phone-e2e",
+            "--device-type",
+            "iOS",
+        ],
+    ));
+    phone
+        .line_where(WAIT, |l| l.contains("\"type\":\"ready\""))
+        .await;
+    let row = find(
+        &client,
+        "[data-testid=device-row][data-device-id=phone-e2e]",
+    )
+    .await;
     let row_text = row.text().await.unwrap_or_default();
-    assert!(row_text.contains("iPhone") && row_text.contains("127.0.0.1"), "{row_text}");
+    assert!(
+        row_text.contains("iPhone") && row_text.contains("127.0.0.1"),
+        "{row_text}"
+    );
     shot(&client, "03-home-two-devices").await;
 
     // Kick it from the app, through the confirmation.
-    find(&client, "[data-testid=kick-phone-e2e]").await.click().await.expect("kick button");
+    find(&client, "[data-testid=kick-phone-e2e]")
+        .await
+        .click()
+        .await
+        .expect("kick button");
     find(&client, "[data-testid=confirm-dialog]").await;
     shot(&client, "04-kick-confirm").await;
-    find(&client, "[data-testid=confirm-ok]").await.click().await.expect("confirm");
-    let kicked = phone.line_where(WAIT, |l| l.contains("\"type\":\"disconnected\"")).await;
+    find(&client, "[data-testid=confirm-ok]")
+        .await
+        .click()
+        .await
+        .expect("confirm");
+    let kicked = phone
+        .line_where(WAIT, |l| l.contains("\"type\":\"disconnected\""))
+        .await;
     assert!(kicked.contains("\"byDevice\""), "{kicked}");
     assert_eq!(phone.exit_code(WAIT).await, 4, "the kicked CLI exits 4");
     let deadline = Instant::now() + WAIT;
-    while client.find(Locator::Css("[data-testid=device-row][data-device-id=phone-e2e]")).await.is_ok() {
-        assert!(Instant::now() < deadline, "the kicked device stayed in the list");
+    while client
+        .find(Locator::Css(
+            "[data-testid=device-row][data-device-id=phone-e2e]",
+        ))
+        .await
+        .is_ok()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the kicked device stayed in the list"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     // Now a CLI device kicks the app: it lands on the login page with the reason.
-    let install = std::fs::read_to_string(home.config_dir().join("install.json")).expect("install.json");
+    let install =
+        std::fs::read_to_string(home.config_dir().join("install.json")).expect("install.json");
     let install: serde_json::Value = serde_json::from_str(&install).expect("json");
     let app_device = install["deviceId"].as_str().expect("deviceId").to_owned();
-    let out = cli(&gateway, "alice", &["kick", "--device-id", "cli-kicker", "--device-type", "Android", &app_device])
-        .output()
-        .await
-        .expect("kick the app");
+    let out = cli(
+        &gateway,
+        "alice",
+        &[
+            "kick",
+            "--device-id",
+            "cli-kicker",
+            "--device-type",
+            "Android",
+            &app_device,
+        ],
+    )
+    .output()
+    .await
+    .expect("kick the app");
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("signed out {app_device}"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("signed out {app_device}")
+    );
     find(&client, "[data-testid=login-page]").await;
-        // Who did it: the kicking device's type, OS and IP, and when.
+    // Who did it: the kicking device's type, OS and IP, and when.
     let reason = wait_text(&client, "[data-testid=signed-out-reason]", "Android").await;
-    assert!(reason.contains("Debian") || reason.contains("Linux"), "its OS is shown: {reason}");
+    assert!(
+        reason.contains("Debian") || reason.contains("Linux"),
+        "its OS is shown: {reason}"
+    );
     assert!(reason.contains("127.0.0.1"), "its IP is shown: {reason}");
     assert!(reason.contains("4903"), "the code is shown: {reason}");
     shot(&client, "05-login-signed-out").await;
@@ -139,6 +212,12 @@ async fn log_in_see_another_device_kick_it_then_get_kicked() {
     drop(driver);
     // Nothing the app wrote (config, logs) holds the token.
     let written = home.all_text();
-    assert!(written.contains(&app_device), "the app wrote its files under the test HOME");
-    assert!(!written.contains(&alice_token), "a token leaked into the app's files");
+    assert!(
+        written.contains(&app_device),
+        "the app wrote its files under the test HOME"
+    );
+    assert!(
+        !written.contains(&alice_token),
+        "a token leaked into the app's files"
+    );
 }

@@ -1,0 +1,145 @@
+//! Remember me with a real Secret Service (GNOME Keyring in a private D-Bus
+//! session): the token goes to the keychain, never to a file, and the next
+//! start of the real app logs in by itself with the same deviceId.
+
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, Locator};
+use vestibule_e2e::{AppHome, Driver, GatewayProc, bin, cli, token};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} within {WAIT:?}: {e}"))
+}
+
+async fn fill(client: &Client, css: &str, value: &str) {
+    let field = find(client, css).await;
+    field.clear().await.expect("clear");
+    field.send_keys(value).await.expect("type");
+}
+
+async fn wait_text(client: &Client, css: &str, needle: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = match client.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text.contains(needle) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} never contained {needle:?}; last {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remember_me_keeps_the_token_in_the_keychain_and_logs_in_after_a_restart() {
+    assert!(
+        std::env::var_os("DISPLAY").is_some(),
+        "run under xvfb-run (scripts/test.sh does)"
+    );
+    let gateway = GatewayProc::start().await;
+    let home = AppHome::new("keychain");
+    let secret = token("alice");
+
+    {
+        let driver = Driver::start_with_keyring(&home).await;
+        let client = driver.session(&bin("vestibule")).await;
+        let remember = find(&client, "[data-testid=remember-me]").await;
+        assert!(
+            remember.is_enabled().await.expect("enabled?"),
+            "a keychain is running: remember-me is offered"
+        );
+        fill(&client, "#login-url", &gateway.url).await;
+        fill(&client, "#login-appkey", "demo").await;
+        fill(&client, "#login-account", "alice").await;
+        fill(&client, "#login-token", &secret).await;
+        if !remember.is_selected().await.expect("checked?") {
+            remember.click().await.expect("tick remember me");
+        }
+        find(&client, "[data-testid=login-submit]")
+            .await
+            .click()
+            .await
+            .expect("submit");
+        find(&client, "[data-testid=home-page]").await;
+        wait_text(&client, "[data-testid=status-banner]", "Connected").await;
+        let _ = client.close().await;
+    }
+
+    let install =
+        std::fs::read_to_string(home.config_dir().join("install.json")).expect("install.json");
+    let device_id = serde_json::from_str::<serde_json::Value>(&install).expect("json")["deviceId"]
+        .as_str()
+        .expect("deviceId")
+        .to_owned();
+    let accounts =
+        std::fs::read_to_string(home.config_dir().join("accounts.json")).expect("accounts.json");
+    assert!(accounts.contains("\"remember\": true"), "{accounts}");
+    assert!(
+        !home.all_text().contains(&secret),
+        "the token is in no file, keyring files included (they are encrypted)"
+    );
+
+    // Second start: no login form, straight to Home, same device.
+    let driver = Driver::start_with_keyring(&home).await;
+    let client = driver.session(&bin("vestibule")).await;
+    find(&client, "[data-testid=home-page]").await;
+    wait_text(&client, "[data-testid=status-banner]", "Connected").await;
+    let out = cli(
+        &gateway,
+        "alice",
+        &[
+            "devices",
+            "--json",
+            "--device-id",
+            "checker",
+            "--device-type",
+            "Android",
+        ],
+    )
+    .output()
+    .await
+    .expect("devices");
+    let devices: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let ids: Vec<&str> = devices
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|d| d["deviceId"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&device_id.as_str()),
+        "the app is online again as {device_id}: {ids:?}"
+    );
+
+    // Logging out forgets the token: the next start asks again.
+    find(&client, "[data-testid=logout]")
+        .await
+        .click()
+        .await
+        .expect("log out");
+    find(&client, "[data-testid=login-page]").await;
+    let _ = client.close().await;
+    drop(driver);
+    let driver = Driver::start_with_keyring(&home).await;
+    let client = driver.session(&bin("vestibule")).await;
+    find(&client, "[data-testid=login-form]").await;
+    assert!(
+        client
+            .find(Locator::Css("[data-testid=home-page]"))
+            .await
+            .is_err()
+    );
+    let _ = client.close().await;
+}
