@@ -18,7 +18,7 @@ packages=(build-essential pkg-config curl ca-certificates file
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev)
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 $want_tests && packages+=(xvfb xauth webkit2gtk-driver imagemagick chromium
-  dbus-bin dbus-x11 gnome-keyring procps)
+  dbus-bin dbus-x11 gnome-keyring redis-server procps)
 
 missing=()
 for p in "${packages[@]}"; do

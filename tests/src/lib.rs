@@ -138,10 +138,18 @@ pub struct GatewayProc {
 impl GatewayProc {
     /// Starts a gateway and waits until it listens.
     pub async fn start() -> Self {
+        Self::start_with(&["--memory"]).await
+    }
+
+    /// Starts a node of a cluster on the Redis at `redis_url`.
+    pub async fn node(redis_url: &str, node_id: &str) -> Self {
+        Self::start_with(&["--redis", redis_url, "--node-id", node_id]).await
+    }
+
+    async fn start_with(extra: &[&str]) -> Self {
         let mut command = Command::new(bin("vestibule-gateway"));
         command.args([
             "serve",
-            "--memory",
             "--listen",
             "127.0.0.1:0",
             "--admin-key",
@@ -149,6 +157,7 @@ impl GatewayProc {
             "--demo-secret",
             SECRET,
         ]);
+        command.args(extra);
         command.env("RUST_LOG", "warn");
         let mut proc = Proc::spawn(command);
         let line = proc
@@ -169,6 +178,11 @@ impl GatewayProc {
         self.url
             .trim_end_matches("/v1/ws")
             .replacen("ws://", "http://", 1)
+    }
+
+    /// Kills the process with SIGKILL, like a crash.
+    pub async fn kill9(mut self) {
+        let _ = self.proc.child.kill().await;
     }
 }
 

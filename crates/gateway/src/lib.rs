@@ -29,7 +29,7 @@ use vestibule_protocol::limits;
 
 use crate::metrics::Metrics;
 use crate::policy::DevicePolicy;
-use crate::registry::{MemoryRegistry, SessionRegistry};
+use crate::registry::{MemoryRegistry, RedisRegistry, SessionRegistry};
 use crate::secret::AppSecret;
 use crate::store::{App, Store, StoreError};
 
@@ -66,6 +66,11 @@ pub struct GatewayConfig {
     pub login_deadline: Duration,
     /// A send that cannot complete this long (a client that stopped reading) closes the connection.
     pub write_timeout: Duration,
+    /// Join a cluster through this Redis (`redis://host:port`): sessions,
+    /// apps and account flags are shared; `storage` is then unused.
+    pub redis: Option<String>,
+    /// This node's id in the cluster (default: random).
+    pub node_id: Option<String>,
 }
 
 impl GatewayConfig {
@@ -80,6 +85,8 @@ impl GatewayConfig {
             idle_timeout: limits::IDLE_TIMEOUT,
             login_deadline: limits::LOGIN_DEADLINE,
             write_timeout: Duration::from_secs(10),
+            redis: None,
+            node_id: None,
         }
     }
 }
@@ -90,6 +97,9 @@ pub enum StartError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Redis could not be reached.
+    #[error("cannot join the cluster: {0}")]
+    Redis(#[from] redis::RedisError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -137,6 +147,18 @@ pub struct Gateway {
 impl Gateway {
     /// Opens the store, seeds the demo app if needed, binds and starts serving.
     pub async fn start(config: GatewayConfig) -> Result<Self, StartError> {
+        if let Some(url) = config.redis.clone() {
+            let node = config
+                .node_id
+                .clone()
+                .unwrap_or_else(|| format!("node-{}", secret::random_string(8)));
+            let mut config = config;
+            config.node_id = Some(node.clone());
+            let store = Arc::new(Store::redis(&url).await?);
+            let registry: Arc<dyn SessionRegistry> =
+                Arc::new(RedisRegistry::connect(&url, &node).await?);
+            return Self::start_with(config, store, registry).await;
+        }
         let store = Arc::new(match &config.storage {
             Storage::Memory => Store::memory(),
             Storage::Dir(dir) => Store::open(dir)?,
@@ -179,6 +201,24 @@ impl Gateway {
             kill: CancellationToken::new(),
             connections: TaskTracker::new(),
         });
+        if shared.store.is_shared() {
+            // Other nodes change apps and flags too: re-read them every 2 s.
+            let store = Arc::downgrade(&shared.store);
+            let stop = shared.shutdown.clone();
+            tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(Duration::from_secs(2));
+                loop {
+                    tokio::select! {
+                        _ = ticker.tick() => {}
+                        () = stop.cancelled() => return,
+                    }
+                    let Some(store) = store.upgrade() else { return };
+                    if let Err(e) = store.refresh().await {
+                        tracing::debug!(error = %e, "cannot refresh apps and flags");
+                    }
+                }
+            });
+        }
         let server = tokio::spawn(http::serve(listener, shared.clone()));
         tracing::info!(%local_addr, "gateway listening");
         Ok(Self {
@@ -225,6 +265,12 @@ impl Gateway {
         &self.shared.registry
     }
 
+    /// This node's cluster id, when running on Redis.
+    pub fn cluster_node(&self) -> Option<&str> {
+        self.shared.config.redis.as_ref()?;
+        self.shared.config.node_id.as_deref()
+    }
+
     /// Connections currently open (logged in or not).
     pub fn open_connections(&self) -> usize {
         self.shared.connections.len()
@@ -237,6 +283,7 @@ impl Gateway {
         self.shared.connections.close();
         let _ = self.server.await;
         self.shared.connections.wait().await;
+        self.shared.registry.shutdown().await;
     }
 
     /// Stops at once, like a crash: every socket is dropped without a close frame.
@@ -280,7 +327,7 @@ async fn seed_demo(store: &Store, secret: Option<&str>) -> Result<Option<DemoApp
     if !store.apps().is_empty() {
         return Ok(None);
     }
-    let app = store
+    let created = store
         .create_app(App {
             app_key: DEMO_APP_KEY.to_owned(),
             name: "Demo".to_owned(),
@@ -288,7 +335,23 @@ async fn seed_demo(store: &Store, secret: Option<&str>) -> Result<Option<DemoApp
             policy: DevicePolicy::default(),
             created_at: clock::unix_millis(),
         })
-        .await?;
+        .await;
+    let app = match created {
+        Ok(app) => app,
+        // Another node of the cluster seeded it at the same moment.
+        Err(StoreError::AppExists(_)) => {
+            store.refresh().await?;
+            let app = store
+                .app(DEMO_APP_KEY)
+                .ok_or(StoreError::NoSuchApp(DEMO_APP_KEY.to_owned()))?;
+            return Ok(Some(DemoApp {
+                app_key: app.app_key.clone(),
+                secret: app.secret.clone(),
+                created: false,
+            }));
+        }
+        Err(e) => return Err(e),
+    };
     Ok(Some(DemoApp {
         app_key: app.app_key.clone(),
         secret: app.secret.clone(),

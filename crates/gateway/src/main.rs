@@ -51,6 +51,12 @@ struct ServeArgs {
     /// Close connections that send no login this many seconds after connecting.
     #[arg(long, env = "VESTIBULE_LOGIN_DEADLINE", default_value_t = 10)]
     login_deadline: u64,
+    /// Run as a node of a cluster sharing this Redis (e.g. redis://127.0.0.1:6379).
+    #[arg(long, env = "VESTIBULE_REDIS", conflicts_with_all = ["data_dir", "memory"])]
+    redis: Option<String>,
+    /// This node's id in the cluster (default: random).
+    #[arg(long, env = "VESTIBULE_NODE_ID", requires = "redis")]
+    node_id: Option<String>,
 }
 
 fn default_data_dir() -> anyhow::Result<PathBuf> {
@@ -69,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let Command::Serve(args) = Cli::parse().command;
-    let storage = if args.memory {
+    let storage = if args.memory || args.redis.is_some() {
         Storage::Memory
     } else {
         Storage::Dir(match args.data_dir {
@@ -85,6 +91,8 @@ async fn main() -> anyhow::Result<()> {
     config.seed_demo = !args.no_demo;
     config.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
     config.login_deadline = Duration::from_secs(args.login_deadline.max(1));
+    config.redis = args.redis.clone();
+    config.node_id = args.node_id.clone();
     let gateway = Gateway::start(config)
         .await
         .context("cannot start the gateway")?;
@@ -104,6 +112,12 @@ fn print_banner(gateway: &Gateway, storage: &Storage, admin_key_given: bool) {
         gateway.http_url()
     );
     match storage {
+        Storage::Memory if gateway.cluster_node().is_some() => {
+            println!(
+                "  cluster: node {} (shared through Redis)",
+                gateway.cluster_node().unwrap_or_default()
+            );
+        }
         Storage::Memory => println!("  data:    in memory (nothing is kept after exit)"),
         Storage::Dir(dir) => println!(
             "  data:    {}",

@@ -19,7 +19,7 @@ use crate::policy::DevicePolicy;
 use crate::secret::AppSecret;
 
 /// A registered app.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct App {
     /// The public key clients log in with.
@@ -61,6 +61,9 @@ pub enum StoreError {
     /// The store's thread is gone (the gateway is shutting down).
     #[error("the store is closed")]
     Closed,
+    /// Redis said no or could not be reached.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
     /// An app with this key already exists.
     #[error("app {0:?} already exists")]
     AppExists(String),
@@ -91,6 +94,8 @@ enum Backend {
     },
     /// SQLite file in the data directory, owned by one thread.
     Sqlite(mpsc::Sender<Op>),
+    /// Shared by a cluster of gateways.
+    Redis(crate::registry::redis::RedisData),
 }
 
 enum Op {
@@ -138,6 +143,10 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 ";
 
+const REDIS_APPS: &str = "vst:apps";
+const REDIS_FLAGS: &str = "vst:flags";
+const REDIS_META: &str = "vst:meta";
+
 /// The file name of the SQLite database inside the data directory.
 pub const DB_FILE: &str = "gateway.sqlite3";
 
@@ -182,6 +191,77 @@ impl Store {
         })
     }
 
+    /// A store shared by a cluster through Redis: apps and account flags are
+    /// cached here and refreshed by [`Store::refresh`].
+    pub async fn redis(url: &str) -> Result<Self, StoreError> {
+        let data = crate::registry::redis::RedisData::connect(url).await?;
+        let store = Self {
+            apps: RwLock::default(),
+            flags: RwLock::default(),
+            backend: Backend::Redis(data),
+        };
+        store.refresh().await?;
+        Ok(store)
+    }
+
+    /// Whether the store is shared through Redis (and needs [`Store::refresh`]).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Redis(_))
+    }
+
+    /// Re-reads apps and account flags from Redis (changes made by other nodes).
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        let Backend::Redis(redis) = &self.backend else {
+            return Ok(());
+        };
+        let mut apps = HashMap::new();
+        for (key, raw) in redis.hgetall(REDIS_APPS).await? {
+            match serde_json::from_str::<App>(&raw) {
+                Ok(app) => {
+                    apps.insert(key, Arc::new(app));
+                }
+                Err(e) => tracing::warn!(app = %key, error = %e, "unreadable app in Redis"),
+            }
+        }
+        if apps.is_empty() && !read(&self.apps).is_empty() {
+            // Apps are never deleted: an empty hash means Redis lost its data
+            // (restarted without persistence). Heal it from this node's copy.
+            tracing::warn!(
+                "Redis has no apps: restoring apps and account flags from this node's cache"
+            );
+            let cached: Vec<Arc<App>> = read(&self.apps).values().cloned().collect();
+            for app in cached {
+                let raw =
+                    serde_json::to_string(&*app).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                redis.hsetnx(REDIS_APPS, &app.app_key, &raw).await?;
+            }
+            let cached: Vec<(AccountKey, AccountFlags)> = read(&self.flags)
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
+            for ((app, account), value) in cached {
+                let raw = serde_json::to_string(&value)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                redis
+                    .hsetnx(REDIS_FLAGS, &format!("{app}:{account}"), &raw)
+                    .await?;
+            }
+            return Ok(());
+        }
+        let mut flags = HashMap::new();
+        for (field, raw) in redis.hgetall(REDIS_FLAGS).await? {
+            if let (Some((app, account)), Ok(value)) = (
+                field.split_once(':'),
+                serde_json::from_str::<AccountFlags>(&raw),
+            ) {
+                flags.insert((app.to_owned(), account.to_owned()), value);
+            }
+        }
+        *write(&self.apps) = apps;
+        *write(&self.flags) = flags;
+        Ok(())
+    }
+
     /// The app with this key, from the cache.
     pub fn app(&self, app_key: &str) -> Option<Arc<App>> {
         read(&self.apps).get(app_key).cloned()
@@ -201,6 +281,13 @@ impl Store {
         }
         let policy =
             serde_json::to_string(&app.policy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if let Backend::Redis(redis) = &self.backend {
+            let json =
+                serde_json::to_string(&app).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if !redis.hsetnx(REDIS_APPS, &app.app_key, &json).await? {
+                return Err(StoreError::AppExists(app.app_key));
+            }
+        }
         let row = app.clone();
         self.exec(move |conn| {
             conn.execute(
@@ -234,6 +321,15 @@ impl Store {
         };
         let json =
             serde_json::to_string(&policy).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if let Backend::Redis(redis) = &self.backend {
+            let updated = App {
+                policy,
+                ..(*app).clone()
+            };
+            let raw =
+                serde_json::to_string(&updated).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            redis.hset(REDIS_APPS, app_key, &raw).await?;
+        }
         let key = app_key.to_owned();
         self.exec(move |conn| {
             conn.execute(
@@ -268,6 +364,16 @@ impl Store {
         flags: AccountFlags,
     ) -> Result<(), StoreError> {
         let key = (app_key.to_owned(), account.to_owned());
+        if let Backend::Redis(redis) = &self.backend {
+            let field = format!("{app_key}:{account}");
+            if flags == AccountFlags::default() {
+                redis.hdel(REDIS_FLAGS, &field).await?;
+            } else {
+                let raw = serde_json::to_string(&flags)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                redis.hset(REDIS_FLAGS, &field, &raw).await?;
+            }
+        }
         let row = key.clone();
         self.exec(move |conn| {
             if flags == AccountFlags::default() {
@@ -307,6 +413,9 @@ impl Store {
             Backend::Memory { last_login, .. } => {
                 Ok(lock(last_login).insert(key, device_id.to_owned()))
             }
+            Backend::Redis(redis) => Ok(redis
+                .swap(&format!("vst:last:{app_key}"), account, device_id)
+                .await?),
             Backend::Sqlite(tx) => {
                 let (reply, rx) = oneshot::channel();
                 tx.send(Op::SwapLastLogin {
@@ -324,6 +433,7 @@ impl Store {
     pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         match &self.backend {
             Backend::Memory { meta, .. } => Ok(lock(meta).get(key).cloned()),
+            Backend::Redis(redis) => Ok(redis.hget(REDIS_META, key).await?),
             Backend::Sqlite(_) => {
                 let key = key.to_owned();
                 self.query(move |conn| {
@@ -343,6 +453,7 @@ impl Store {
                 lock(meta).insert(key.to_owned(), value.to_owned());
                 Ok(())
             }
+            Backend::Redis(redis) => Ok(redis.hset(REDIS_META, key, value).await?),
             Backend::Sqlite(_) => {
                 let (key, value) = (key.to_owned(), value.to_owned());
                 self.exec(move |conn| {
@@ -363,7 +474,7 @@ impl Store {
         F: FnOnce(&mut Connection) -> Result<(), StoreError> + Send + 'static,
     {
         match &self.backend {
-            Backend::Memory { .. } => Ok(()),
+            Backend::Memory { .. } | Backend::Redis(_) => Ok(()),
             Backend::Sqlite(_) => self.query(f).await,
         }
     }

@@ -6,6 +6,7 @@
 //! same trait for a cluster of gateways.
 
 mod memory;
+pub mod redis;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use tokio::sync::mpsc;
 use vestibule_protocol::{Code, Device, DeviceInfo, KickReason, KickedBy, UnixMillis};
 
 pub use memory::MemoryRegistry;
+pub use redis::RedisRegistry;
 
 use crate::policy::DevicePolicy;
 
@@ -182,4 +184,7 @@ pub trait SessionRegistry: Send + Sync + std::fmt::Debug {
 
     /// Sessions held by this gateway process.
     fn local_sessions(&self) -> usize;
+
+    /// The gateway is stopping (its sessions are already gone).
+    async fn shutdown(&self) {}
 }

@@ -8,4 +8,5 @@ mod kick;
 mod login;
 mod persistence;
 mod policy;
+mod registry_suite;
 mod support;

@@ -1,0 +1,343 @@
+//! One test suite for both session registries: every test runs against the
+//! in-memory registry and against two Redis-backed nodes sharing a real
+//! `redis-server` (so cross-node delivery is exercised too).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use vestibule_gateway::policy::DevicePolicy;
+use vestibule_gateway::registry::{
+    MemoryRegistry, NewSession, RedisRegistry, SessionKey, SessionMsg, SessionRegistry,
+};
+use vestibule_protocol::{Code, DeviceInfo, DeviceType, KickReason};
+use vestibule_testkit::RedisServer;
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Memory,
+    Redis,
+}
+
+/// Two "nodes": the same registry twice in memory, two registries on one Redis.
+struct Nodes {
+    a: Arc<dyn SessionRegistry>,
+    b: Arc<dyn SessionRegistry>,
+    _redis: Option<RedisServer>,
+}
+
+async fn nodes(backend: Backend) -> Nodes {
+    match backend {
+        Backend::Memory => {
+            let registry: Arc<dyn SessionRegistry> = Arc::new(MemoryRegistry::new());
+            Nodes {
+                a: registry.clone(),
+                b: registry,
+                _redis: None,
+            }
+        }
+        Backend::Redis => {
+            let redis = RedisServer::start().expect("redis-server");
+            let a = RedisRegistry::connect(&redis.url(), "node-a")
+                .await
+                .expect("node a");
+            let b = RedisRegistry::connect(&redis.url(), "node-b")
+                .await
+                .expect("node b");
+            Nodes {
+                a: Arc::new(a),
+                b: Arc::new(b),
+                _redis: Some(redis),
+            }
+        }
+    }
+}
+
+struct Session {
+    key: SessionKey,
+    rx: mpsc::UnboundedReceiver<SessionMsg>,
+    new: NewSession,
+}
+
+fn session(account: &str, device_id: &str, device_type: DeviceType, n: u64) -> Session {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let key = SessionKey {
+        app_key: "demo".into(),
+        account: account.into(),
+        connection_id: format!("conn-{device_id}-{n}"),
+    };
+    let new = NewSession {
+        key: key.clone(),
+        device: DeviceInfo {
+            device_id: device_id.into(),
+            device_type,
+            os: format!("{device_type} OS"),
+            mac: None,
+            custom_tag: None,
+        },
+        ip: "127.0.0.1".into(),
+        login_time: 1_000_000 + n,
+        mailbox: tx,
+    };
+    Session { key, rx, new }
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<SessionMsg>) -> SessionMsg {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("a message within 5 s")
+        .expect("mailbox open")
+}
+
+async fn quiet(rx: &mut mpsc::UnboundedReceiver<SessionMsg>) {
+    if let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
+        panic!("expected no message, got {msg:?}");
+    }
+}
+
+fn ids(list: &vestibule_gateway::registry::DeviceList) -> Vec<String> {
+    let mut ids: Vec<String> = list.devices.iter().map(|d| d.device_id.clone()).collect();
+    ids.sort();
+    ids
+}
+
+fn policy(json: serde_json::Value) -> DevicePolicy {
+    DevicePolicy::from_json(json).expect("policy")
+}
+
+async fn pushes_carry_the_full_list_and_rising_revs(backend: Backend) {
+    let n = nodes(backend).await;
+    let p = DevicePolicy::default();
+    let mut s1 = session("alice", "pc", DeviceType::Pc, 1);
+    let g1 = n.a.login(&p, s1.new.clone()).await.expect("login 1");
+    let s2 = session("alice", "phone", DeviceType::Ios, 2);
+    let g2 = n.b.login(&p, s2.new.clone()).await.expect("login 2");
+    assert!(g2.devices.rev > g1.devices.rev);
+    assert_eq!(ids(&g2.devices), ["pc", "phone"]);
+    let SessionMsg::Devices(list) = next(&mut s1.rx).await else {
+        panic!("expected devices")
+    };
+    assert_eq!(
+        list.rev, g2.devices.rev,
+        "the push carries the rev of the change"
+    );
+    assert_eq!(ids(&list), ["pc", "phone"]);
+    for node in [&n.a, &n.b] {
+        let seen = node.devices("demo", "alice").await;
+        assert_eq!((ids(&seen), seen.rev), (ids(&g2.devices), g2.devices.rev));
+    }
+    assert_eq!(
+        n.a.local_sessions() + n.b.local_sessions(),
+        match backend {
+            Backend::Memory => 4,
+            Backend::Redis => 2,
+        }
+    );
+}
+
+async fn a_conflicting_login_kicks_the_old_session_with_by(backend: Backend) {
+    let n = nodes(backend).await;
+    let p = DevicePolicy::default();
+    let mut old = session("alice", "pc-1", DeviceType::Pc, 1);
+    n.a.login(&p, old.new.clone()).await.expect("old");
+    let new = session("alice", "pc-2", DeviceType::Pc, 2);
+    let granted = n.b.login(&p, new.new.clone()).await.expect("new");
+    assert_eq!(granted.evicted, 1);
+    assert_eq!(ids(&granted.devices), ["pc-2"]);
+    let SessionMsg::Kicked(notice) = next(&mut old.rx).await else {
+        panic!("expected a kick")
+    };
+    assert_eq!(notice.reason, KickReason::LoginElsewhere);
+    assert_eq!(
+        notice.by.as_ref().map(|b| b.device_id.as_str()),
+        Some("pc-2")
+    );
+}
+
+async fn reject_new_refuses_and_leaves_the_old_session_alone(backend: Backend) {
+    let n = nodes(backend).await;
+    let p = policy(serde_json::json!({"mode": "perType", "onConflict": "rejectNew"}));
+    let mut old = session("alice", "pc-1", DeviceType::Pc, 1);
+    n.a.login(&p, old.new.clone()).await.expect("old");
+    let refused =
+        n.b.login(&p, session("alice", "pc-2", DeviceType::Pc, 2).new)
+            .await
+            .expect_err("refused");
+    assert_eq!(refused.code, Code::DuplicateLogin);
+    quiet(&mut old.rx).await;
+    assert_eq!(ids(&*n.b.devices("demo", "alice").await), ["pc-1"]);
+}
+
+async fn the_same_device_is_replaced_silently(backend: Backend) {
+    let n = nodes(backend).await;
+    let p = DevicePolicy::default();
+    let mut first = session("alice", "pc", DeviceType::Pc, 1);
+    n.a.login(&p, first.new.clone()).await.expect("first");
+    let mut observer = session("alice", "phone", DeviceType::Ios, 2);
+    n.b.login(&p, observer.new.clone()).await.expect("observer");
+    let _ = next(&mut first.rx).await; // the observer's arrival
+    let again = session("alice", "pc", DeviceType::Pc, 3);
+    let granted = n.b.login(&p, again.new.clone()).await.expect("again");
+    assert!(granted.repeat_login);
+    assert!(matches!(next(&mut first.rx).await, SessionMsg::Replaced));
+    let SessionMsg::Devices(list) = next(&mut observer.rx).await else {
+        panic!("expected devices")
+    };
+    assert_eq!(
+        ids(&list),
+        ["pc", "phone"],
+        "no flap: the device never leaves the list"
+    );
+    let pc = list
+        .devices
+        .iter()
+        .find(|d| d.device_id == "pc")
+        .expect("pc");
+    assert_eq!(pc.connection_id, again.key.connection_id);
+    quiet(&mut observer.rx).await;
+}
+
+async fn remove_pushes_once_and_is_idempotent(backend: Backend) {
+    let n = nodes(backend).await;
+    let p = DevicePolicy::default();
+    let mut stay = session("alice", "pc", DeviceType::Pc, 1);
+    n.a.login(&p, stay.new.clone()).await.expect("stay");
+    let leave = session("alice", "phone", DeviceType::Ios, 2);
+    n.b.login(&p, leave.new.clone()).await.expect("leave");
+    let _ = next(&mut stay.rx).await;
+    assert!(n.b.remove(&leave.key).await);
+    let SessionMsg::Devices(list) = next(&mut stay.rx).await else {
+        panic!("expected devices")
+    };
+    assert_eq!(ids(&list), ["pc"]);
+    assert!(!n.b.remove(&leave.key).await);
+    quiet(&mut stay.rx).await;
+}
+
+async fn a_device_kicks_another_by_id(backend: Backend) {
+    let n = nodes(backend).await;
+    let p = DevicePolicy::default();
+    let kicker = session("alice", "pc", DeviceType::Pc, 1);
+    n.a.login(&p, kicker.new.clone()).await.expect("kicker");
+    let mut target = session("alice", "phone", DeviceType::Ios, 2);
+    n.b.login(&p, target.new.clone()).await.expect("target");
+    let ask = ["phone", "ghost", "pc", "phone"].map(String::from);
+    let outcome = n.a.kick(&kicker.key, &ask, None).await.expect("kick");
+    assert_eq!(outcome.kicked, ["phone"]);
+    assert_eq!(outcome.not_found, ["ghost", "pc"]);
+    let SessionMsg::Kicked(notice) = next(&mut target.rx).await else {
+        panic!("expected a kick")
+    };
+    assert_eq!(notice.reason, KickReason::ByDevice);
+    assert_eq!(notice.by.as_ref().map(|b| b.device_id.as_str()), Some("pc"));
+    assert_eq!(ids(&*n.b.devices("demo", "alice").await), ["pc"]);
+    // A session too young for the guard may not kick.
+    let young = session("alice", "tab", DeviceType::Web, 9);
+    let mut young_new = young.new.clone();
+    young_new.login_time = vestibule_gateway::clock::unix_millis();
+    n.b.login(&p, young_new).await.expect("young");
+    let refused =
+        n.b.kick(&young.key, &["pc".into()], Some(Duration::from_secs(60)))
+            .await;
+    assert_eq!(refused, Err(Code::Forbidden));
+}
+
+async fn an_admin_kick_takes_the_whole_account(backend: Backend) {
+    let n = nodes(backend).await;
+    let p = DevicePolicy::default();
+    let mut one = session("alice", "pc", DeviceType::Pc, 1);
+    n.a.login(&p, one.new.clone()).await.expect("one");
+    let mut two = session("alice", "phone", DeviceType::Ios, 2);
+    n.b.login(&p, two.new.clone()).await.expect("two");
+    let kicked =
+        n.b.kick_account("demo", "alice", None, KickReason::Banned)
+            .await;
+    assert_eq!(kicked, ["pc", "phone"], "login order");
+    for rx in [&mut one.rx, &mut two.rx] {
+        loop {
+            match next(rx).await {
+                SessionMsg::Kicked(notice) => {
+                    assert_eq!(notice.reason, KickReason::Banned);
+                    break;
+                }
+                SessionMsg::Devices(_) => {}
+                SessionMsg::Replaced => panic!("replaced instead of kicked"),
+            }
+        }
+    }
+    assert!(n.a.devices("demo", "alice").await.devices.is_empty());
+}
+
+async fn the_policy_holds_when_logins_race(backend: Backend) {
+    let n = nodes(backend).await;
+    let p = DevicePolicy::default();
+    let mut tasks = Vec::new();
+    for i in 0..20u64 {
+        let node = if i % 2 == 0 { n.a.clone() } else { n.b.clone() };
+        let s = session("alice", &format!("pc-{i}"), DeviceType::Pc, i);
+        tasks.push(tokio::spawn(async move {
+            let mut rx = s.rx;
+            let granted = node.login(&p, s.new).await.is_ok();
+            (granted, rx.try_recv().ok(), rx)
+        }));
+    }
+    let mut granted = 0;
+    let mut receivers = Vec::new();
+    for task in tasks {
+        let (ok, _, rx) = task.await.expect("task");
+        granted += usize::from(ok);
+        receivers.push(rx);
+    }
+    assert_eq!(granted, 20, "kickOld admits every login");
+    let list = n.a.devices("demo", "alice").await;
+    assert_eq!(
+        list.devices.len(),
+        1,
+        "exactly one PC survives: {:?}",
+        ids(&list)
+    );
+    let survivor = list.devices[0].device_id.clone();
+    // Every other one was told it was signed out by a newer login.
+    let mut kicked = 0;
+    for (i, mut rx) in receivers.into_iter().enumerate() {
+        if format!("pc-{i}") == survivor {
+            continue;
+        }
+        loop {
+            match next(&mut rx).await {
+                SessionMsg::Kicked(notice) => {
+                    assert_eq!(notice.reason, KickReason::LoginElsewhere);
+                    kicked += 1;
+                    break;
+                }
+                SessionMsg::Devices(_) => {}
+                SessionMsg::Replaced => panic!("replaced"),
+            }
+        }
+    }
+    assert_eq!(kicked, 19);
+}
+
+macro_rules! suite {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Memory).await })*
+        }
+        mod redis {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Redis).await })*
+        }
+    };
+}
+
+suite!(
+    pushes_carry_the_full_list_and_rising_revs,
+    a_conflicting_login_kicks_the_old_session_with_by,
+    reject_new_refuses_and_leaves_the_old_session_alone,
+    the_same_device_is_replaced_silently,
+    remove_pushes_once_and_is_idempotent,
+    a_device_kicks_another_by_id,
+    an_admin_kick_takes_the_whole_account,
+    the_policy_holds_when_logins_race,
+);

@@ -1,0 +1,360 @@
+//! A gateway cluster: real `vestibule-gateway` processes sharing a real
+//! `redis-server`, driven by the real CLI and by the client library.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use vestibule_client::{
+    ClientOptions, DeviceType, DisconnectReason, KickReason, Status, Vestibule,
+};
+use vestibule_e2e::{ADMIN_KEY, GatewayProc, Proc, cli, token};
+use vestibule_testkit::RedisServer;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn devices(node: &GatewayProc, account: &str) -> (Vec<String>, u64) {
+    let body: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/admin/v1/apps/demo/accounts/{account}/devices",
+            node.http()
+        ))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .expect("admin")
+        .json()
+        .await
+        .expect("json");
+    let mut ids: Vec<String> = body["devices"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d["deviceId"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    (ids, body["rev"].as_u64().unwrap_or(0))
+}
+
+async fn until_devices(node: &GatewayProc, account: &str, want: &[&str]) -> Duration {
+    let start = Instant::now();
+    loop {
+        let (ids, _) = devices(node, account).await;
+        if ids == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "devices of {account} stayed {ids:?}, wanted {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn options(url: &str, account: &str, device_id: &str, device_type: DeviceType) -> ClientOptions {
+    let mut options = ClientOptions::new(url, "demo", account, token(account), device_id);
+    options.device.device_type = device_type;
+    options.auto_connect = false;
+    options
+}
+
+async fn wait_status(client: &vestibule_client::Client, want: Status) {
+    let mut watch = client.watch();
+    let ok = tokio::time::timeout(WAIT, async {
+        loop {
+            if watch.borrow_and_update().status == want {
+                return;
+            }
+            if watch.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        ok.is_ok(),
+        "status stayed {:?}, wanted {want:?}",
+        client.snapshot().status
+    );
+}
+
+async fn login_json(node: &GatewayProc, account: &str, device_id: &str, device_type: &str) -> Proc {
+    let mut proc = Proc::spawn(cli(
+        node,
+        account,
+        &[
+            "login",
+            "--json",
+            "--device-id",
+            device_id,
+            "--device-type",
+            device_type,
+        ],
+    ));
+    proc.line_where(WAIT, |l| l.contains("\"type\":\"ready\""))
+        .await;
+    proc
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kick_crosses_nodes_and_every_node_sees_the_same_list() {
+    let redis = RedisServer::start().expect("redis-server");
+    let n1 = GatewayProc::node(&redis.url(), "n1").await;
+    let n2 = GatewayProc::node(&redis.url(), "n2").await;
+    let n3 = GatewayProc::node(&redis.url(), "n3").await;
+
+    let mut desk = login_json(&n1, "alice", "desk", "PC").await;
+    let mut phone = login_json(&n2, "alice", "phone", "iOS").await;
+    let tab = login_json(&n3, "alice", "tab", "Web").await;
+    // The last login's push reaches the other two nodes with one rev.
+    let rev_of = |line: &str| {
+        serde_json::from_str::<Value>(line)
+            .ok()
+            .and_then(|v| v["rev"].as_u64())
+    };
+    let on_desk = desk
+        .line_where(WAIT, |l| {
+            l.contains("devicesChanged") && l.contains("\"tab\"")
+        })
+        .await;
+    let on_phone = phone
+        .line_where(WAIT, |l| {
+            l.contains("devicesChanged") && l.contains("\"tab\"")
+        })
+        .await;
+    let (_, admin_rev) = devices(&n3, "alice").await;
+    assert_eq!(rev_of(&on_desk), Some(admin_rev));
+    assert_eq!(rev_of(&on_phone), Some(admin_rev));
+    for node in [&n1, &n2, &n3] {
+        assert_eq!(devices(node, "alice").await.0, ["desk", "phone", "tab"]);
+    }
+
+    // A device on node 1 kicks the phone on node 2.
+    let started = Instant::now();
+    let out = cli(
+        &n1,
+        "alice",
+        &[
+            "kick",
+            "--device-id",
+            "kicker",
+            "--device-type",
+            "Android",
+            "phone",
+        ],
+    )
+    .output()
+    .await
+    .expect("kick");
+    assert!(out.status.success());
+    let kicked = phone
+        .line_where(WAIT, |l| l.contains("\"type\":\"disconnected\""))
+        .await;
+    println!(
+        "cross-node kick, CLI start to kicked frame: {} ms",
+        started.elapsed().as_millis()
+    );
+    let kicked: Value = serde_json::from_str(&kicked).expect("json");
+    assert_eq!(kicked["info"]["reason"]["reason"], "byDevice");
+    assert_eq!(kicked["info"]["by"]["deviceId"], "kicker");
+    assert_eq!(phone.exit_code(WAIT).await, 4);
+    desk.line_where(WAIT, |l| {
+        l.contains("devicesChanged") && !l.contains("\"phone\"") && !l.contains("kicker")
+    })
+    .await;
+    assert_eq!(devices(&n2, "alice").await.0, ["desk", "tab"]);
+    tab.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_logins_on_two_nodes_leave_exactly_one_survivor() {
+    let redis = RedisServer::start().expect("redis-server");
+    let n1 = GatewayProc::node(&redis.url(), "n1").await;
+    let n2 = GatewayProc::node(&redis.url(), "n2").await;
+    for round in 0..50 {
+        let account = format!("racer-{round}");
+        let a = Vestibule::new()
+            .instance(options(&n1.url, &account, "pc-a", DeviceType::Pc))
+            .expect("a");
+        let b = Vestibule::new()
+            .instance(options(&n2.url, &account, "pc-b", DeviceType::Pc))
+            .expect("b");
+        a.connect();
+        b.connect();
+        // Both are admitted (kickOld); the one that committed first is signed out.
+        let deadline = Instant::now() + WAIT;
+        let (winner, loser) = loop {
+            let (sa, sb) = (a.snapshot().status, b.snapshot().status);
+            match (sa, sb) {
+                (Status::Connected, Status::SignedOut) => break (&a, &b),
+                (Status::SignedOut, Status::Connected) => break (&b, &a),
+                _ => {}
+            }
+            assert!(Instant::now() < deadline, "round {round}: {sa:?} / {sb:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let last = loser.snapshot().last_disconnect.expect("why");
+        assert_eq!(
+            last.reason,
+            DisconnectReason::Kicked {
+                reason: KickReason::LoginElsewhere
+            },
+            "round {round}"
+        );
+        let by = last.by.expect("by");
+        assert_eq!(by.device_id, winner.snapshot().device_id, "round {round}");
+        let (ids, _) = devices(&n1, &account).await;
+        assert_eq!(
+            ids,
+            [winner.snapshot().device_id],
+            "round {round}: exactly one survivor"
+        );
+        winner.destroy().await.expect("destroy");
+        loser.destroy().await.expect("destroy");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_leaves_no_ghosts() {
+    let redis = RedisServer::start().expect("redis-server");
+    let n1 = GatewayProc::node(&redis.url(), "n1").await;
+    let n2 = GatewayProc::node(&redis.url(), "n2").await;
+    let _doomed = login_json(&n1, "alice", "on-n1", "PC").await;
+    let mut survivor = login_json(&n2, "alice", "on-n2", "iOS").await;
+    assert!(
+        survivor
+            .seen
+            .iter()
+            .any(|l| l.contains("devicesChanged") && l.contains("on-n1"))
+    );
+    assert_eq!(devices(&n2, "alice").await.0, ["on-n1", "on-n2"]);
+
+    n1.kill9().await;
+    let gone = until_devices(&n2, "alice", &["on-n2"]).await;
+    println!("ghost removed {} ms after kill -9", gone.as_millis());
+    assert!(
+        gone <= Duration::from_secs(15),
+        "the dead node's device lingered {gone:?}"
+    );
+    survivor
+        .line_where(WAIT, |l| {
+            l.contains("devicesChanged") && !l.contains("on-n1")
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_keeps_sessions_and_the_registry_comes_back_whole() {
+    let redis = RedisServer::start().expect("redis-server");
+    let port = redis.port();
+    let url = redis.url();
+    let n1 = GatewayProc::node(&url, "n1").await;
+    let n2 = GatewayProc::node(&url, "n2").await;
+    let a = Vestibule::new()
+        .instance(options(&n1.url, "alice", "desk", DeviceType::Pc))
+        .expect("a");
+    let b = Vestibule::new()
+        .instance(options(&n2.url, "alice", "phone", DeviceType::Ios))
+        .expect("b");
+    a.connect();
+    b.connect();
+    wait_status(&a, Status::Connected).await;
+    wait_status(&b, Status::Connected).await;
+
+    redis.kill();
+    // Connected sessions stay up; a new login is told to back off (503) and retries.
+    let c = Vestibule::new()
+        .instance(options(&n1.url, "alice", "tab", DeviceType::Web))
+        .expect("c");
+    let mut events = c.subscribe();
+    c.connect();
+    let refused = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Ok(vestibule_client::Event::WillReconnect { .. }) = events.recv().await {
+                return c.snapshot().last_disconnect;
+            }
+        }
+    })
+    .await
+    .expect("a refusal while Redis is down")
+    .expect("recorded");
+    assert_eq!(refused.code, Some(503), "{refused:?}");
+    assert_eq!(a.snapshot().status, Status::Connected);
+    assert_eq!(b.snapshot().status, Status::Connected);
+
+    // Redis comes back empty on the same port: the nodes re-register their sessions.
+    let _redis = RedisServer::start_on(port).expect("redis again");
+    c.retry_now();
+    wait_status(&c, Status::Connected).await;
+    until_devices(&n2, "alice", &["desk", "phone", "tab"]).await;
+    assert_eq!(a.snapshot().status, Status::Connected);
+    assert_eq!(b.snapshot().status, Status::Connected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_same_device_reconnect_on_another_node_shows_no_flap_and_no_ghost() {
+    let redis = RedisServer::start().expect("redis-server");
+    let n1 = GatewayProc::node(&redis.url(), "n1").await;
+    let n2 = GatewayProc::node(&redis.url(), "n2").await;
+    let mut observer = login_json(&n2, "alice", "observer", "iOS").await;
+    let first = Vestibule::new()
+        .instance(options(&n1.url, "alice", "laptop", DeviceType::Pc))
+        .expect("first");
+    first.connect();
+    wait_status(&first, Status::Connected).await;
+    observer
+        .line_where(WAIT, |l| {
+            l.contains("devicesChanged") && l.contains("laptop")
+        })
+        .await;
+
+    // The laptop comes back through a load balancer that picks node 2, while
+    // node 1 still holds its old session.
+    let second = Vestibule::new()
+        .instance(options(&n2.url, "alice", "laptop", DeviceType::Pc))
+        .expect("second");
+    second.connect();
+    wait_status(&second, Status::Connected).await;
+    assert!(second.snapshot().login.expect("login").repeat_login);
+    wait_status(&first, Status::SignedOut).await;
+    assert_eq!(
+        first.snapshot().last_disconnect.expect("why").reason,
+        DisconnectReason::Replaced
+    );
+
+    let push = observer
+        .line_where(WAIT, |l| {
+            l.contains("devicesChanged") && l.contains("laptop")
+        })
+        .await;
+    let push: Value = serde_json::from_str(&push).expect("json");
+    let laptop = push["devices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .find(|d| d["deviceId"] == "laptop")
+        .cloned()
+        .expect("laptop");
+    assert_eq!(
+        laptop["connectionId"].as_str(),
+        second.snapshot().login.map(|l| l.connection_id).as_deref()
+    );
+    // Every list the observer printed had the laptop in it.
+    assert!(
+        observer
+            .seen
+            .iter()
+            .filter(|l| l.contains("devicesChanged"))
+            .skip(1)
+            .all(|l| l.contains("laptop")),
+        "a flap: {:?}",
+        observer.seen
+    );
+    assert_eq!(
+        devices(&n1, "alice").await.0,
+        ["laptop", "observer"],
+        "one laptop, no ghost"
+    );
+    observer.terminate();
+}
