@@ -17,10 +17,13 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "==> build the binaries the end-to-end tests run"
-cargo build --locked -p vestibule-gateway -p vestibule-cli -p vestibule-desktop
+echo "==> build the binaries the end-to-end tests and the benchmark smoke test run"
+cargo build --locked -p vestibule-gateway -p vestibule-cli -p vestibule-desktop -p vestibule-bench
 
 echo "==> Rust tests (the desktop end-to-end test runs the real app under Xvfb)"
 xvfb-run -a -s "-screen 0 1280x800x24" cargo nextest run --workspace --locked --profile ci
 cargo test --workspace --doc --locked
+
+echo "==> benchmark smoke test (every scenario at small scale; no timing assertions)"
+target/debug/vestibule-bench run --quick --out test-output/bench
 echo "==> all tests passed"

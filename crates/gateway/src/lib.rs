@@ -7,6 +7,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod admin;
+pub mod admission;
 pub mod clock;
 mod http;
 pub mod metrics;
@@ -71,6 +72,8 @@ pub struct GatewayConfig {
     pub redis: Option<String>,
     /// This node's id in the cluster (default: random).
     pub node_id: Option<String>,
+    /// Admit at most this many logins per second (503 + retryAfterMs beyond); `None`: no limit.
+    pub max_logins_per_sec: Option<u32>,
 }
 
 impl GatewayConfig {
@@ -87,6 +90,7 @@ impl GatewayConfig {
             write_timeout: Duration::from_secs(10),
             redis: None,
             node_id: None,
+            max_logins_per_sec: None,
         }
     }
 }
@@ -121,6 +125,7 @@ pub(crate) struct Shared {
     pub(crate) shutdown: CancellationToken,
     pub(crate) kill: CancellationToken,
     pub(crate) connections: TaskTracker,
+    pub(crate) admission: Option<admission::Admission>,
 }
 
 /// What a newcomer needs to log in to the demo app.
@@ -180,13 +185,10 @@ impl Gateway {
         } else {
             None
         };
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
+        let listener = listen(config.listen).map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
         let local_addr = listener.local_addr().map_err(|source| StartError::Bind {
             addr: config.listen,
             source,
@@ -195,11 +197,12 @@ impl Gateway {
             store,
             registry,
             metrics: Metrics::new(),
-            config,
             admin_key_hash,
             shutdown: CancellationToken::new(),
             kill: CancellationToken::new(),
             connections: TaskTracker::new(),
+            admission: config.max_logins_per_sec.map(admission::Admission::new),
+            config,
         });
         if shared.store.is_shared() {
             // Other nodes change apps and flags too: re-read them every 2 s.
@@ -291,6 +294,18 @@ impl Gateway {
         self.server.abort();
         self.shared.kill.cancel();
     }
+}
+
+/// Binds with a listen backlog of 4096 (tokio's default, 1024, overflows in a reconnect storm).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 async fn admin_key(

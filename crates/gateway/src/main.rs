@@ -57,6 +57,10 @@ struct ServeArgs {
     /// This node's id in the cluster (default: random).
     #[arg(long, env = "VESTIBULE_NODE_ID", requires = "redis")]
     node_id: Option<String>,
+    /// Admit at most this many logins per second; beyond it logins get 503
+    /// with retryAfterMs (clients back off). 0: no limit.
+    #[arg(long, env = "VESTIBULE_MAX_LOGINS_PER_SEC", default_value_t = 0)]
+    max_logins_per_sec: u32,
 }
 
 fn default_data_dir() -> anyhow::Result<PathBuf> {
@@ -93,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
     config.login_deadline = Duration::from_secs(args.login_deadline.max(1));
     config.redis = args.redis.clone();
     config.node_id = args.node_id.clone();
+    config.max_logins_per_sec = (args.max_logins_per_sec > 0).then_some(args.max_logins_per_sec);
     let gateway = Gateway::start(config)
         .await
         .context("cannot start the gateway")?;

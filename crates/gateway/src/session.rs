@@ -6,9 +6,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tracing::Instrument;
 use vestibule_protocol::token::{self, TokenError};
 use vestibule_protocol::{
@@ -26,7 +30,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Clients are told to wait this long before reconnecting after a shutdown.
 const SHUTDOWN_RETRY_AFTER_MS: u64 = 1000;
 
-pub(crate) async fn run(socket: WebSocket, peer: SocketAddr, shared: Arc<Shared>) {
+/// A gateway-side WebSocket.
+pub(crate) type Ws = WebSocketStream<TcpStream>;
+
+pub(crate) async fn run(socket: Ws, peer: SocketAddr, shared: Arc<Shared>) {
     shared.metrics.connections.inc();
     let mut conn = Conn {
         ws: socket,
@@ -47,7 +54,7 @@ fn normalize(peer: SocketAddr) -> SocketAddr {
 }
 
 struct Conn {
-    ws: WebSocket,
+    ws: Ws,
     peer: SocketAddr,
     shared: Arc<Shared>,
 }
@@ -95,7 +102,7 @@ impl Conn {
         let deadline = Instant::now() + self.shared.config.login_deadline;
         loop {
             let next = tokio::select! {
-                next = timeout_at(deadline, self.ws.recv()) => next,
+                next = timeout_at(deadline, self.ws.next()) => next,
                 () = self.shared.shutdown.cancelled() => {
                     self.refuse(None, Code::Busy, "server shutting down", Some(SHUTDOWN_RETRY_AFTER_MS)).await;
                     return None;
@@ -146,7 +153,7 @@ impl Conn {
                     self.refuse(None, Code::BadRequest, message, None).await;
                     return None;
                 }
-                Message::Ping(_) | Message::Pong(_) => {}
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                 Message::Close(_) => {
                     self.flush_close_reply().await;
                     return None;
@@ -158,6 +165,17 @@ impl Conn {
     /// Authenticates the login and joins the registry; answers `loginOk` or `loginFailed`.
     async fn admit(&mut self, login: Login) -> Option<Live> {
         let shared = self.shared.clone();
+        if let Some(Err(wait)) = shared.admission.as_ref().map(|a| a.try_admit()) {
+            let retry = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            self.refuse(
+                Some(login.id),
+                Code::Busy,
+                "too many logins right now; retry later",
+                Some(retry),
+            )
+            .await;
+            return None;
+        }
         let Some(app) = shared.store.app(&login.app_key) else {
             self.refuse(Some(login.id), Code::UnknownAppKey, "unknown appKey", None)
                 .await;
@@ -326,7 +344,7 @@ impl Conn {
                     }
                     None => return End::Gone,
                 },
-                next = self.ws.recv() => {
+                next = self.ws.next() => {
                     idle_deadline = Instant::now() + idle;
                     let message = match next {
                         None => return End::Leave,
@@ -349,7 +367,7 @@ impl Conn {
                                 return End::Leave;
                             }
                         }
-                        Message::Ping(_) | Message::Pong(_) => {}
+                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                                                 Message::Close(_) => {
                             self.flush_close_reply().await;
                             return End::Leave;
@@ -483,7 +501,7 @@ impl Conn {
         let text = frame.encode();
         match timeout(
             self.shared.config.write_timeout,
-            self.ws.send(Message::Text(text.into())),
+            self.ws.send(Message::text(text)),
         )
         .await
         {
@@ -532,18 +550,17 @@ impl Conn {
 
     /// A read failed: an oversized frame gets close 1009, invalid UTF-8 1007,
     /// a protocol violation 1002; a vanished peer just ends.
-    async fn transport_error(&mut self, e: &axum::Error) {
-        use std::error::Error as _;
+    async fn transport_error(&mut self, e: &tokio_tungstenite::tungstenite::Error) {
         use tokio_tungstenite::tungstenite::Error as WsError;
         tracing::debug!(error = %e, "read failed");
-        let (code, kind, reason) = match e.source().and_then(|s| s.downcast_ref::<WsError>()) {
-            Some(WsError::Capacity(_)) => (1009, "oversized", "frame over the 64 KiB limit"),
-            Some(WsError::Utf8(_)) => (1007, "malformed", "text frame is not valid UTF-8"),
+        let (code, kind, reason) = match e {
+            WsError::Capacity(_) => (1009, "oversized", "frame over the 64 KiB limit"),
+            WsError::Utf8(_) => (1007, "malformed", "text frame is not valid UTF-8"),
             // The peer vanished without a close: not bad input, just gone.
-            Some(WsError::Protocol(
+            WsError::Protocol(
                 tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake,
-            )) => return,
-            Some(WsError::Protocol(_)) => (1002, "malformed", "WebSocket protocol violation"),
+            ) => return,
+            WsError::Protocol(_) => (1002, "malformed", "WebSocket protocol violation"),
             _ => return,
         };
         self.shared.metrics.bad_frame(kind);
@@ -553,14 +570,14 @@ impl Conn {
     /// The client started the closing handshake; tungstenite queued our
     /// reply, which goes out on the next flush.
     async fn flush_close_reply(&mut self) {
-        let _ = timeout(CLOSE_GRACE, futures_util::SinkExt::flush(&mut self.ws)).await;
+        let _ = timeout(CLOSE_GRACE, self.ws.flush()).await;
     }
 
     /// Sends a close frame and waits briefly for the client's close.
     async fn close(&mut self, code: u16, reason: &str) {
         let frame = CloseFrame {
-            code,
-            reason: Utf8Bytes::from(truncate(reason, 120).into_owned()),
+            code: code.into(),
+            reason: truncate(reason, 120).into_owned().into(),
         };
         if timeout(CLOSE_GRACE, self.ws.send(Message::Close(Some(frame))))
             .await
@@ -569,7 +586,7 @@ impl Conn {
             return;
         }
         let _ = timeout(CLOSE_GRACE, async {
-            while let Some(Ok(message)) = self.ws.recv().await {
+            while let Some(Ok(message)) = self.ws.next().await {
                 if matches!(message, Message::Close(_)) {
                     break;
                 }

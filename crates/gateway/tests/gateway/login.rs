@@ -321,3 +321,29 @@ async fn healthz_reports_sessions() {
     assert_eq!(body["status"], "ok");
     assert_eq!(body["sessions"], 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn admission_control_refuses_with_503_and_a_spread_of_retry_times() {
+    let _clock = hold_clock();
+    let gw = TestGateway::start_with(|c| c.max_logins_per_sec = Some(2)).await;
+    gw.login("a", "pc-1", "PC").await;
+    gw.login("b", "pc-1", "PC").await;
+    let mut waits = Vec::new();
+    for account in ["c", "d", "e"] {
+        let mut client = Client::connect(&gw.url()).await;
+        let reply = client
+            .login_with(&login_frame(account, "pc-1", "PC", &token_for(account)))
+            .await;
+        assert_eq!(reply["type"], "loginFailed", "{reply}");
+        assert_eq!(reply["code"], 503);
+        waits.push(reply["retryAfterMs"].as_u64().expect("retryAfterMs"));
+        assert_eq!(client.closed().await, Some(4503));
+    }
+    assert!(
+        waits.windows(2).all(|w| w[1] > w[0]),
+        "each refused client gets a later slot: {waits:?}"
+    );
+    // Once the bucket refills, logins are admitted again.
+    advance(Duration::from_secs(2)).await;
+    gw.login("c", "pc-1", "PC").await;
+}

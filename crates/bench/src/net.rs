@@ -1,0 +1,145 @@
+//! A minimal WebSocket client for load: connect (optionally from a chosen
+//! loopback source address), log in, read frames. Lighter than the full
+//! connection manager so tens of thousands fit in one process.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use vestibule_protocol::{
+    ClientFrame, ClientInfo, DeviceInfo, DeviceType, Login, ServerFrame, Token,
+};
+
+/// A connected socket.
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The demo app's secret every bench gateway uses.
+pub const SECRET: &str = "bench-demo-secret-0123456789abcdef";
+/// The admin key every bench gateway uses.
+pub const ADMIN_KEY: &str = "bench-admin-key";
+
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(Some(vestibule_protocol::limits::MAX_SERVER_FRAME_BYTES))
+}
+
+/// Opens a WebSocket to `addr` (`/v1/ws`), from `source` if given.
+pub async fn connect(addr: SocketAddr, source: Option<IpAddr>) -> anyhow::Result<Ws> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(ip) = source {
+        socket
+            .bind(SocketAddr::new(ip, 0))
+            .context("bind source address")?;
+    }
+    let stream = socket.connect(addr).await.context("connect")?;
+    stream.set_nodelay(true)?;
+    let url = format!("ws://{addr}{}", vestibule_protocol::WS_PATH);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(
+        url,
+        MaybeTlsStream::Plain(stream),
+        Some(config()),
+    )
+    .await
+    .context("websocket handshake")?;
+    Ok(ws)
+}
+
+/// A token for `account` of the demo app.
+pub fn token(account: &str) -> Token {
+    vestibule_protocol::token::mint(SECRET, "demo", account, Duration::from_secs(6 * 3600))
+        .unwrap_or_else(|_| Token::new(""))
+}
+
+/// The login frame for `account` on `device_id`.
+pub fn login_frame(
+    account: &str,
+    device_id: &str,
+    device_type: DeviceType,
+    token: &Token,
+) -> String {
+    ClientFrame::Login(Login {
+        id: 1,
+        app_key: "demo".into(),
+        account: account.into(),
+        token: token.clone(),
+        device: DeviceInfo {
+            device_id: device_id.into(),
+            device_type,
+            os: "bench".into(),
+            mac: None,
+            custom_tag: None,
+        },
+        client: ClientInfo {
+            name: "vestibule-bench".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+    })
+    .encode()
+}
+
+/// Sends a text frame.
+pub async fn send(ws: &mut Ws, text: String) -> anyhow::Result<()> {
+    ws.send(Message::text(text)).await.context("send")
+}
+
+/// The next gateway frame (skipping control frames); an error on close.
+pub async fn next_frame(ws: &mut Ws) -> anyhow::Result<ServerFrame> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => {
+                return ServerFrame::decode(text.as_str()).map_err(|e| anyhow!("{e}"));
+            }
+            Some(Ok(Message::Close(frame))) => return Err(anyhow!("closed: {frame:?}")),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(anyhow!("read: {e}")),
+            None => return Err(anyhow!("connection ended")),
+        }
+    }
+}
+
+/// The next text frame as a string (for the baseline's echo).
+pub async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => return Ok(text.to_string()),
+            Some(Ok(Message::Close(_))) | None => return Err(anyhow!("connection ended")),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(anyhow!("read: {e}")),
+        }
+    }
+}
+
+/// Connects and logs in; the loginOk or the refusal.
+pub async fn login(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    account: &str,
+    device_id: &str,
+    device_type: DeviceType,
+    token: &Token,
+) -> anyhow::Result<(Ws, ServerFrame)> {
+    let mut ws = connect(addr, source).await?;
+    send(&mut ws, login_frame(account, device_id, device_type, token)).await?;
+    let reply = next_frame(&mut ws).await?;
+    Ok((ws, reply))
+}
+
+/// The baseline's unit of work: connect, send one frame, get it back.
+pub async fn echo(addr: SocketAddr, source: Option<IpAddr>, payload: &str) -> anyhow::Result<Ws> {
+    let mut ws = connect(addr, source).await?;
+    send(&mut ws, payload.to_owned()).await?;
+    let back = next_text(&mut ws).await?;
+    anyhow::ensure!(back == payload, "baseline answered {back:?}");
+    Ok(ws)
+}

@@ -1,0 +1,805 @@
+//! The benchmark scenarios. Each reports its figures next to a baseline
+//! measured in the same run: a raw tokio-tungstenite server (4 KiB read
+//! buffer) that accepts a WebSocket, answers one frame and holds it.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use tokio::sync::mpsc;
+use vestibule_client::backoff::{Backoff, BackoffConfig};
+use vestibule_protocol::{ClientFrame, DeviceType, ServerFrame};
+
+use crate::net::{self, Ws};
+use crate::procs::{
+    GatewayProc, Proc, RedisProc, cpu_time, hold, rss_kib, sibling, tcp_kernel_kib,
+};
+use crate::report::{Row, percentile};
+
+/// How big each scenario runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Scale {
+    /// Small numbers for a smoke test.
+    pub quick: bool,
+}
+
+impl Scale {
+    fn pick<T>(self, full: T, quick: T) -> T {
+        if self.quick { quick } else { full }
+    }
+}
+
+/// Source addresses for load, so ephemeral ports never run out.
+fn source(i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + (i % 8) as u8))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v
+}
+
+/// The raw baseline server, run as a separate process (`vestibule-bench baseline-server`).
+pub struct Baseline {
+    proc: Proc,
+    addr: SocketAddr,
+}
+
+impl Baseline {
+    async fn start(listen: &str) -> anyhow::Result<Self> {
+        let mut command = tokio::process::Command::new(std::env::current_exe()?);
+        command.args(["baseline-server", "--listen", listen]);
+        let mut proc = Proc::spawn(command)?;
+        let addr = proc
+            .expect_line("listening", Duration::from_secs(10))
+            .await?
+            .parse()?;
+        Ok(Self { proc, addr })
+    }
+}
+
+async fn gateway(extra: &[&str]) -> anyhow::Result<GatewayProc> {
+    let mut args = vec!["--memory", "--idle-timeout", "3600"];
+    args.extend_from_slice(extra);
+    GatewayProc::start("127.0.0.1:0", &args).await
+}
+
+/// Memory per idle logged-in connection (RSS delta ÷ count), kernel socket memory apart.
+pub async fn memory(scale: Scale) -> anyhow::Result<Vec<Row>> {
+    let n = scale.pick(15_000, 500);
+    let scenario = format!("memory ({n} idle connections)");
+
+    let base = Baseline::start("127.0.0.1:0").await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (r0, k0) = (rss_kib(base.proc.pid()), tcp_kernel_kib());
+    let holder = hold(base.addr, n, "127.0.0.1", "mem", true).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (r1, k1) = (rss_kib(base.proc.pid()), tcp_kernel_kib());
+    let base_user = r1.saturating_sub(r0) as f64 / n as f64;
+    let base_kernel = k1.saturating_sub(k0) as f64 / n as f64;
+    holder.terminate().await;
+    base.proc.terminate().await;
+
+    let gw = gateway(&[]).await?;
+    // Warm up lazily allocated state with one login.
+    let (ws, ok) = net::login(
+        gw.addr,
+        None,
+        "warm",
+        "warm",
+        DeviceType::Pc,
+        &net::token("warm"),
+    )
+    .await?;
+    ensure!(
+        matches!(ok, ServerFrame::LoginOk(_)),
+        "warm-up login: {ok:?}"
+    );
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (r0, k0) = (rss_kib(gw.proc.pid()), tcp_kernel_kib());
+    let holder = hold(gw.addr, n, "127.0.0.1", "mem", false).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let sessions = gw.sessions().await?;
+    ensure!(
+        sessions as usize >= n,
+        "only {sessions} of {n} sessions are logged in"
+    );
+    let (r1, k1) = (rss_kib(gw.proc.pid()), tcp_kernel_kib());
+    let user = r1.saturating_sub(r0) as f64 / n as f64;
+    let kernel = k1.saturating_sub(k0) as f64 / n as f64;
+    holder.terminate().await;
+    gw.proc.terminate().await;
+
+    let row = Row::new(
+        &scenario,
+        "gateway RSS per idle logged-in connection",
+        user,
+        "KiB",
+    )
+    .baseline(base_user);
+    let met = user <= 10.0 && row.ratio.is_some_and(|r| r <= 1.5);
+    Ok(vec![
+        row.target("≤ 10 KiB and ≤ 1.5× baseline", met),
+        Row::new(
+            &scenario,
+            "kernel TCP memory per connection (both loopback ends)",
+            kernel,
+            "KiB",
+        )
+        .baseline(base_kernel),
+    ])
+}
+
+/// Runs `work` on `concurrency` tasks until `duration` passes; returns the count.
+async fn hammer<F, Fut>(concurrency: usize, duration: Duration, work: F) -> anyhow::Result<u64>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + duration;
+    let work = Arc::new(work);
+    let mut tasks = Vec::new();
+    for c in 0..concurrency {
+        let (done, errors, work) = (done.clone(), errors.clone(), work.clone());
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                match work(c).await {
+                    Ok(()) => done.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => errors.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    let errors = errors.load(Ordering::Relaxed);
+    let done = done.load(Ordering::Relaxed);
+    ensure!(
+        errors * 100 <= done.max(1),
+        "{errors} failures against {done} successes"
+    );
+    Ok(done)
+}
+
+/// Full logins per server CPU-second vs the baseline's handshake + echo.
+pub async fn throughput(scale: Scale) -> anyhow::Result<Vec<Row>> {
+    let concurrency = scale.pick(64, 8);
+    let duration = Duration::from_secs(scale.pick(5, 1));
+    let scenario = format!(
+        "login throughput ({concurrency} concurrent clients, {}s)",
+        duration.as_secs()
+    );
+
+    let base = Baseline::start("127.0.0.1:0").await?;
+    let addr = base.addr;
+    let cpu0 = cpu_time(base.proc.pid());
+    let echoes = hammer(concurrency, duration, move |c| async move {
+        net::echo(addr, Some(source(c)), "{\"type\":\"ping\"}")
+            .await
+            .map(drop)
+    })
+    .await?;
+    let base_cpu = cpu_time(base.proc.pid()).saturating_sub(cpu0).as_secs_f64();
+    base.proc.terminate().await;
+
+    let gw = gateway(&[]).await?;
+    let addr = gw.addr;
+    let tokens: Arc<Vec<vestibule_protocol::Token>> = Arc::new(
+        (0..concurrency)
+            .map(|c| net::token(&format!("tp-{c}")))
+            .collect(),
+    );
+    let cpu0 = cpu_time(gw.proc.pid());
+    let logins = hammer(concurrency, duration, move |c| {
+        let tokens = tokens.clone();
+        async move {
+            let (ws, reply) = net::login(
+                addr,
+                Some(source(c)),
+                &format!("tp-{c}"),
+                &format!("dev-{c}"),
+                DeviceType::Android,
+                &tokens[c],
+            )
+            .await?;
+            drop(ws);
+            ensure!(
+                matches!(reply, ServerFrame::LoginOk(_)),
+                "login refused: {reply:?}"
+            );
+            Ok(())
+        }
+    })
+    .await?;
+    let gw_cpu = cpu_time(gw.proc.pid()).saturating_sub(cpu0).as_secs_f64();
+    gw.proc.terminate().await;
+
+    let per_core = logins as f64 / gw_cpu.max(0.01);
+    let base_per_core = echoes as f64 / base_cpu.max(0.01);
+    let row =
+        Row::new(&scenario, "logins per server CPU-second", per_core, "/s").baseline(base_per_core);
+    let met = row.ratio.is_some_and(|r| r >= 0.7);
+    Ok(vec![
+        row.target("≥ 0.7× baseline", met),
+        Row::new(
+            &scenario,
+            "logins per wall-clock second (2 cores shared with the load)",
+            logins as f64 / duration.as_secs_f64(),
+            "/s",
+        )
+        .baseline(echoes as f64 / duration.as_secs_f64()),
+    ])
+}
+
+/// Sequential login round trips, one connection at a time.
+pub async fn login_latency(scale: Scale) -> anyhow::Result<Vec<Row>> {
+    let iterations = scale.pick(2000, 50);
+    let scenario = format!("login round trip ({iterations} sequential)");
+    let base = Baseline::start("127.0.0.1:0").await?;
+    let mut base_samples = Vec::with_capacity(iterations);
+    for i in 0..iterations {
+        let t0 = Instant::now();
+        let ws = net::echo(base.addr, Some(source(i)), "{\"type\":\"ping\"}").await?;
+        base_samples.push(ms(t0.elapsed()));
+        drop(ws);
+    }
+    base.proc.terminate().await;
+
+    let gw = gateway(&[]).await?;
+    let token = net::token("lat");
+    let mut samples = Vec::with_capacity(iterations);
+    for i in 0..iterations {
+        let t0 = Instant::now();
+        let (ws, reply) = net::login(
+            gw.addr,
+            Some(source(i)),
+            "lat",
+            "lat-dev",
+            DeviceType::Pc,
+            &token,
+        )
+        .await?;
+        samples.push(ms(t0.elapsed()));
+        ensure!(
+            matches!(reply, ServerFrame::LoginOk(_)),
+            "login refused: {reply:?}"
+        );
+        drop(ws);
+    }
+    gw.proc.terminate().await;
+    let (s, b) = (sorted(samples), sorted(base_samples));
+    let mut rows = Vec::new();
+    for p in [50.0, 99.0] {
+        let row = Row::new(
+            &scenario,
+            &format!("connect + login p{p:.0}"),
+            percentile(&s, p),
+            "ms",
+        )
+        .baseline(percentile(&b, p));
+        let met = row.ratio.is_some_and(|r| r <= 2.0);
+        rows.push(row.target("≤ 2× baseline", met));
+    }
+    Ok(rows)
+}
+
+/// Reads frames until `want` matches one.
+async fn until_frame(
+    ws: &mut Ws,
+    want: impl Fn(&ServerFrame) -> bool,
+) -> anyhow::Result<ServerFrame> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), net::next_frame(ws))
+            .await
+            .context("timed out")??;
+        if want(&frame) {
+            return Ok(frame);
+        }
+    }
+}
+
+fn has_device(frame: &ServerFrame, id: &str) -> bool {
+    matches!(frame, ServerFrame::Devices { devices, .. } if devices.iter().any(|d| d.device_id == id))
+}
+
+/// Kick sent → kicked frame received, with the kicker on `a` and the target on `b`.
+async fn kick_rounds(
+    a: SocketAddr,
+    b: SocketAddr,
+    rounds: usize,
+    account: &str,
+) -> anyhow::Result<Vec<f64>> {
+    let token = net::token(account);
+    let (mut kicker, ok) = net::login(a, None, account, "kicker", DeviceType::Pc, &token).await?;
+    ensure!(
+        matches!(ok, ServerFrame::LoginOk(_)),
+        "kicker login: {ok:?}"
+    );
+    let mut samples = Vec::with_capacity(rounds);
+    for r in 0..rounds {
+        let target_id = format!("target-{r}");
+        let (mut target, ok) =
+            net::login(b, None, account, &target_id, DeviceType::Ios, &token).await?;
+        ensure!(
+            matches!(ok, ServerFrame::LoginOk(_)),
+            "target login: {ok:?}"
+        );
+        until_frame(&mut kicker, |f| has_device(f, &target_id)).await?;
+        let kick = ClientFrame::Kick {
+            id: r as u64 + 10,
+            device_ids: vec![target_id.clone()],
+        }
+        .encode();
+        let t0 = Instant::now();
+        net::send(&mut kicker, kick).await?;
+        until_frame(&mut target, |f| matches!(f, ServerFrame::Kicked { .. })).await?;
+        samples.push(ms(t0.elapsed()));
+        until_frame(&mut kicker, |f| matches!(f, ServerFrame::KickResult { .. })).await?;
+    }
+    Ok(sorted(samples))
+}
+
+/// Kick propagation on one node and across two nodes through Redis.
+pub async fn kicks(scale: Scale) -> anyhow::Result<Vec<Row>> {
+    let rounds = scale.pick(1000, 30);
+    let mut rows = Vec::new();
+    let gw = gateway(&[]).await?;
+    let one = kick_rounds(gw.addr, gw.addr, rounds, "kick-one").await?;
+    gw.proc.terminate().await;
+    let scenario = format!("kick propagation, one node ({rounds} kicks)");
+    rows.push(Row::new(
+        &scenario,
+        "kick sent → kicked received p50",
+        percentile(&one, 50.0),
+        "ms",
+    ));
+    let p99 = percentile(&one, 99.0);
+    rows.push(
+        Row::new(&scenario, "kick sent → kicked received p99", p99, "ms")
+            .target("p99 ≤ 1 ms", p99 <= 1.0),
+    );
+
+    let redis = RedisProc::start().await?;
+    let n1 = GatewayProc::start(
+        "127.0.0.1:0",
+        &[
+            "--redis",
+            &redis.url(),
+            "--node-id",
+            "bench-1",
+            "--idle-timeout",
+            "3600",
+        ],
+    )
+    .await?;
+    let n2 = GatewayProc::start(
+        "127.0.0.1:0",
+        &[
+            "--redis",
+            &redis.url(),
+            "--node-id",
+            "bench-2",
+            "--idle-timeout",
+            "3600",
+        ],
+    )
+    .await?;
+    let cross = kick_rounds(n1.addr, n2.addr, rounds, "kick-cross").await?;
+    n1.proc.terminate().await;
+    n2.proc.terminate().await;
+    redis.stop().await;
+    let scenario = format!("kick propagation, two nodes via Redis ({rounds} kicks)");
+    rows.push(Row::new(
+        &scenario,
+        "kick sent → kicked received p50",
+        percentile(&cross, 50.0),
+        "ms",
+    ));
+    let p99 = percentile(&cross, 99.0);
+    rows.push(
+        Row::new(&scenario, "kick sent → kicked received p99", p99, "ms")
+            .target("p99 ≤ 5 ms", p99 <= 5.0),
+    );
+    Ok(rows)
+}
+
+/// Device-list push latency to 10 devices of one account.
+pub async fn pushes(scale: Scale) -> anyhow::Result<Vec<Row>> {
+    let rounds = scale.pick(300, 20);
+    let observers = 10;
+    let scenario = format!("device-list push ({observers} devices, {rounds} changes)");
+    let gw = gateway(&[]).await?;
+    gw.set_policy(serde_json::json!({"mode": "all", "maxDevices": 50}))
+        .await?;
+    let account = "push";
+    let token = net::token(account);
+    let (arrivals_tx, mut arrivals) = mpsc::unbounded_channel::<(Instant, usize)>();
+    let mut readers = Vec::new();
+    for i in 0..observers {
+        let (mut ws, ok) = net::login(
+            gw.addr,
+            None,
+            account,
+            &format!("obs-{i}"),
+            DeviceType::Android,
+            &token,
+        )
+        .await?;
+        ensure!(
+            matches!(ok, ServerFrame::LoginOk(_)),
+            "observer login: {ok:?}"
+        );
+        let tx = arrivals_tx.clone();
+        readers.push(tokio::spawn(async move {
+            while let Ok(frame) = net::next_frame(&mut ws).await {
+                if let ServerFrame::Devices { devices, .. } = frame {
+                    let _ = tx.send((Instant::now(), devices.len()));
+                }
+            }
+        }));
+    }
+    // Let the observers' own arrivals settle, then start clean.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while arrivals.try_recv().is_ok() {}
+    let mut samples = Vec::with_capacity(rounds * observers);
+    for r in 0..rounds {
+        let mut ws = net::connect(gw.addr, None).await?;
+        let frame = net::login_frame(account, "newcomer", DeviceType::Web, &token);
+        let t0 = Instant::now();
+        net::send(&mut ws, frame).await?;
+        let mut seen = 0;
+        while seen < observers {
+            let (at, len) = tokio::time::timeout(Duration::from_secs(10), arrivals.recv())
+                .await
+                .context("push timed out")?
+                .context("readers ended")?;
+            if len == observers + 1 {
+                samples.push(ms(at.duration_since(t0)));
+                seen += 1;
+            }
+        }
+        net::send(&mut ws, ClientFrame::Logout { id: r as u64 + 2 }.encode()).await?;
+        until_frame(&mut ws, |f| matches!(f, ServerFrame::Ok { .. })).await?;
+        let mut back = 0;
+        while back < observers {
+            let (_, len) = tokio::time::timeout(Duration::from_secs(10), arrivals.recv())
+                .await
+                .context("push timed out")?
+                .context("readers ended")?;
+            if len == observers {
+                back += 1;
+            }
+        }
+    }
+    for r in readers {
+        r.abort();
+    }
+    gw.proc.terminate().await;
+    let s = sorted(samples);
+    let p99 = percentile(&s, 99.0);
+    Ok(vec![
+        Row::new(
+            &scenario,
+            "login sent → list received p50",
+            percentile(&s, 50.0),
+            "ms",
+        ),
+        Row::new(&scenario, "login sent → list received p99", p99, "ms")
+            .target("p99 ≤ 5 ms", p99 <= 5.0),
+    ])
+}
+
+/// What a storm client does once connected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Login,
+    Echo,
+}
+
+#[derive(Debug, Default)]
+struct StormStats {
+    connected: AtomicUsize,
+    refused: AtomicU64,
+    latencies: std::sync::Mutex<Vec<f64>>,
+    recording: std::sync::atomic::AtomicBool,
+}
+
+/// One reconnecting client: the connection manager's policy (full-jitter
+/// backoff from vestibule-client, honouring retryAfterMs), without its weight.
+async fn storm_client(i: usize, addr: SocketAddr, mode: Mode, stats: Arc<StormStats>) {
+    let account = format!("storm-{i}");
+    let token = net::token(&account);
+    let mut backoff = Backoff::new(BackoffConfig::default());
+    let mut attempt = 0u32;
+    loop {
+        let mut retry_after = None;
+        if let Ok(mut ws) = net::connect(addr, Some(source(i))).await {
+            let t0 = Instant::now();
+            let ok = match mode {
+                Mode::Login => {
+                    let sent = net::send(
+                        &mut ws,
+                        net::login_frame(&account, "dev", DeviceType::Pc, &token),
+                    )
+                    .await
+                    .is_ok();
+                    match sent.then_some(()) {
+                        Some(()) => match net::next_frame(&mut ws).await {
+                            Ok(ServerFrame::LoginOk(_)) => true,
+                            Ok(ServerFrame::LoginFailed { retry_after_ms, .. }) => {
+                                stats.refused.fetch_add(1, Ordering::Relaxed);
+                                retry_after = retry_after_ms.map(Duration::from_millis);
+                                false
+                            }
+                            _ => false,
+                        },
+                        None => false,
+                    }
+                }
+                Mode::Echo => {
+                    net::send(&mut ws, "{}".into()).await.is_ok()
+                        && net::next_text(&mut ws).await.is_ok()
+                }
+            };
+            if ok {
+                if stats.recording.load(Ordering::Relaxed)
+                    && let Ok(mut l) = stats.latencies.lock()
+                {
+                    l.push(ms(t0.elapsed()));
+                }
+                stats.connected.fetch_add(1, Ordering::Relaxed);
+                attempt = 0;
+                // Hold until the server goes away.
+                while net::next_text(&mut ws).await.is_ok() {}
+                stats.connected.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        attempt += 1;
+        let delay = backoff.delay(attempt).max(retry_after.unwrap_or_default());
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// The server a storm runs against.
+enum Server {
+    Baseline(Baseline),
+    Gateway(GatewayProc),
+}
+
+impl Server {
+    async fn start(mode: Mode, listen: &str, rate: usize) -> anyhow::Result<(Self, SocketAddr)> {
+        match mode {
+            Mode::Echo => {
+                let b = Baseline::start(listen).await?;
+                let addr = b.addr;
+                Ok((Self::Baseline(b), addr))
+            }
+            Mode::Login => {
+                let rate = rate.to_string();
+                let gw = GatewayProc::start(
+                    listen,
+                    &[
+                        "--memory",
+                        "--idle-timeout",
+                        "3600",
+                        "--max-logins-per-sec",
+                        &rate,
+                    ],
+                )
+                .await?;
+                let addr = gw.addr;
+                Ok((Self::Gateway(gw), addr))
+            }
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        match self {
+            Self::Baseline(b) => b.proc.pid(),
+            Self::Gateway(g) => g.proc.pid(),
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            Self::Baseline(b) => b.proc.terminate().await,
+            Self::Gateway(g) => g.proc.terminate().await,
+        }
+    }
+}
+
+/// Connects `n` reconnecting clients, restarts the server on the same port,
+/// and returns (time until 99 % are back, peak server RSS KiB, admitted
+/// latencies, refusals).
+async fn storm_run(
+    n: usize,
+    mode: Mode,
+    listen: &str,
+    rate: usize,
+) -> anyhow::Result<(Duration, u64, Vec<f64>, u64)> {
+    let (server, addr) = Server::start(mode, listen, rate).await?;
+    let stats = Arc::new(StormStats::default());
+    let clients: Vec<_> = (0..n)
+        .map(|i| tokio::spawn(storm_client(i, addr, mode, stats.clone())))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while stats.connected.load(Ordering::Relaxed) < n {
+        if Instant::now() > deadline {
+            bail!(
+                "only {} of {n} clients connected",
+                stats.connected.load(Ordering::Relaxed)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stats.refused.store(0, Ordering::Relaxed);
+    stats.recording.store(true, Ordering::Relaxed);
+    server.stop().await;
+    let t0 = Instant::now();
+    let server = loop {
+        match Server::start(mode, listen, rate).await {
+            Ok((server, _)) => break server,
+            Err(e) if t0.elapsed() > Duration::from_secs(30) => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    let target = n * 99 / 100;
+    let mut peak = 0;
+    while stats.connected.load(Ordering::Relaxed) < target {
+        peak = peak.max(rss_kib(server.pid()));
+        if t0.elapsed() > Duration::from_secs(300) {
+            bail!(
+                "only {} of {n} clients came back",
+                stats.connected.load(Ordering::Relaxed)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = t0.elapsed();
+    peak = peak.max(rss_kib(server.pid()));
+    stats.recording.store(false, Ordering::Relaxed);
+    for c in clients {
+        c.abort();
+    }
+    server.stop().await;
+    let latencies = stats
+        .latencies
+        .lock()
+        .map(|l| l.clone())
+        .unwrap_or_default();
+    Ok((took, peak, latencies, stats.refused.load(Ordering::Relaxed)))
+}
+
+/// A reconnect storm: every client of a restarted server comes back.
+pub async fn storm(scale: Scale) -> anyhow::Result<Vec<Row>> {
+    let n = scale.pick(10_000, 300);
+    let rate = scale.pick(2500, 300);
+    let scenario =
+        format!("reconnect storm ({n} clients, server restarted, admission {rate} logins/s)");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let (base_took, _, _, _) = storm_run(n, Mode::Echo, &listen, rate).await?;
+    let (took, peak, latencies, refused) = storm_run(n, Mode::Login, &listen, rate).await?;
+    let lat = sorted(latencies);
+    let p99 = percentile(&lat, 99.0);
+    // Full jitter: the last client of a wave waits at most one backoff ceiling,
+    // then admission spreads the wave at the configured rate.
+    let window = BackoffConfig::default().ceiling(1).as_secs_f64() + n as f64 / rate as f64 + 1.0;
+    Ok(vec![
+        Row::new(
+            &scenario,
+            "restart → 99 % logged in again",
+            took.as_secs_f64(),
+            "s",
+        )
+        .baseline(base_took.as_secs_f64())
+        .target(
+            &format!("≤ {window:.1} s (backoff + admission window)"),
+            took.as_secs_f64() <= window,
+        ),
+        Row::new(&scenario, "admitted login latency p99", p99, "ms")
+            .target("< 100 ms", p99 < 100.0),
+        Row::new(
+            &scenario,
+            "logins told to back off (503 + retryAfterMs)",
+            refused as f64,
+            "",
+        ),
+        Row::new(
+            &scenario,
+            "gateway peak RSS during the storm",
+            peak as f64 / 1024.0,
+            "MiB",
+        ),
+    ])
+}
+
+/// A four-node cluster holding many logged-in connections.
+pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
+    let total = scale.pick(50_000, 800);
+    let nodes = 4;
+    let per_node = total / nodes;
+    let scenario = format!("cluster (4 nodes on Redis, {total} connections)");
+    let redis = RedisProc::start().await?;
+    let mut gateways = Vec::new();
+    for i in 0..nodes {
+        let node = format!("bench-{i}");
+        gateways.push(
+            GatewayProc::start(
+                "127.0.0.1:0",
+                &[
+                    "--redis",
+                    &redis.url(),
+                    "--node-id",
+                    &node,
+                    "--idle-timeout",
+                    "3600",
+                ],
+            )
+            .await?,
+        );
+    }
+    let started = Instant::now();
+    let mut holders = Vec::new();
+    for (i, gw) in gateways.iter().enumerate() {
+        let addr = gw.addr;
+        let source = format!("127.0.0.{}", 10 + i);
+        let prefix = format!("cluster-{i}");
+        holders.push(tokio::spawn(async move {
+            hold(addr, per_node, &source, &prefix, false).await
+        }));
+    }
+    let mut held = Vec::new();
+    for h in holders {
+        held.push(h.await??);
+    }
+    let setup = started.elapsed();
+    let mut sessions = 0;
+    let mut rss = 0;
+    for gw in &gateways {
+        sessions += gw.sessions().await?;
+        rss += rss_kib(gw.proc.pid());
+    }
+    for h in held {
+        h.terminate().await;
+    }
+    for gw in gateways {
+        gw.proc.terminate().await;
+    }
+    redis.stop().await;
+    let want = (nodes * per_node) as f64;
+    Ok(vec![
+        Row::new(&scenario, "logged-in sessions held", sessions as f64, "")
+            .target(&format!("≥ {want}"), sessions as f64 >= want),
+        Row::new(
+            &scenario,
+            "time to log them all in",
+            setup.as_secs_f64(),
+            "s",
+        ),
+        Row::new(
+            &scenario,
+            "gateway RSS, all nodes",
+            rss as f64 / 1024.0,
+            "MiB",
+        ),
+    ])
+}
+
+/// Checks the binaries the scenarios need before starting.
+pub fn preflight() -> anyhow::Result<()> {
+    sibling("vestibule-gateway")?;
+    Ok(())
+}
