@@ -67,9 +67,10 @@ enum Command {
         /// How many connections.
         #[arg(long)]
         count: usize,
-        /// Loopback source address to connect from.
+        /// Loopback source address to connect from; the second octet is varied
+        /// over 64 values so ephemeral ports never run out.
         #[arg(long, default_value = "127.0.0.1")]
-        source: std::net::IpAddr,
+        source: std::net::Ipv4Addr,
         /// Account name prefix (one account per connection).
         #[arg(long)]
         prefix: String,
@@ -174,7 +175,7 @@ async fn baseline_server(listen: SocketAddr) -> anyhow::Result<()> {
             };
             // Answer the first frame, then hold the connection.
             while let Some(Ok(message)) = ws.next().await {
-                                if let Message::Text(text) = message
+                if let Message::Text(text) = message
                     && ws.send(Message::Text(text)).await.is_err()
                 {
                     return;
@@ -188,7 +189,7 @@ async fn baseline_server(listen: SocketAddr) -> anyhow::Result<()> {
 async fn hold(
     target: SocketAddr,
     count: usize,
-    source: std::net::IpAddr,
+    source: std::net::Ipv4Addr,
     prefix: &str,
     baseline: bool,
 ) -> anyhow::Result<()> {
@@ -197,6 +198,8 @@ async fn hold(
     for i in 0..count {
         let permit = semaphore.clone().acquire_owned().await?;
         let account = format!("{prefix}-{i}");
+        let [_, _, c, d] = source.octets();
+        let source = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 1 + (i % 64) as u8, c, d));
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
             for _ in 0..5 {

@@ -31,9 +31,10 @@ impl Scale {
     }
 }
 
-/// Source addresses for load, so ephemeral ports never run out.
-fn source(i: usize) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + (i % 8) as u8))
+/// Source addresses for load (64 loopback addresses), so ephemeral ports
+/// (28k per source and destination, held 60 s in TIME_WAIT) never run out.
+pub fn source(i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 1 + (i % 64) as u8, 0, 2))
 }
 
 fn ms(d: Duration) -> f64 {

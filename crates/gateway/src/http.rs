@@ -72,71 +72,132 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         // Frames are small and latency matters more than packet count: no Nagle.
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
-        let tracker = shared.connections.clone();
-        if is_websocket_upgrade(&stream, shared.config.login_deadline).await {
-            tracker.spawn(accept_websocket(stream, peer, shared));
-        } else {
-            let service = hyper_util::service::TowerToHyperService::new(router.clone());
-            let connection = http
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
+        let router = router.clone();
+        let http = http.clone();
+        let watcher = graceful.watcher();
+        // Routing reads the request head, so it runs in the connection's own
+        // task: a slow client never holds up the accept loop.
+        tokio::spawn(async move {
+            let Some((stream, upgrade)) = read_head(stream, shared.config.login_deadline).await
+            else {
+                return;
+            };
+            if upgrade {
+                accept_websocket(stream, peer, shared).await;
+            } else {
+                let service = hyper_util::service::TowerToHyperService::new(router);
+                let connection = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                if let Err(e) = watcher.watch(connection).await {
                     tracing::debug!(error = %e, "http connection ended with an error");
                 }
-            });
-        }
+            }
+        });
     }
     // Let in-flight HTTP requests finish; idle keep-alive connections close now.
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
 }
 
-/// Peeks (without consuming) until the request head shows whether this is
-/// `GET /v1/ws` with `Upgrade: websocket`.
-async fn is_websocket_upgrade(stream: &TcpStream, wait: Duration) -> bool {
-    let mut buf = vec![0u8; PEEK];
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut last = 0;
-    loop {
-        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
-            Ok(Ok(n)) => n,
-            _ => return false,
-        };
-        let head = &buf[..n];
-        let prefix = b"GET /v1/ws";
-        let matches_so_far = head.len().min(prefix.len());
-        if head[..matches_so_far] != prefix[..matches_so_far] {
-            return false;
+/// Reads the request head (up to its blank line, at most [`PEEK`] bytes)
+/// and says whether it is `GET /v1/ws` with `Upgrade: websocket`. The bytes
+/// read are replayed to whichever side serves the connection.
+async fn read_head(stream: TcpStream, wait: Duration) -> Option<(Prefixed, bool)> {
+    use tokio::io::AsyncReadExt;
+    let mut stream = stream;
+    let mut head = Vec::with_capacity(512);
+    let mut chunk = [0u8; 512];
+    let read = async {
+        loop {
+            let n = stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            head.extend_from_slice(&chunk[..n]);
+            if find(&head, b"\r\n\r\n").is_some() || head.len() >= PEEK {
+                return Some(());
+            }
         }
-        if let Some(end) = find(head, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
-            let path_ok = head.starts_with("get /v1/ws ") || head.starts_with("get /v1/ws?");
-            return path_ok
-                && head
-                    .lines()
-                    .any(|l| l.starts_with("upgrade:") && l.contains("websocket"));
-        }
-        if n == PEEK || n == 0 {
-            return false;
-        }
-        if n == last {
-            // Nothing new yet: peek returns at once while data is buffered.
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        last = n;
-    }
+    };
+    tokio::time::timeout(wait, read).await.ok()??;
+    let end = find(&head, b"\r\n\r\n").unwrap_or(head.len());
+    let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
+    let path_ok = text.starts_with("get /v1/ws ") || text.starts_with("get /v1/ws?");
+    let upgrade = path_ok
+        && text
+            .lines()
+            .any(|l| l.starts_with("upgrade:") && l.contains("websocket"));
+    Some((
+        Prefixed {
+            prefix: head,
+            pos: 0,
+            inner: stream,
+        },
+        upgrade,
+    ))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-async fn accept_websocket(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+/// A TCP stream whose first bytes, already read to route the connection,
+/// are replayed before the rest. The prefix is freed once consumed.
+#[derive(Debug)]
+pub(crate) struct Prefixed {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: TcpStream,
+}
+
+impl tokio::io::AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.pos < self.prefix.len() {
+            let n = (self.prefix.len() - self.pos).min(buf.remaining());
+            let start = self.pos;
+            buf.put_slice(&self.prefix[start..start + n]);
+            self.pos += n;
+            if self.pos == self.prefix.len() {
+                self.prefix = Vec::new();
+                self.pos = 0;
+            }
+            return std::task::Poll::Ready(Ok(()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+async fn accept_websocket(stream: Prefixed, peer: SocketAddr, shared: Arc<Shared>) {
     if shared.shutdown.is_cancelled() {
         return;
     }
-        // The signature is tungstenite's callback contract.
+    // The signature is tungstenite's callback contract.
     #[allow(clippy::result_large_err)]
     let check = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
         if request.uri().path() != vestibule_protocol::WS_PATH {
@@ -149,7 +210,12 @@ async fn accept_websocket(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
     let handshake =
         tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(ws_config()));
     match tokio::time::timeout(shared.config.login_deadline, handshake).await {
-        Ok(Ok(ws)) => crate::session::run(ws, peer, shared).await,
+        // A fresh task for the session: this one carried the handshake's
+        // (large) state, which an idle connection should not keep paying for.
+        Ok(Ok(ws)) => {
+            let tracker = shared.connections.clone();
+            tracker.spawn(crate::session::run(ws, peer, shared));
+        }
         Ok(Err(e)) => tracing::debug!(error = %e, "websocket handshake failed"),
         Err(_) => tracing::debug!("websocket handshake timed out"),
     }

@@ -293,6 +293,8 @@ impl Gateway {
     pub fn abort(self) {
         self.server.abort();
         self.shared.kill.cancel();
+        // Wakes every session, which sees `kill` and drops its socket unclosed.
+        self.shared.shutdown.cancel();
     }
 }
 

@@ -7,8 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -31,7 +29,7 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 const SHUTDOWN_RETRY_AFTER_MS: u64 = 1000;
 
 /// A gateway-side WebSocket.
-pub(crate) type Ws = WebSocketStream<TcpStream>;
+pub(crate) type Ws = WebSocketStream<crate::http::Prefixed>;
 
 pub(crate) async fn run(socket: Ws, peer: SocketAddr, shared: Arc<Shared>) {
     shared.metrics.connections.inc();
@@ -63,9 +61,25 @@ struct Conn {
 struct Live {
     key: SessionKey,
     app: Arc<App>,
-    mailbox: mpsc::UnboundedReceiver<SessionMsg>,
+    mailbox: crate::registry::Mailbox,
     expires: Option<Instant>,
     last_rev: u64,
+}
+
+// The calls inside `serve` and `serve_live` are boxed: an idle connection's
+// task then holds only the waiting loop's state, not the largest state of every
+// request it might handle (2.5 KiB → see BENCHMARKS.md).
+
+/// What woke a logged-in session's waiting loop.
+enum Wake {
+    /// The gateway is stopping (or was killed).
+    Stop,
+    /// The registry left a message.
+    Message(SessionMsg),
+    /// The socket produced a frame, an error, or its end.
+    Frame(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
+    /// The idle or token-expiry deadline passed.
+    Timer,
 }
 
 /// How the serving loop ended.
@@ -78,10 +92,10 @@ enum End {
 
 impl Conn {
     async fn serve(&mut self) {
-        let Some(login) = self.await_login().await else {
+        let Some(login) = Box::pin(self.await_login()).await else {
             return;
         };
-        let Some(mut live) = self.admit(login).await else {
+        let Some(mut live) = Box::pin(self.admit(login)).await else {
             return;
         };
         let span = tracing::info_span!(
@@ -222,14 +236,14 @@ impl Conn {
             account: login.account.clone(),
             connection_id: uuid::Uuid::new_v4().simple().to_string(),
         };
-        let (mailbox_tx, mailbox) = mpsc::unbounded_channel();
+        let mailbox = crate::registry::Mailbox::new();
         let login_time = unix_millis();
         let session = NewSession {
             key: key.clone(),
             device: login.device.clone(),
             ip: self.peer.ip().to_string(),
             login_time,
-            mailbox: mailbox_tx,
+            mailbox: mailbox.clone(),
         };
         let granted = match shared.registry.login(&app.policy, session).await {
             Ok(granted) => granted,
@@ -298,102 +312,132 @@ impl Conn {
         Some(live)
     }
 
+    /// The waiting loop of a logged-in session. It only waits; what woke it
+    /// is handled in a boxed call, so an idle connection's task stays small.
     async fn serve_live(&mut self, live: &mut Live) -> End {
-        let idle = self.shared.config.idle_timeout;
-        let mut idle_deadline = Instant::now() + idle;
+        let mut idle_deadline = Instant::now() + self.shared.config.idle_timeout;
         loop {
-            let expiry = live.expires;
+            let deadline = live.expires.map_or(idle_deadline, |e| e.min(idle_deadline));
             // Biased: frames that already arrived are handled before a timer
             // that fired at the same moment declares the client idle or expired.
-            tokio::select! {
+            let wake = tokio::select! {
                 biased;
-                () = self.shared.kill.cancelled() => return End::Leave,
-                () = self.shared.shutdown.cancelled() => {
-                    return self.leave(live, close_code::for_code(Code::Busy), "server shutting down").await;
-                }
-                msg = live.mailbox.recv() => match msg {
-                    Some(SessionMsg::Devices(list)) => {
-                        if list.rev > live.last_rev {
-                            live.last_rev = list.rev;
-                            let frame = ServerFrame::Devices {
-                                devices: list.for_connection(&live.key.connection_id),
-                                rev: list.rev,
-                            };
-                            if self.send(frame).await.is_err() {
-                                return End::Leave;
-                            }
-                        }
-                    }
-                    Some(SessionMsg::Kicked(notice)) => {
-                        self.shared.metrics.kick(notice.reason);
-                        tracing::info!(reason = %notice.reason, by = ?notice.by.as_ref().map(|b| &b.device_id), "kicked");
-                        let frame = ServerFrame::Kicked {
-                            reason: notice.reason,
-                            by: notice.by.clone(),
-                            message: notice.reason.describe().to_owned(),
-                        };
-                        if self.send(frame).await.is_ok() {
-                            self.close(notice.reason.close_code(), notice.reason.as_str()).await;
-                        }
-                        return End::Gone;
-                    }
-                    Some(SessionMsg::Replaced) => {
-                        tracing::info!("replaced by a newer login of the same device");
-                        self.close(close_code::REPLACED, "replaced by a newer login of this device").await;
-                        return End::Gone;
-                    }
-                    None => return End::Gone,
-                },
-                next = self.ws.next() => {
-                    idle_deadline = Instant::now() + idle;
-                    let message = match next {
-                        None => return End::Leave,
-                        Some(Err(e)) => {
-                            self.transport_error(&e).await;
-                            return End::Leave;
-                        }
-                        Some(Ok(message)) => message,
+                () = self.shared.shutdown.cancelled() => Wake::Stop,
+                msg = live.mailbox.recv() => Wake::Message(msg),
+                next = self.ws.next() => Wake::Frame(next),
+                () = sleep_until(deadline) => Wake::Timer,
+            };
+            if let Some(end) = Box::pin(self.on_wake(live, wake, &mut idle_deadline)).await {
+                return end;
+            }
+        }
+    }
+
+    /// Handles what woke the waiting loop; `Some` ends the session.
+    async fn on_wake(
+        &mut self,
+        live: &mut Live,
+        wake: Wake,
+        idle_deadline: &mut Instant,
+    ) -> Option<End> {
+        match wake {
+            Wake::Stop if self.shared.kill.is_cancelled() => Some(End::Leave),
+            Wake::Stop => Some(
+                self.leave(
+                    live,
+                    close_code::for_code(Code::Busy),
+                    "server shutting down",
+                )
+                .await,
+            ),
+            Wake::Message(SessionMsg::Devices(list)) => {
+                if list.rev > live.last_rev {
+                    live.last_rev = list.rev;
+                    let frame = ServerFrame::Devices {
+                        devices: list.for_connection(&live.key.connection_id),
+                        rev: list.rev,
                     };
-                    match message {
-                        Message::Text(text) => {
-                            if let Some(end) = self.request(live, text.as_str()).await {
-                                return end;
-                            }
-                        }
-                        Message::Binary(_) => {
-                            self.shared.metrics.bad_frame("binary");
-                            let message = "binary frames are not supported; send JSON text";
-                            if self.error(None, Code::BadRequest, message).await.is_err() {
-                                return End::Leave;
-                            }
-                        }
-                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
-                                                Message::Close(_) => {
-                            self.flush_close_reply().await;
-                            return End::Leave;
-                        }
+                    if self.send(frame).await.is_err() {
+                        return Some(End::Leave);
                     }
                 }
-                () = sleep_until_opt(expiry) => {
-                    // Leave first so the other devices' lists update even if this client is slow.
-                    self.shared.registry.remove(&live.key).await;
-                    self.shared.metrics.kick(KickReason::TokenExpired);
-                    tracing::info!("token expired");
-                    let frame = ServerFrame::Kicked {
-                        reason: KickReason::TokenExpired,
-                        by: None,
-                        message: KickReason::TokenExpired.describe().to_owned(),
-                    };
-                    if self.send(frame).await.is_ok() {
-                        self.close(KickReason::TokenExpired.close_code(), "tokenExpired").await;
-                    }
-                    return End::Gone;
+                None
+            }
+            Wake::Message(SessionMsg::Kicked(notice)) => {
+                self.shared.metrics.kick(notice.reason);
+                tracing::info!(reason = %notice.reason, by = ?notice.by.as_ref().map(|b| &b.device_id), "kicked");
+                let frame = ServerFrame::Kicked {
+                    reason: notice.reason,
+                    by: notice.by.clone(),
+                    message: notice.reason.describe().to_owned(),
+                };
+                if self.send(frame).await.is_ok() {
+                    self.close(notice.reason.close_code(), notice.reason.as_str())
+                        .await;
                 }
-                () = sleep_until(idle_deadline) => {
-                    tracing::info!("idle timeout");
-                    return self.leave(live, close_code::for_code(Code::Timeout), "no frames within the idle timeout").await;
+                Some(End::Gone)
+            }
+            Wake::Message(SessionMsg::Replaced) => {
+                tracing::info!("replaced by a newer login of the same device");
+                self.close(
+                    close_code::REPLACED,
+                    "replaced by a newer login of this device",
+                )
+                .await;
+                Some(End::Gone)
+            }
+            Wake::Frame(next) => {
+                *idle_deadline = Instant::now() + self.shared.config.idle_timeout;
+                let message = match next {
+                    None => return Some(End::Leave),
+                    Some(Err(e)) => {
+                        self.transport_error(&e).await;
+                        return Some(End::Leave);
+                    }
+                    Some(Ok(message)) => message,
+                };
+                match message {
+                    Message::Text(text) => self.request(live, text.as_str()).await,
+                    Message::Binary(_) => {
+                        self.shared.metrics.bad_frame("binary");
+                        let message = "binary frames are not supported; send JSON text";
+                        self.error(None, Code::BadRequest, message).await.err()
+                    }
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
+                    Message::Close(_) => {
+                        self.flush_close_reply().await;
+                        Some(End::Leave)
+                    }
                 }
             }
+            Wake::Timer if live.expires.is_some_and(|e| e <= Instant::now()) => {
+                // Leave first so the other devices' lists update even if this client is slow.
+                self.shared.registry.remove(&live.key).await;
+                self.shared.metrics.kick(KickReason::TokenExpired);
+                tracing::info!("token expired");
+                let frame = ServerFrame::Kicked {
+                    reason: KickReason::TokenExpired,
+                    by: None,
+                    message: KickReason::TokenExpired.describe().to_owned(),
+                };
+                if self.send(frame).await.is_ok() {
+                    self.close(KickReason::TokenExpired.close_code(), "tokenExpired")
+                        .await;
+                }
+                Some(End::Gone)
+            }
+            Wake::Timer if *idle_deadline <= Instant::now() => {
+                tracing::info!("idle timeout");
+                Some(
+                    self.leave(
+                        live,
+                        close_code::for_code(Code::Timeout),
+                        "no frames within the idle timeout",
+                    )
+                    .await,
+                )
+            }
+            Wake::Timer => None,
         }
     }
 
@@ -623,13 +667,6 @@ fn truncate(s: &str, max: usize) -> Cow<'_, str> {
 fn expiry_instant(expires_at_ms: u64) -> Instant {
     let remaining = expires_at_ms.saturating_sub(unix_millis());
     Instant::now() + Duration::from_millis(remaining)
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
 }
 
 async fn timeout_at<F: std::future::IntoFuture>(

@@ -45,7 +45,7 @@ impl Account {
         let list = self.list();
         for entry in &self.sessions {
             if Some(entry.device.connection_id.as_str()) != skip {
-                let _ = entry.mailbox.send(SessionMsg::Devices(list.clone()));
+                entry.mailbox.send(SessionMsg::Devices(list.clone()));
             }
         }
         list
@@ -105,7 +105,7 @@ impl MemoryRegistry {
         let mut removed = Vec::with_capacity(indexes.len());
         for (i, msg) in indexes {
             let entry = account.sessions.remove(i);
-            let _ = entry.mailbox.send(msg);
+            entry.mailbox.send(msg);
             removed.push(entry);
         }
         self.sessions.fetch_sub(removed.len(), Ordering::Relaxed);

@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::mpsc;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
 use vestibule_protocol::{Code, Device, DeviceInfo, KickReason, KickedBy, UnixMillis};
 
 pub use memory::MemoryRegistry;
@@ -31,8 +34,61 @@ pub enum SessionMsg {
     Replaced,
 }
 
-/// The channel a connection's task reads registry messages from.
-pub type Mailbox = mpsc::UnboundedSender<SessionMsg>;
+/// Where the registry leaves messages for a connection's task. A queue and a
+/// `Notify` (≈100 bytes) rather than an mpsc channel, whose first block alone
+/// is ~600 bytes: it is held by every idle connection.
+#[derive(Clone, Debug, Default)]
+pub struct Mailbox(Arc<MailboxInner>);
+
+#[derive(Debug, Default)]
+struct MailboxInner {
+    queue: Mutex<VecDeque<SessionMsg>>,
+    notify: Notify,
+}
+
+impl Mailbox {
+    /// An empty mailbox.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Leaves a message (never blocks).
+    pub fn send(&self, msg: SessionMsg) {
+        self.0
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push_back(msg);
+        self.0.notify.notify_one();
+    }
+
+    /// The next message, in order. Cancel-safe: a message is only taken when returned.
+    pub async fn recv(&self) -> SessionMsg {
+        loop {
+            if let Some(msg) = self
+                .0
+                .queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .pop_front()
+            {
+                return msg;
+            }
+            // notify_one stores a permit when nobody waits, so a message sent
+            // between the check above and this await is not missed.
+            self.0.notify.notified().await;
+        }
+    }
+
+    /// A message if one is waiting.
+    pub fn try_recv(&self) -> Option<SessionMsg> {
+        self.0
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop_front()
+    }
+}
 
 /// An account's online devices at one revision. Every entry has
 /// `current: false`; [`DeviceList::for_connection`] marks the receiver.

@@ -350,7 +350,7 @@ impl Inner {
     async fn deliver(&self, node: &str, conn: &str, msg: SessionMsg) {
         if node == self.node {
             if let Some(local) = self.take_local(conn) {
-                let _ = local.mailbox.send(msg);
+                local.mailbox.send(msg);
             }
             return;
         }
@@ -423,7 +423,7 @@ impl Inner {
                 && session.key.account == account
                 && Some(session.key.connection_id.as_str()) != skip
             {
-                let _ = session.mailbox.send(SessionMsg::Devices(list.clone()));
+                session.mailbox.send(SessionMsg::Devices(list.clone()));
             }
         }
     }
@@ -639,7 +639,7 @@ fn handle_inbox(inner: &Inner, msg: InboxMsg) {
         }
         InboxMsg::Replaced { conn } => {
             if let Some(local) = inner.take_local(&conn) {
-                let _ = local.mailbox.send(SessionMsg::Replaced);
+                local.mailbox.send(SessionMsg::Replaced);
             }
         }
         InboxMsg::Devices {

@@ -5,10 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use vestibule_gateway::policy::DevicePolicy;
 use vestibule_gateway::registry::{
-    MemoryRegistry, NewSession, RedisRegistry, SessionKey, SessionMsg, SessionRegistry,
+    Mailbox, MemoryRegistry, NewSession, RedisRegistry, SessionKey, SessionMsg, SessionRegistry,
 };
 use vestibule_protocol::{Code, DeviceInfo, DeviceType, KickReason};
 use vestibule_testkit::RedisServer;
@@ -55,12 +54,13 @@ async fn nodes(backend: Backend) -> Nodes {
 
 struct Session {
     key: SessionKey,
-    rx: mpsc::UnboundedReceiver<SessionMsg>,
+    rx: Mailbox,
     new: NewSession,
 }
 
 fn session(account: &str, device_id: &str, device_type: DeviceType, n: u64) -> Session {
-    let (tx, rx) = mpsc::unbounded_channel();
+    let rx = Mailbox::new();
+    let tx = rx.clone();
     let key = SessionKey {
         app_key: "demo".into(),
         account: account.into(),
@@ -82,15 +82,14 @@ fn session(account: &str, device_id: &str, device_type: DeviceType, n: u64) -> S
     Session { key, rx, new }
 }
 
-async fn next(rx: &mut mpsc::UnboundedReceiver<SessionMsg>) -> SessionMsg {
+async fn next(rx: &mut Mailbox) -> SessionMsg {
     tokio::time::timeout(Duration::from_secs(5), rx.recv())
         .await
         .expect("a message within 5 s")
-        .expect("mailbox open")
 }
 
-async fn quiet(rx: &mut mpsc::UnboundedReceiver<SessionMsg>) {
-    if let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
+async fn quiet(rx: &mut Mailbox) {
+    if let Ok(msg) = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
         panic!("expected no message, got {msg:?}");
     }
 }
@@ -276,15 +275,15 @@ async fn the_policy_holds_when_logins_race(backend: Backend) {
         let node = if i % 2 == 0 { n.a.clone() } else { n.b.clone() };
         let s = session("alice", &format!("pc-{i}"), DeviceType::Pc, i);
         tasks.push(tokio::spawn(async move {
-            let mut rx = s.rx;
+            let rx = s.rx;
             let granted = node.login(&p, s.new).await.is_ok();
-            (granted, rx.try_recv().ok(), rx)
+            (granted, rx)
         }));
     }
     let mut granted = 0;
     let mut receivers = Vec::new();
     for task in tasks {
-        let (ok, _, rx) = task.await.expect("task");
+        let (ok, rx) = task.await.expect("task");
         granted += usize::from(ok);
         receivers.push(rx);
     }
