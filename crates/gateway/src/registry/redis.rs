@@ -632,7 +632,7 @@ fn handle_inbox(inner: &Inner, msg: InboxMsg) {
     match msg {
         InboxMsg::Kick { conn, reason, by } => {
             if let Some(local) = inner.take_local(&conn) {
-                let _ = local
+                local
                     .mailbox
                     .send(SessionMsg::Kicked(Arc::new(KickNotice { reason, by })));
             }
