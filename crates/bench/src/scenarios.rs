@@ -65,8 +65,29 @@ impl Baseline {
     }
 }
 
+/// Flags every bench gateway gets: load comes from few addresses and many
+/// accounts, so the per-IP and per-account abuse limits are off.
+pub const UNLIMITED: [&str; 8] = [
+    "--idle-timeout",
+    "3600",
+    "--attempts-per-ip",
+    "0",
+    "--failures-per-account",
+    "0",
+    "--connections-per-ip",
+    "0",
+];
+
+/// A cluster node on `redis`.
+async fn node(redis: &str, id: &str) -> anyhow::Result<GatewayProc> {
+    let mut args = vec!["--redis", redis, "--node-id", id];
+    args.extend_from_slice(&UNLIMITED);
+    GatewayProc::start("127.0.0.1:0", &args).await
+}
+
 async fn gateway(extra: &[&str]) -> anyhow::Result<GatewayProc> {
-    let mut args = vec!["--memory", "--idle-timeout", "3600"];
+    let mut args = vec!["--memory"];
+    args.extend_from_slice(&UNLIMITED);
     args.extend_from_slice(extra);
     GatewayProc::start("127.0.0.1:0", &args).await
 }
@@ -371,30 +392,8 @@ pub async fn kicks(scale: Scale) -> anyhow::Result<Vec<Row>> {
     );
 
     let redis = RedisProc::start().await?;
-    let n1 = GatewayProc::start(
-        "127.0.0.1:0",
-        &[
-            "--redis",
-            &redis.url(),
-            "--node-id",
-            "bench-1",
-            "--idle-timeout",
-            "3600",
-        ],
-    )
-    .await?;
-    let n2 = GatewayProc::start(
-        "127.0.0.1:0",
-        &[
-            "--redis",
-            &redis.url(),
-            "--node-id",
-            "bench-2",
-            "--idle-timeout",
-            "3600",
-        ],
-    )
-    .await?;
+    let n1 = node(&redis.url(), "bench-1").await?;
+    let n2 = node(&redis.url(), "bench-2").await?;
     let cross = kick_rounds(n1.addr, n2.addr, rounds, "kick-cross").await?;
     n1.proc.terminate().await;
     n2.proc.terminate().await;
@@ -587,17 +586,9 @@ impl Server {
             }
             Mode::Login => {
                 let rate = rate.to_string();
-                let gw = GatewayProc::start(
-                    listen,
-                    &[
-                        "--memory",
-                        "--idle-timeout",
-                        "3600",
-                        "--max-logins-per-sec",
-                        &rate,
-                    ],
-                )
-                .await?;
+                let mut args = vec!["--memory", "--max-logins-per-sec", &rate];
+                args.extend_from_slice(&UNLIMITED);
+                let gw = GatewayProc::start(listen, &args).await?;
                 let addr = gw.addr;
                 Ok((Self::Gateway(gw), addr))
             }
@@ -736,21 +727,8 @@ pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
     let redis = RedisProc::start().await?;
     let mut gateways = Vec::new();
     for i in 0..nodes {
-        let node = format!("bench-{i}");
-        gateways.push(
-            GatewayProc::start(
-                "127.0.0.1:0",
-                &[
-                    "--redis",
-                    &redis.url(),
-                    "--node-id",
-                    &node,
-                    "--idle-timeout",
-                    "3600",
-                ],
-            )
-            .await?,
-        );
+        let node_id = format!("bench-{i}");
+        gateways.push(node(&redis.url(), &node_id).await?);
     }
     let started = Instant::now();
     let mut holders = Vec::new();

@@ -78,6 +78,8 @@ pub(crate) struct Actor {
     next_id: u64,
     pending: HashMap<u64, Pending>,
     destroy_waiters: Vec<oneshot::Sender<()>>,
+    /// The gateway said it is going away and when to come back (503 + retryAfterMs).
+    going_away: Option<Duration>,
 }
 
 impl Actor {
@@ -105,6 +107,7 @@ impl Actor {
             next_id: 1,
             pending: HashMap::new(),
             destroy_waiters: Vec::new(),
+            going_away: None,
         }
     }
 
@@ -259,6 +262,7 @@ impl Actor {
         match dialed {
             Ok((socket, ok)) => {
                 self.socket = Some(socket);
+                self.going_away = None;
                 let now = Instant::now();
                 self.ping_at = Some(now + self.options.timing.ping_interval);
                 self.pong_deadline = None;
@@ -340,8 +344,16 @@ impl Actor {
                     Some(f) => (Some(u16::from(f.code)), f.reason.to_string()),
                     None => (None, "the gateway closed the connection".to_owned()),
                 };
+                // A shutdown notice came first: retry no sooner than it said.
+                let cause = match (code, self.going_away.take()) {
+                    (Some(4503), Some(after)) => CloseCause::Rejected {
+                        code: Code::Busy,
+                        retry_after: Some(after),
+                    },
+                    _ => CloseCause::Closed(code),
+                };
                 self.apply(Input::Ended {
-                    cause: CloseCause::Closed(code),
+                    cause,
                     message,
                     by: None,
                 })
@@ -396,7 +408,10 @@ impl Actor {
                 Some(Pending::Refresh { reply: None, .. }) | None => {}
             },
             ServerFrame::Error {
-                id, code, message, ..
+                id,
+                code,
+                message,
+                retry_after_ms,
             } => {
                 match id.and_then(|id| self.pending.remove(&id)) {
                     Some(Pending::Kick(reply)) => {
@@ -408,6 +423,10 @@ impl Actor {
                         if let Some(reply) = reply {
                             let _ = reply.send(Err(ClientError::Rejected { code, message }));
                         }
+                    }
+                    // The gateway is going away: remember when it said to come back.
+                    None if code == Code::Busy && retry_after_ms.is_some() => {
+                        self.going_away = retry_after_ms.map(Duration::from_millis);
                     }
                     None => self.emit(Event::error(code, message)),
                 }
@@ -694,13 +713,24 @@ async fn dial_inner(options: &ClientOptions, id: u64) -> Result<(Ws, LoginOk), F
         .read_buffer_size(4 * 1024)
         .max_message_size(Some(MAX_SERVER_FRAME_BYTES))
         .max_frame_size(Some(MAX_SERVER_FRAME_BYTES));
-    let (mut socket, _response) =
-        tokio_tungstenite::connect_async_with_config(&options.url, Some(config), true)
-            .await
-            .map_err(|e| Failure {
-                cause: connect_error_cause(&e),
-                message: format!("cannot reach {}: {e}", options.url),
-            })?;
+    let connector = if options.url.starts_with("wss://") {
+        Some(tokio_tungstenite::Connector::Rustls(tls_config(
+            &options.trusted_certs,
+        )))
+    } else {
+        None
+    };
+    let (mut socket, _response) = tokio_tungstenite::connect_async_tls_with_config(
+        &options.url,
+        Some(config),
+        true,
+        connector,
+    )
+    .await
+    .map_err(|e| Failure {
+        cause: connect_error_cause(&e),
+        message: format!("cannot reach {}: {e}", options.url),
+    })?;
     let login = ClientFrame::Login(Login {
         id,
         app_key: options.app_key.clone(),
@@ -776,12 +806,36 @@ async fn dial_inner(options: &ClientOptions, id: u64) -> Result<(Ws, LoginOk), F
     }
 }
 
+/// TLS for `wss://`: the public web PKI roots plus any certificates the app trusts.
+fn tls_config(extra: &[Vec<u8>]) -> std::sync::Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for der in extra {
+        if let Err(e) = roots.add(rustls::pki_types::CertificateDer::from(der.clone())) {
+            tracing::warn!(error = %e, "ignoring a trusted certificate that cannot be used");
+        }
+    }
+    std::sync::Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
 /// A failed HTTP upgrade with 503 is the gateway shedding load: retry.
 fn connect_error_cause(e: &tokio_tungstenite::tungstenite::Error) -> CloseCause {
     use tokio_tungstenite::tungstenite::Error;
     match e {
         Error::Http(response) if response.status().as_u16() == 503 => CloseCause::Rejected {
             code: Code::Busy,
+            retry_after: None,
+        },
+        Error::Http(response) if response.status().as_u16() == 429 => CloseCause::Rejected {
+            code: Code::TooFrequent,
+            retry_after: None,
+        },
+        Error::Http(response) if response.status().as_u16() == 403 => CloseCause::Rejected {
+            code: Code::Forbidden,
             retry_after: None,
         },
         Error::Http(response) if response.status().as_u16() == 404 => CloseCause::Rejected {

@@ -117,6 +117,9 @@ pub struct ClientOptions {
     pub timing: Timing,
     /// Wall clock (for wake-from-sleep detection and timestamps).
     pub wall_clock: WallClock,
+    /// Extra CA certificates (DER) to trust for `wss://`, besides the
+    /// public web PKI roots — for a gateway with a private or self-signed certificate.
+    pub trusted_certs: Vec<Vec<u8>>,
 }
 
 impl ClientOptions {
@@ -147,6 +150,7 @@ impl ClientOptions {
             auto_connect: true,
             timing: Timing::default(),
             wall_clock: WallClock::system(),
+            trusted_certs: Vec::new(),
         }
     }
 

@@ -50,7 +50,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let router = router(shared.clone());
     let http = Arc::new(auto::Builder::new(TokioExecutor::new()));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -71,20 +75,51 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         };
         // Frames are small and latency matters more than packet count: no Nagle.
         let _ = stream.set_nodelay(true);
+        let slot = match &shared.connection_cap {
+            Some(cap) => match cap.acquire(peer.ip()) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::info!(ip = %peer.ip(), "connection refused: too many open connections from this IP");
+                    tokio::spawn(too_many(stream));
+                    continue;
+                }
+            },
+            None => None,
+        };
         let shared = shared.clone();
         let router = router.clone();
         let http = http.clone();
         let watcher = graceful.watcher();
+        let tls = tls.clone();
         // Routing reads the request head, so it runs in the connection's own
         // task: a slow client never holds up the accept loop.
         tokio::spawn(async move {
+            let stream = match tls {
+                None => Stream::Plain(stream),
+                Some(acceptor) => {
+                    match tokio::time::timeout(
+                        shared.config.login_deadline,
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(tls)) => Stream::Tls(Box::new(tls)),
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    }
+                }
+            };
             let Some((stream, upgrade)) = read_head(stream, shared.config.login_deadline).await
             else {
                 return;
             };
             if upgrade {
-                accept_websocket(stream, peer, shared).await;
+                accept_websocket(stream, peer, shared, slot).await;
             } else {
+                let _slot = slot;
                 let service = hyper_util::service::TowerToHyperService::new(router);
                 let connection = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 if let Err(e) = watcher.watch(connection).await {
@@ -100,7 +135,7 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 /// Reads the request head (up to its blank line, at most [`PEEK`] bytes)
 /// and says whether it is `GET /v1/ws` with `Upgrade: websocket`. The bytes
 /// read are replayed to whichever side serves the connection.
-async fn read_head(stream: TcpStream, wait: Duration) -> Option<(Prefixed, bool)> {
+async fn read_head(stream: Stream, wait: Duration) -> Option<(Prefixed, bool)> {
     use tokio::io::AsyncReadExt;
     let mut stream = stream;
     let mut head = Vec::with_capacity(512);
@@ -139,13 +174,77 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// A TCP stream whose first bytes, already read to route the connection,
-/// are replayed before the rest. The prefix is freed once consumed.
+/// A plain or TLS connection.
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Plain(_) => "Plain",
+            Self::Tls(_) => "Tls",
+        })
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            Stream::Plain($s) => {
+                let $s = std::pin::Pin::new($s);
+                $e
+            }
+            Stream::Tls($s) => {
+                let $s = std::pin::Pin::new($s.as_mut());
+                $e
+            }
+        }
+    };
+}
+
+impl tokio::io::AsyncRead for Stream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        delegate!(self, s => s.poll_read(cx, buf))
+    }
+}
+
+impl tokio::io::AsyncWrite for Stream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        delegate!(self, s => s.poll_write(cx, buf))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        delegate!(self, s => s.poll_flush(cx))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        delegate!(self, s => s.poll_shutdown(cx))
+    }
+}
+
+/// A connection whose first bytes, already read to route it, are replayed
+/// before the rest. The prefix is freed once consumed.
 #[derive(Debug)]
 pub(crate) struct Prefixed {
     prefix: Vec<u8>,
     pos: usize,
-    inner: TcpStream,
+    inner: Stream,
 }
 
 impl tokio::io::AsyncRead for Prefixed {
@@ -193,16 +292,32 @@ impl tokio::io::AsyncWrite for Prefixed {
     }
 }
 
-async fn accept_websocket(stream: Prefixed, peer: SocketAddr, shared: Arc<Shared>) {
+async fn accept_websocket(
+    stream: Prefixed,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    slot: Option<crate::guard::Slot>,
+) {
     if shared.shutdown.is_cancelled() {
         return;
     }
+    let origins = shared.config.allowed_origins.clone();
     // The signature is tungstenite's callback contract.
     #[allow(clippy::result_large_err)]
-    let check = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+    let check = move |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
         if request.uri().path() != vestibule_protocol::WS_PATH {
             let mut refusal = ErrorResponse::new(Some("not found".into()));
             *refusal.status_mut() = StatusCode::NOT_FOUND;
+            return Err(refusal);
+        }
+        // Browsers always send Origin; a page on another site must not be able
+        // to log in with a user's token. Native clients send none.
+        if let Some(origin) = request.headers().get(header::ORIGIN)
+            && !origins.is_empty()
+            && !origins.iter().any(|o| origin.as_bytes() == o.as_bytes())
+        {
+            let mut refusal = ErrorResponse::new(Some("origin not allowed".into()));
+            *refusal.status_mut() = StatusCode::FORBIDDEN;
             return Err(refusal);
         }
         Ok(response)
@@ -214,11 +329,51 @@ async fn accept_websocket(stream: Prefixed, peer: SocketAddr, shared: Arc<Shared
         // (large) state, which an idle connection should not keep paying for.
         Ok(Ok(ws)) => {
             let tracker = shared.connections.clone();
-            tracker.spawn(crate::session::run(ws, peer, shared));
+            tracker.spawn(async move {
+                // The connection counts against its IP's cap until the session ends.
+                let _slot = slot;
+                crate::session::run(ws, peer, shared).await;
+            });
         }
         Ok(Err(e)) => tracing::debug!(error = %e, "websocket handshake failed"),
         Err(_) => tracing::debug!("websocket handshake timed out"),
     }
+}
+
+/// Answers 429 to a connection over the per-IP cap, then closes it.
+async fn too_many(mut stream: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let body = "too many open connections from this address";
+    let response = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        stream.write_all(response.as_bytes()),
+    )
+    .await;
+    let _ = stream.shutdown().await;
+}
+
+/// The TLS acceptor for `wss://`, from PEM files.
+pub(crate) fn tls_acceptor(files: &crate::TlsFiles) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
+        .map_err(|e| format!("{}: {e}", files.cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", files.cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate", files.cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| format!("{}: {e}", files.key.display()))?;
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("certificate and key do not fit: {e}"))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 async fn not_an_upgrade() -> impl IntoResponse {

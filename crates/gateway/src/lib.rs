@@ -9,6 +9,7 @@
 mod admin;
 pub mod admission;
 pub mod clock;
+pub mod guard;
 mod http;
 pub mod metrics;
 pub mod policy;
@@ -74,7 +75,40 @@ pub struct GatewayConfig {
     pub node_id: Option<String>,
     /// Admit at most this many logins per second (503 + retryAfterMs beyond); `None`: no limit.
     pub max_logins_per_sec: Option<u32>,
+    /// Login attempts per client IP (416 + retryAfterMs beyond); `None`: no limit.
+    pub attempts_per_ip: Option<guard::Rate>,
+    /// Failed logins per account (416 + retryAfterMs beyond, even with the right token); `None`: no limit.
+    pub failures_per_account: Option<guard::Rate>,
+    /// Open connections per client IP (429 beyond); `None`: no limit.
+    pub max_connections_per_ip: Option<u32>,
+    /// Browser origins allowed to open a WebSocket (403 otherwise); empty: any.
+    /// Requests without an `Origin` header (native clients) are always allowed.
+    pub allowed_origins: Vec<String>,
+    /// Serve `wss://` with this certificate chain and key (PEM files).
+    pub tls: Option<TlsFiles>,
 }
+
+/// PEM files for TLS.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// The certificate chain.
+    pub cert: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
+}
+
+/// The default login-attempt limit per IP: 600 a minute (all at once if need be).
+pub const DEFAULT_ATTEMPTS_PER_IP: guard::Rate = guard::Rate {
+    burst: 600,
+    per_minute: 600,
+};
+/// The default failed-login limit per account: 20 a minute.
+pub const DEFAULT_FAILURES_PER_ACCOUNT: guard::Rate = guard::Rate {
+    burst: 20,
+    per_minute: 20,
+};
+/// The default cap on open connections per IP.
+pub const DEFAULT_CONNECTIONS_PER_IP: u32 = 1024;
 
 impl GatewayConfig {
     /// Defaults: in-memory, demo seeded, the protocol's timeouts.
@@ -91,6 +125,11 @@ impl GatewayConfig {
             redis: None,
             node_id: None,
             max_logins_per_sec: None,
+            attempts_per_ip: Some(DEFAULT_ATTEMPTS_PER_IP),
+            failures_per_account: Some(DEFAULT_FAILURES_PER_ACCOUNT),
+            max_connections_per_ip: Some(DEFAULT_CONNECTIONS_PER_IP),
+            allowed_origins: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -104,6 +143,9 @@ pub enum StartError {
     /// Redis could not be reached.
     #[error("cannot join the cluster: {0}")]
     Redis(#[from] redis::RedisError),
+    /// The TLS certificate or key could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -126,6 +168,9 @@ pub(crate) struct Shared {
     pub(crate) kill: CancellationToken,
     pub(crate) connections: TaskTracker,
     pub(crate) admission: Option<admission::Admission>,
+    pub(crate) ip_attempts: Option<guard::Limiter<std::net::IpAddr>>,
+    pub(crate) account_failures: Option<guard::Limiter<(String, String)>>,
+    pub(crate) connection_cap: Option<Arc<guard::ConnectionCap>>,
 }
 
 /// What a newcomer needs to log in to the demo app.
@@ -185,6 +230,10 @@ impl Gateway {
         } else {
             None
         };
+        let tls = match &config.tls {
+            Some(files) => Some(http::tls_acceptor(files).map_err(StartError::Tls)?),
+            None => None,
+        };
         let listener = listen(config.listen).map_err(|source| StartError::Bind {
             addr: config.listen,
             source,
@@ -202,6 +251,11 @@ impl Gateway {
             kill: CancellationToken::new(),
             connections: TaskTracker::new(),
             admission: config.max_logins_per_sec.map(admission::Admission::new),
+            ip_attempts: config.attempts_per_ip.map(guard::Limiter::new),
+            account_failures: config.failures_per_account.map(guard::Limiter::new),
+            connection_cap: config
+                .max_connections_per_ip
+                .map(|m| Arc::new(guard::ConnectionCap::new(m))),
             config,
         });
         if shared.store.is_shared() {
@@ -222,7 +276,7 @@ impl Gateway {
                 }
             });
         }
-        let server = tokio::spawn(http::serve(listener, shared.clone()));
+        let server = tokio::spawn(http::serve(listener, shared.clone(), tls));
         tracing::info!(%local_addr, "gateway listening");
         Ok(Self {
             shared,
@@ -238,9 +292,18 @@ impl Gateway {
         self.local_addr
     }
 
-    /// `ws://ADDR/v1/ws`.
+    /// `ws://ADDR/v1/ws` (`wss://` with TLS).
     pub fn ws_url(&self) -> String {
-        format!("ws://{}{}", self.local_addr, vestibule_protocol::WS_PATH)
+        let scheme = if self.shared.config.tls.is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
+        format!(
+            "{scheme}://{}{}",
+            self.local_addr,
+            vestibule_protocol::WS_PATH
+        )
     }
 
     /// `http://ADDR`.

@@ -61,6 +61,37 @@ struct ServeArgs {
     /// with retryAfterMs (clients back off). 0: no limit.
     #[arg(long, env = "VESTIBULE_MAX_LOGINS_PER_SEC", default_value_t = 0)]
     max_logins_per_sec: u32,
+    /// Login attempts per client IP per minute before 416 + retryAfterMs. 0: no limit.
+    #[arg(long, env = "VESTIBULE_ATTEMPTS_PER_IP", default_value_t = vestibule_gateway::DEFAULT_ATTEMPTS_PER_IP.per_minute)]
+    attempts_per_ip: u32,
+    /// Failed logins per account per minute before 416 + retryAfterMs (even with
+    /// the right token, so guessing stays slow). 0: no limit.
+    #[arg(long, env = "VESTIBULE_FAILURES_PER_ACCOUNT", default_value_t = vestibule_gateway::DEFAULT_FAILURES_PER_ACCOUNT.per_minute)]
+    failures_per_account: u32,
+    /// Open connections per client IP (beyond: HTTP 429). 0: no limit.
+    #[arg(long, env = "VESTIBULE_CONNECTIONS_PER_IP", default_value_t = vestibule_gateway::DEFAULT_CONNECTIONS_PER_IP)]
+    connections_per_ip: u32,
+    /// A browser origin allowed to open WebSockets (repeatable; default: any).
+    /// Clients that send no Origin header are always allowed.
+    #[arg(
+        long = "allowed-origin",
+        env = "VESTIBULE_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    allowed_origins: Vec<String>,
+    /// Serve wss:// with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "VESTIBULE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key for --tls-cert.
+    #[arg(long, env = "VESTIBULE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+fn rate(per_minute: u32) -> Option<vestibule_gateway::guard::Rate> {
+    (per_minute > 0).then_some(vestibule_gateway::guard::Rate {
+        burst: per_minute,
+        per_minute,
+    })
 }
 
 fn default_data_dir() -> anyhow::Result<PathBuf> {
@@ -98,6 +129,15 @@ async fn main() -> anyhow::Result<()> {
     config.redis = args.redis.clone();
     config.node_id = args.node_id.clone();
     config.max_logins_per_sec = (args.max_logins_per_sec > 0).then_some(args.max_logins_per_sec);
+    config.attempts_per_ip = rate(args.attempts_per_ip);
+    config.failures_per_account = rate(args.failures_per_account);
+    config.max_connections_per_ip =
+        (args.connections_per_ip > 0).then_some(args.connections_per_ip);
+    config.allowed_origins = args.allowed_origins.clone();
+    config.tls = match (args.tls_cert.clone(), args.tls_key.clone()) {
+        (Some(cert), Some(key)) => Some(vestibule_gateway::TlsFiles { cert, key }),
+        _ => None,
+    };
     let gateway = Gateway::start(config)
         .await
         .context("cannot start the gateway")?;

@@ -179,6 +179,29 @@ impl Conn {
     /// Authenticates the login and joins the registry; answers `loginOk` or `loginFailed`.
     async fn admit(&mut self, login: Login) -> Option<Live> {
         let shared = self.shared.clone();
+        let account_key = (login.app_key.clone(), login.account.clone());
+        let limited = shared
+            .ip_attempts
+            .as_ref()
+            .map_or(Ok(()), |l| l.spend(&self.peer.ip()))
+            .and_then(|()| {
+                shared
+                    .account_failures
+                    .as_ref()
+                    .map_or(Ok(()), |l| l.check(&account_key))
+            });
+        if let Err(wait) = limited {
+            let retry = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+            tracing::info!(ip = %self.peer.ip(), account = %login.account, "login attempts over the limit");
+            self.refuse(
+                Some(login.id),
+                Code::TooFrequent,
+                "too many login attempts; slow down",
+                Some(retry),
+            )
+            .await;
+            return None;
+        }
         if let Some(Err(wait)) = shared.admission.as_ref().map(|a| a.try_admit()) {
             let retry = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
             self.refuse(
@@ -203,6 +226,9 @@ impl Conn {
         ) {
             Ok(claims) => claims,
             Err(e) => {
+                if let Some(limiter) = &shared.account_failures {
+                    let _ = limiter.spend(&account_key);
+                }
                 let message = match e {
                     TokenError::Expired => "token expired",
                     TokenError::WrongAccount => "token was issued for another account",
@@ -342,14 +368,22 @@ impl Conn {
     ) -> Option<End> {
         match wake {
             Wake::Stop if self.shared.kill.is_cancelled() => Some(End::Leave),
-            Wake::Stop => Some(
-                self.leave(
-                    live,
-                    close_code::for_code(Code::Busy),
-                    "server shutting down",
-                )
-                .await,
-            ),
+            Wake::Stop => {
+                // Tell the client when to come back, spread so the restart is not stormed.
+                let retry_after_ms = SHUTDOWN_RETRY_AFTER_MS + rand::random_range(0..4_000);
+                let notice = ServerFrame::Error {
+                    id: None,
+                    code: Code::Busy,
+                    message: "server shutting down".to_owned(),
+                    retry_after_ms: Some(retry_after_ms),
+                };
+                self.shared.registry.remove(&live.key).await;
+                if self.send(notice).await.is_ok() {
+                    self.close(close_code::for_code(Code::Busy), "server shutting down")
+                        .await;
+                }
+                Some(End::Gone)
+            }
             Wake::Message(SessionMsg::Devices(list)) => {
                 if list.rev > live.last_rev {
                     live.last_rev = list.rev;

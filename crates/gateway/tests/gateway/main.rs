@@ -3,6 +3,7 @@
 
 mod admin;
 mod bad_input;
+mod defences;
 mod devices;
 mod kick;
 mod login;

@@ -81,6 +81,12 @@ async fn graceful_shutdown_closes_sessions_with_503() {
     let gw = TestGateway::start().await;
     let (mut client, _) = gw.login("alice", "pc-1", "PC").await;
     let shutdown = tokio::spawn(gw.gw.shutdown());
+    // Told when to come back (spread between 1 and 5 s), then closed.
+    let notice = client.frame().await;
+    assert_eq!(notice["type"], "error");
+    assert_eq!(notice["code"], 503);
+    let retry = notice["retryAfterMs"].as_u64().expect("retryAfterMs");
+    assert!((1000..5000).contains(&retry), "{retry}");
     assert_eq!(client.closed().await, Some(4503));
     shutdown.await.expect("shutdown completes");
 }
