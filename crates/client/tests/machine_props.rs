@@ -28,8 +28,19 @@ fn info() -> LoginInfo {
 
 fn cause() -> impl Strategy<Value = CloseCause> {
     let code = prop_oneof![
-        Just(302u16), Just(403), Just(404), Just(408), Just(414), Just(416), Just(417), Just(419),
-        Just(422), Just(500), Just(503), Just(599), 300u16..700
+        Just(302u16),
+        Just(403),
+        Just(404),
+        Just(408),
+        Just(414),
+        Just(416),
+        Just(417),
+        Just(419),
+        Just(422),
+        Just(500),
+        Just(503),
+        Just(599),
+        300u16..700
     ];
     prop_oneof![
         (code, proptest::option::of(0u64..120_000)).prop_map(|(c, ms)| CloseCause::Rejected {
@@ -37,12 +48,27 @@ fn cause() -> impl Strategy<Value = CloseCause> {
             retry_after: ms.map(Duration::from_millis),
         }),
         prop_oneof![
-            Just(KickReason::LoginElsewhere), Just(KickReason::InstanceLimit), Just(KickReason::ByDevice),
-            Just(KickReason::TokenExpired), Just(KickReason::Admin), Just(KickReason::Banned)
+            Just(KickReason::LoginElsewhere),
+            Just(KickReason::InstanceLimit),
+            Just(KickReason::ByDevice),
+            Just(KickReason::TokenExpired),
+            Just(KickReason::Admin),
+            Just(KickReason::Banned)
         ]
         .prop_map(CloseCause::Kicked),
-        proptest::option::of(prop_oneof![Just(1000u16), Just(1001), Just(1006), Just(1009), Just(4001), Just(4302), Just(4503), Just(4903), Just(4904), 1000u16..5000])
-            .prop_map(CloseCause::Closed),
+        proptest::option::of(prop_oneof![
+            Just(1000u16),
+            Just(1001),
+            Just(1006),
+            Just(1009),
+            Just(4001),
+            Just(4302),
+            Just(4503),
+            Just(4903),
+            Just(4904),
+            1000u16..5000
+        ])
+        .prop_map(CloseCause::Closed),
         Just(CloseCause::Transport),
         Just(CloseCause::Timeout),
     ]

@@ -92,9 +92,24 @@ pub enum Mode {
     /// gone, as when a NAT forgets a mapping); connections made after the
     /// mode returns to `Forward` work.
     Blackhole,
+    /// Hold every chunk this long before passing it on, both ways.
+    Latency(Duration),
+    /// Pass the first half of the next gateway→client chunk, then reset the
+    /// connection (RST) — a connection dying in the middle of a frame.
+    ResetMidFrame,
+    /// Pass gateway→client bytes `bytes` at a time with a pause of `every`
+    /// between them (a slow link or a slow reader).
+    Trickle {
+        /// Bytes per step.
+        bytes: usize,
+        /// Pause between steps.
+        every: Duration,
+    },
+    /// Pass every byte as its own TCP segment, both ways: frames split anywhere.
+    Split,
 }
 
-/// A TCP proxy on 127.0.0.1 in front of `target`.
+/// A TCP proxy on 127.0.0.1 in front of `target`, injecting faults.
 #[derive(Debug)]
 pub struct Proxy {
     addr: SocketAddr,
@@ -162,46 +177,95 @@ impl Proxy {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// Client to gateway.
+    Up,
+    /// Gateway to client.
+    Down,
+}
+
 async fn pipe(client: TcpStream, upstream: TcpStream, mode: watch::Receiver<Mode>) {
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
     let (upstream_read, upstream_write) = upstream.into_split();
-    let up = copy(client_read, upstream_write, mode.clone());
-    let down = copy(upstream_read, client_write, mode);
+    let up = copy(client_read, upstream_write, mode.clone(), Direction::Up);
+    let down = copy(upstream_read, client_write, mode, Direction::Down);
     // Either side ending ends both, like a real connection.
     tokio::select! {
-        () = up => {}
-        () = down => {}
+        reset = up => if reset { return },
+        reset = down => if reset { return },
     }
 }
 
+/// Copies one way until the source ends; true when it reset the connection.
 async fn copy(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut mode: watch::Receiver<Mode>,
-) {
+    direction: Direction,
+) -> bool {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         if *mode.borrow() == Mode::Blackhole {
             // Severed: read nothing, write nothing, close nothing, ever.
             std::future::pending::<()>().await;
         }
-        tokio::select! {
+        let n = tokio::select! {
             read = from.read(&mut buf) => match read {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if *mode.borrow() == Mode::Blackhole {
-                        std::future::pending::<()>().await;
-                    }
-                    if to.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
+                Ok(0) | Err(_) => return false,
+                Ok(n) => n,
             },
             changed = mode.changed() => {
                 if changed.is_err() {
-                    return;
+                    return false;
                 }
+                continue;
             }
+        };
+        let chunk = &buf[..n];
+        let current = *mode.borrow();
+        let written = match current {
+            Mode::Forward => to.write_all(chunk).await,
+            Mode::Blackhole => std::future::pending::<std::io::Result<()>>().await,
+            Mode::Latency(delay) => {
+                tokio::time::sleep(delay).await;
+                to.write_all(chunk).await
+            }
+            Mode::Split => {
+                let mut result = Ok(());
+                for byte in chunk {
+                    result = to.write_all(std::slice::from_ref(byte)).await;
+                    if result.is_err() {
+                        break;
+                    }
+                }
+                result
+            }
+            Mode::Trickle { bytes, every } if direction == Direction::Down => {
+                let mut result = Ok(());
+                for piece in chunk.chunks(bytes.max(1)) {
+                    result = to.write_all(piece).await;
+                    if result.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(every).await;
+                }
+                result
+            }
+            Mode::ResetMidFrame if direction == Direction::Down => {
+                let _ = to.write_all(&chunk[..n / 2]).await;
+                // SO_LINGER 0: closing sends RST instead of FIN (and a zero
+                // linger never blocks the thread, the reason for the deprecation).
+                #[allow(deprecated)]
+                let _ = to.as_ref().set_linger(Some(Duration::ZERO));
+                return true;
+            }
+            Mode::Trickle { .. } | Mode::ResetMidFrame => to.write_all(chunk).await,
+        };
+        if written.is_err() {
+            return false;
         }
     }
 }

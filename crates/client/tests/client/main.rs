@@ -5,5 +5,6 @@ mod support;
 
 mod api;
 mod devices;
+mod faults;
 mod login;
 mod reconnect;

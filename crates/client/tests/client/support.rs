@@ -83,13 +83,22 @@ pub async fn until(
     }
 }
 
-/// Asserts no event arrives while the held clock advances by `total` in 1 s steps.
+/// The events that arrive while the held clock advances by `total` in 1 s steps.
 pub async fn quiet_for(events: &mut broadcast::Receiver<Event>, total: Duration) -> Vec<Event> {
+    quiet_for_by(events, total, Duration::from_secs(1)).await
+}
+
+/// The events that arrive while the held clock advances by `total` in steps of `step`.
+pub async fn quiet_for_by(
+    events: &mut broadcast::Receiver<Event>,
+    total: Duration,
+    step: Duration,
+) -> Vec<Event> {
     let mut seen = Vec::new();
     let mut left = total;
     // (events is drained after every step)
     while !left.is_zero() {
-        let step = left.min(Duration::from_secs(1));
+        let step = left.min(step);
         advance(step).await;
         left -= step;
         while let Ok(event) = events.try_recv() {
