@@ -192,10 +192,10 @@ async fn pipe(client: TcpStream, upstream: TcpStream, mode: watch::Receiver<Mode
     let (upstream_read, upstream_write) = upstream.into_split();
     let up = copy(client_read, upstream_write, mode.clone(), Direction::Up);
     let down = copy(upstream_read, client_write, mode, Direction::Down);
-    // Either side ending ends both, like a real connection.
+    // Either side ending (or resetting) ends both, like a real connection.
     tokio::select! {
-        reset = up => if reset { return },
-        reset = down => if reset { return },
+        _ = up => {}
+        _ = down => {}
     }
 }
 
