@@ -9,6 +9,8 @@
 mod admin;
 pub mod admission;
 pub mod clock;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guard;
 mod http;
 pub mod metrics;

@@ -289,6 +289,34 @@ impl ServerFrame {
     }
 }
 
+/// The property the fuzz target and the corpus regression test check for any
+/// input: decoding never panics, and whatever decodes re-encodes to text that
+/// decodes to the same frame.
+pub fn check_round_trip(data: &[u8]) -> Result<(), String> {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return Ok(());
+    };
+    if let Ok(frame) = ClientFrame::decode(text) {
+        let again = ClientFrame::decode(&frame.encode())
+            .map_err(|e| format!("re-decode of client frame: {e}"))?;
+        if again != frame {
+            return Err(format!(
+                "client frame changed on a round trip: {frame:?} → {again:?}"
+            ));
+        }
+    }
+    if let Ok(frame) = ServerFrame::decode(text) {
+        let again = ServerFrame::decode(&frame.encode())
+            .map_err(|e| format!("re-decode of server frame: {e}"))?;
+        if again != frame {
+            return Err(format!(
+                "server frame changed on a round trip: {frame:?} → {again:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn encode<T: Serialize>(frame: &T) -> String {
     // Serializing these types cannot fail: string keys, no maps with non-string keys,
     // no custom serializers that error.

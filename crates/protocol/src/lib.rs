@@ -17,7 +17,7 @@ pub use codes::{CloseCause, Code, Disposition, KickReason, TerminalReason, class
 pub use device::{
     ClientInfo, Device, DeviceClass, DeviceInfo, DeviceType, KickedBy, ParseDeviceTypeError,
 };
-pub use frames::{ClientFrame, DecodeError, Login, LoginOk, ServerFrame};
+pub use frames::{ClientFrame, DecodeError, Login, LoginOk, ServerFrame, check_round_trip};
 pub use secret::Token;
 
 /// The WebSocket path the gateway serves.

@@ -5,6 +5,7 @@ mod admin;
 mod bad_input;
 mod defences;
 mod devices;
+mod fuzz_corpus;
 mod kick;
 mod login;
 mod persistence;
