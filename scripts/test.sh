@@ -26,4 +26,6 @@ cargo test --workspace --doc --locked
 
 echo "==> benchmark smoke test (every scenario at small scale; no timing assertions)"
 target/debug/vestibule-bench run --quick --out test-output/bench
+echo "==> soak: 2 minutes of logins, kicks, refreshes and disconnects through injected faults"
+target/debug/vestibule-bench soak --seconds 120 --out test-output/bench
 echo "==> all tests passed"

@@ -11,6 +11,7 @@ mod net;
 mod procs;
 mod report;
 mod scenarios;
+mod soak;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +50,16 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// Where to write bench.json and bench.md.
+        #[arg(long, default_value = "target/bench")]
+        out: PathBuf,
+    },
+    /// A bounded soak through a fault-injecting proxy; fails on panics, leftover
+    /// sessions, ghost devices or memory growth.
+    Soak {
+        /// How long to run.
+        #[arg(long, default_value_t = 120)]
+        seconds: u64,
+        /// Where to write soak.json.
         #[arg(long, default_value = "target/bench")]
         out: PathBuf,
     },
@@ -94,6 +105,14 @@ const SCENARIOS: [&str; 7] = [
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run { quick, only, out } => run(Scale { quick }, &only, &out).await,
+        Command::Soak { seconds, out } => {
+            let report = soak::soak(Duration::from_secs(seconds)).await?;
+            let json = serde_json::to_string_pretty(&report)?;
+            std::fs::create_dir_all(&out)?;
+            std::fs::write(out.join("soak.json"), &json)?;
+            println!("{json}");
+            Ok(())
+        }
         Command::BaselineServer { listen } => baseline_server(listen).await,
         Command::Hold {
             target,

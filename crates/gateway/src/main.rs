@@ -109,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    vestibule_gateway::metrics::count_panics();
     let Command::Serve(args) = Cli::parse().command;
     let storage = if args.memory || args.redis.is_some() {
         Storage::Memory

@@ -27,6 +27,19 @@ pub struct KindLabel {
     pub kind: &'static str,
 }
 
+/// Panics anywhere in the process, counted by [`count_panics`].
+static PANICS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Installs a panic hook that counts panics (a panic in a connection's task
+/// does not stop the gateway, so it must be visible) and then runs the previous hook.
+pub fn count_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        previous(info);
+    }));
+}
+
 /// The gateway's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -41,6 +54,8 @@ pub struct Metrics {
     pub kicks: Family<ReasonLabel, Counter>,
     /// Frames refused, by kind.
     pub bad_frames: Family<KindLabel, Counter>,
+    /// Panics in this process (see [`count_panics`]).
+    pub panics: Gauge,
 }
 
 impl Default for Metrics {
@@ -79,6 +94,12 @@ impl Metrics {
             "Client frames refused, by kind",
             bad_frames.clone(),
         );
+        let panics = Gauge::default();
+        registry.register(
+            "panics",
+            "Panics in this process (each is a bug)",
+            panics.clone(),
+        );
         Self {
             registry,
             connections,
@@ -86,6 +107,7 @@ impl Metrics {
             logins,
             kicks,
             bad_frames,
+            panics,
         }
     }
 
