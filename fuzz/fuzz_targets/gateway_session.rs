@@ -4,7 +4,6 @@
 //! anything but well-formed frames.
 #![no_main]
 
-use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -13,35 +12,32 @@ use vestibule_gateway::{Gateway, GatewayConfig, fuzzing};
 
 const SECRET: &str = "fuzz-demo-secret-0123456789abcdef";
 
-fn gateway() -> &'static (tokio::runtime::Runtime, SocketAddr) {
-    static STATE: OnceLock<(tokio::runtime::Runtime, SocketAddr)> = OnceLock::new();
+fn gateway() -> &'static (tokio::runtime::Runtime, Gateway) {
+    static STATE: OnceLock<(tokio::runtime::Runtime, Gateway)> = OnceLock::new();
     STATE.get_or_init(|| {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .expect("runtime");
-        let addr = runtime.block_on(async {
+        let gateway = runtime.block_on(async {
             let mut config = GatewayConfig::new("127.0.0.1:0".parse().expect("addr"));
             config.demo_secret = Some(SECRET.into());
             config.login_deadline = Duration::from_millis(200);
             config.attempts_per_ip = None;
             config.failures_per_account = None;
             config.max_connections_per_ip = None;
-            let gw = Gateway::start(config).await.expect("gateway");
-            let addr = gw.local_addr();
             // Lives as long as the fuzzing process.
-            std::mem::forget(gw);
-            addr
+            Gateway::start(config).await.expect("gateway")
         });
-        (runtime, addr)
+        (runtime, gateway)
     })
 }
 
 fuzz_target!(|data: &[u8]| {
-    let (runtime, addr) = gateway();
+    let (runtime, gateway) = gateway();
     let steps = fuzzing::steps(data);
-    if let Err(e) = runtime.block_on(fuzzing::replay(*addr, SECRET, &steps)) {
+    if let Err(e) = runtime.block_on(fuzzing::replay(gateway.local_addr(), SECRET, &steps)) {
         panic!("{e}");
     }
 });

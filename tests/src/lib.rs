@@ -321,6 +321,9 @@ impl Driver {
 
     /// A WebDriver session running the real app.
     pub async fn session(&self, app: &Path) -> fantoccini::Client {
+        // Two rustls providers are compiled in (ring for Vestibule, another
+        // for the WebDriver client): name one for the process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), serde_json::json!("wry"));
         caps.insert(

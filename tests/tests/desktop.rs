@@ -208,6 +208,23 @@ async fn log_in_see_another_device_kick_it_then_get_kicked() {
     let title = text_of(&client, "[data-testid=signed-out-title]").await;
     assert!(!title.is_empty());
 
+    // Log in again from the prefilled form, then log out.
+    fill(&client, "#login-token", &alice_token).await;
+    find(&client, "[data-testid=login-submit]")
+        .await
+        .click()
+        .await
+        .expect("submit again");
+    find(&client, "[data-testid=home-page]").await;
+    wait_text(&client, "[data-testid=status-banner]", "Connected").await;
+    find(&client, "[data-testid=logout]")
+        .await
+        .click()
+        .await
+        .expect("log out");
+    find(&client, "[data-testid=login-page]").await;
+    shot(&client, "06-login-after-logout").await;
+
     client.close().await.expect("end the session");
     drop(driver);
     // Nothing the app wrote (config, logs) holds the token.

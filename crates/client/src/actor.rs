@@ -714,9 +714,11 @@ async fn dial_inner(options: &ClientOptions, id: u64) -> Result<(Ws, LoginOk), F
         .max_message_size(Some(MAX_SERVER_FRAME_BYTES))
         .max_frame_size(Some(MAX_SERVER_FRAME_BYTES));
     let connector = if options.url.starts_with("wss://") {
-        Some(tokio_tungstenite::Connector::Rustls(tls_config(
-            &options.trusted_certs,
-        )))
+        let config = tls_config(&options.trusted_certs).map_err(|message| Failure {
+            cause: CloseCause::Transport,
+            message,
+        })?;
+        Some(tokio_tungstenite::Connector::Rustls(config))
     } else {
         None
     };
@@ -807,7 +809,7 @@ async fn dial_inner(options: &ClientOptions, id: u64) -> Result<(Ws, LoginOk), F
 }
 
 /// TLS for `wss://`: the public web PKI roots plus any certificates the app trusts.
-fn tls_config(extra: &[Vec<u8>]) -> std::sync::Arc<rustls::ClientConfig> {
+fn tls_config(extra: &[Vec<u8>]) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for der in extra {
@@ -815,11 +817,15 @@ fn tls_config(extra: &[Vec<u8>]) -> std::sync::Arc<rustls::ClientConfig> {
             tracing::warn!(error = %e, "ignoring a trusted certificate that cannot be used");
         }
     }
-    std::sync::Arc::new(
-        rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
+    // The provider is named, not taken from the process default: another
+    // crate in the app may have compiled in a second one.
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
 }
 
 /// A failed HTTP upgrade with 503 is the gateway shedding load: retry.

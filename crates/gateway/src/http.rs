@@ -369,10 +369,14 @@ pub(crate) fn tls_acceptor(files: &crate::TlsFiles) -> Result<tokio_rustls::TlsA
     }
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .map_err(|e| format!("{}: {e}", files.key.display()))?;
-    let config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("certificate and key do not fit: {e}"))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS: {e}"))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| format!("certificate and key do not fit: {e}"))?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
