@@ -18,17 +18,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    println!("writing");
     let mut n = 0u64;
     loop {
         n += 1;
         let count = (n % 50) + 1;
-        // Grow to `count` accounts, then start over from one.
-        if store.accounts().len() as u64 >= count {
-            for a in store.accounts().to_vec() {
-                let _ = store.remove(&a.id());
-            }
-        }
         let account = SavedAccount {
             url: "ws://127.0.0.1:7878/v1/ws".into(),
             app_key: "demo".into(),
@@ -37,9 +30,23 @@ fn main() {
             remember: n.is_multiple_of(2),
             last_used: n,
         };
+        let id = account.id();
         if let Err(e) = store.upsert(account) {
             eprintln!("write failed: {e}");
             std::process::exit(1);
+        }
+        // Once `count` accounts are saved, start over from this one: the
+        // others go, one write each, so the file never holds zero accounts.
+        if store.accounts().len() as u64 >= count {
+            for a in store.accounts().to_vec() {
+                if a.id() != id && store.remove(&a.id()).is_err() {
+                    std::process::exit(1);
+                }
+            }
+        }
+        if n == 1 {
+            // The file exists now; from here on a kill can only interrupt a rewrite.
+            println!("writing");
         }
     }
 }

@@ -203,7 +203,7 @@ async fn wss_with_a_self_signed_certificate() {
 
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.cert.der().clone()).expect("root");
-    let config = rustls::ClientConfig::builder()
+    let config = client_tls()
         .with_root_certificates(roots)
         .with_no_client_auth();
     let connector = tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(config));
@@ -218,7 +218,7 @@ async fn wss_with_a_self_signed_certificate() {
     assert_eq!(ok["type"], "loginOk", "{ok}");
 
     // Without trusting the certificate, the handshake fails; plain ws:// is not served.
-    let untrusted = rustls::ClientConfig::builder()
+    let untrusted = client_tls()
         .with_root_certificates(rustls::RootCertStore::empty())
         .with_no_client_auth();
     let refused = tokio_tungstenite::connect_async_tls_with_config(
@@ -237,4 +237,14 @@ async fn wss_with_a_self_signed_certificate() {
             .is_err()
     );
     // The admin API and health check are served over TLS too (not checked here: reqwest has no TLS here).
+}
+
+/// A rustls client builder with ring chosen explicitly: the workspace may
+/// compile in a second provider, and then rustls will not pick one itself.
+fn client_tls() -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier> {
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
 }
