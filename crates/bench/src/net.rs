@@ -55,6 +55,25 @@ pub async fn connect(addr: SocketAddr, source: Option<IpAddr>) -> anyhow::Result
     Ok(ws)
 }
 
+/// The wait a gateway asked for when it refused the upgrade with 503
+/// (admission control), if that is why `connect` failed.
+pub fn busy_for(error: &anyhow::Error) -> Option<Duration> {
+    match error.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
+        Some(tokio_tungstenite::tungstenite::Error::Http(response))
+            if response.status().as_u16() == 503 =>
+        {
+            let ms = response
+                .headers()
+                .get(vestibule_protocol::RETRY_AFTER_MS_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            Some(Duration::from_millis(ms))
+        }
+        _ => None,
+    }
+}
+
 /// A token for `account` of the demo app.
 pub fn token(account: &str) -> Token {
     vestibule_protocol::token::mint(SECRET, "demo", account, Duration::from_secs(6 * 3600))

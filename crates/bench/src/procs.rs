@@ -59,6 +59,12 @@ impl Proc {
         }
     }
 
+    /// SIGKILL (a crash: no close frames, no notice), then wait for exit.
+    pub async fn kill(mut self) {
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await;
+    }
+
     /// SIGTERM, then wait for exit.
     pub async fn terminate(mut self) {
         if let Some(pid) = self.child.id() {

@@ -828,13 +828,14 @@ fn tls_config(extra: &[Vec<u8>]) -> Result<std::sync::Arc<rustls::ClientConfig>,
     Ok(std::sync::Arc::new(config))
 }
 
-/// A failed HTTP upgrade with 503 is the gateway shedding load: retry.
+/// A failed HTTP upgrade with 503 is the gateway shedding load: retry, no
+/// sooner than its `Retry-After-Ms` (or `Retry-After` seconds) says.
 fn connect_error_cause(e: &tokio_tungstenite::tungstenite::Error) -> CloseCause {
     use tokio_tungstenite::tungstenite::Error;
     match e {
         Error::Http(response) if response.status().as_u16() == 503 => CloseCause::Rejected {
             code: Code::Busy,
-            retry_after: None,
+            retry_after: retry_after(response.headers()),
         },
         Error::Http(response) if response.status().as_u16() == 429 => CloseCause::Rejected {
             code: Code::TooFrequent,
@@ -854,4 +855,18 @@ fn connect_error_cause(e: &tokio_tungstenite::tungstenite::Error) -> CloseCause 
         },
         _ => CloseCause::Transport,
     }
+}
+
+/// The wait a refusal's headers ask for: `Retry-After-Ms`, else `Retry-After`
+/// in seconds (an HTTP date is not honoured: the backoff covers it).
+fn retry_after(headers: &tokio_tungstenite::tungstenite::http::HeaderMap) -> Option<Duration> {
+    let number = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    number(vestibule_protocol::RETRY_AFTER_MS_HEADER)
+        .map(Duration::from_millis)
+        .or_else(|| number("retry-after").map(Duration::from_secs))
 }

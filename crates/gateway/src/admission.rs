@@ -18,7 +18,9 @@ struct State {
     next_free: Instant,
 }
 
-/// A token bucket of `rate` logins per second with a burst of one second's worth.
+/// A token bucket of `rate` logins per second with a burst of a tenth of a
+/// second's worth: a whole second's burst, admitted at once when a restarted
+/// gateway opens its port, queues up inside it and slows every one of them.
 #[derive(Debug)]
 pub struct Admission {
     rate: f64,
@@ -27,15 +29,16 @@ pub struct Admission {
 }
 
 impl Admission {
-    /// `per_second` logins per second, bursting to the same number.
+    /// `per_second` logins per second, bursting to a tenth of that (at least 1).
     pub fn new(per_second: u32) -> Self {
         let rate = f64::from(per_second.max(1));
+        let burst = (rate / 10.0).max(1.0);
         let now = Instant::now();
         Self {
             rate,
-            burst: rate,
+            burst,
             state: Mutex::new(State {
-                tokens: rate,
+                tokens: burst,
                 last: now,
                 next_free: now,
             }),
@@ -72,18 +75,24 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn admits_the_rate_and_queues_the_rest_in_order() {
-        let admission = Admission::new(10);
+        let admission = Admission::new(100);
         for _ in 0..10 {
-            assert!(admission.try_admit().is_ok(), "the burst");
+            assert!(
+                admission.try_admit().is_ok(),
+                "the burst: a tenth of a second's worth"
+            );
         }
-        // The next ones are given successive slots 100 ms apart.
+        // The next ones are given successive slots 10 ms apart.
         let waits: Vec<Duration> = (0..5)
             .map(|_| admission.try_admit().expect_err("refused"))
             .collect();
         for pair in waits.windows(2) {
-            assert!(pair[1] >= pair[0] + Duration::from_millis(99), "{waits:?}");
+            assert!(
+                pair[1] >= pair[0] + Duration::from_micros(9_900),
+                "{waits:?}"
+            );
         }
-        assert!(waits[0] <= Duration::from_millis(101));
+        assert!(waits[0] <= Duration::from_micros(10_100));
         // After a quiet second the bucket is full again.
         tokio::time::advance(Duration::from_secs(2)).await;
         assert!(admission.try_admit().is_ok());

@@ -302,6 +302,7 @@ async fn accept_websocket(
         return;
     }
     let origins = shared.config.allowed_origins.clone();
+    let gate = shared.clone();
     // The signature is tungstenite's callback contract.
     #[allow(clippy::result_large_err)]
     let check = move |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
@@ -319,6 +320,13 @@ async fn accept_websocket(
             let mut refusal = ErrorResponse::new(Some("origin not allowed".into()));
             *refusal.status_mut() = StatusCode::FORBIDDEN;
             return Err(refusal);
+        }
+        // Admission control: over the login rate, the client is told when to
+        // come back before any WebSocket exists — the cheapest refusal there
+        // is, which matters most in a reconnect storm.
+        if let Some(Err(wait)) = gate.admission.as_ref().map(|a| a.try_admit()) {
+            gate.metrics.login("503".to_owned());
+            return Err(busy(wait));
         }
         Ok(response)
     };
@@ -338,6 +346,18 @@ async fn accept_websocket(
         Ok(Err(e)) => tracing::debug!(error = %e, "websocket handshake failed"),
         Err(_) => tracing::debug!("websocket handshake timed out"),
     }
+}
+
+/// The 503 for a login over the admission rate: `Retry-After` in whole
+/// seconds for generic HTTP clients, `Retry-After-Ms` for ours.
+fn busy(wait: Duration) -> ErrorResponse {
+    let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+    let mut refusal = ErrorResponse::new(Some("too many logins right now; retry later".into()));
+    *refusal.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let headers = refusal.headers_mut();
+    headers.insert(header::RETRY_AFTER, ms.div_ceil(1000).into());
+    headers.insert(vestibule_protocol::RETRY_AFTER_MS_HEADER, ms.into());
+    refusal
 }
 
 /// Answers 429 to a connection over the per-IP cap, then closes it.

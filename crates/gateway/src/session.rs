@@ -25,8 +25,8 @@ use crate::store::App;
 /// How long to wait for the client's half of the closing handshake.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// Clients are told to wait this long before reconnecting after a shutdown.
-const SHUTDOWN_RETRY_AFTER_MS: u64 = 1000;
+/// A client that has not logged in yet is told to wait this long after a shutdown.
+const SHUTDOWN_RETRY_AFTER_MS: u64 = vestibule_protocol::SHUTDOWN_RETRY_AFTER_MS.start;
 
 /// A gateway-side WebSocket.
 pub(crate) type Ws = WebSocketStream<crate::http::Prefixed>;
@@ -202,17 +202,6 @@ impl Conn {
             .await;
             return None;
         }
-        if let Some(Err(wait)) = shared.admission.as_ref().map(|a| a.try_admit()) {
-            let retry = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-            self.refuse(
-                Some(login.id),
-                Code::Busy,
-                "too many logins right now; retry later",
-                Some(retry),
-            )
-            .await;
-            return None;
-        }
         let Some(app) = shared.store.app(&login.app_key) else {
             self.refuse(Some(login.id), Code::UnknownAppKey, "unknown appKey", None)
                 .await;
@@ -370,7 +359,8 @@ impl Conn {
             Wake::Stop if self.shared.kill.is_cancelled() => Some(End::Leave),
             Wake::Stop => {
                 // Tell the client when to come back, spread so the restart is not stormed.
-                let retry_after_ms = SHUTDOWN_RETRY_AFTER_MS + rand::random_range(0..4_000);
+                let retry_after_ms =
+                    rand::random_range(vestibule_protocol::SHUTDOWN_RETRY_AFTER_MS);
                 let notice = ServerFrame::Error {
                     id: None,
                     code: Code::Busy,

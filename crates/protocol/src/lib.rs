@@ -23,5 +23,13 @@ pub use secret::Token;
 /// The WebSocket path the gateway serves.
 pub const WS_PATH: &str = "/v1/ws";
 
+/// HTTP header of a `503` upgrade refusal (admission control): how many
+/// milliseconds to wait before trying again, like `retryAfterMs`.
+pub const RETRY_AFTER_MS_HEADER: &str = "retry-after-ms";
+
+/// The `retryAfterMs` a gateway that shuts down gives each live session is
+/// drawn from this range, so that its clients come back spread out (§5.11).
+pub const SHUTDOWN_RETRY_AFTER_MS: std::ops::Range<u64> = 1_000..5_000;
+
 /// Milliseconds since the Unix epoch, the time unit of every timestamp on the wire.
 pub type UnixMillis = u64;

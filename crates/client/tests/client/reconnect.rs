@@ -73,6 +73,36 @@ async fn gateway_down_backs_off_within_bounds_and_comes_back() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_busy_gateway_is_retried_when_it_says() {
+    let _clock = hold_clock();
+    // One login a second: alice takes it, bob is turned away at the upgrade.
+    let gw = gateway_with("127.0.0.1:0", |c| c.max_logins_per_sec = Some(1)).await;
+    let alice = Vestibule::new()
+        .instance(options(&gw.ws_url(), "alice", "pc-1", DeviceType::Pc))
+        .expect("instance");
+    let mut alice_events = alice.subscribe();
+    alice.connect();
+    until(&mut alice_events, |e| matches!(e, Event::Ready)).await;
+
+    let bob = Vestibule::new()
+        .instance(options(&gw.ws_url(), "bob", "pc-1", DeviceType::Pc))
+        .expect("instance");
+    let mut events = bob.subscribe();
+    bob.connect();
+    let (event, _) = until(&mut events, |e| will_reconnect(e).is_some()).await;
+    let (count, delay) = will_reconnect(&event).expect("WillReconnect");
+    assert_eq!(count, 1);
+    // The 503's Retry-After-Ms is the next free slot, about a second away.
+    assert!(
+        delay >= Duration::from_millis(900) && delay <= Duration::from_millis(1100),
+        "waits for the gateway's slot: {delay:?}"
+    );
+    advance(delay + Duration::from_millis(1)).await;
+    until(&mut events, |e| matches!(e, Event::Ready)).await;
+    assert_eq!(bob.snapshot().status, Status::Connected);
+}
+
+#[tokio::test(start_paused = true)]
 async fn retry_now_skips_the_backoff() {
     let _clock = hold_clock();
     let gw = gateway().await;

@@ -15,6 +15,10 @@ pub async fn gateway() -> Gateway {
 }
 
 pub async fn gateway_on(addr: &str) -> Gateway {
+    gateway_with(addr, |_| {}).await
+}
+
+pub async fn gateway_with(addr: &str, tune: impl FnOnce(&mut GatewayConfig)) -> Gateway {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
@@ -22,6 +26,7 @@ pub async fn gateway_on(addr: &str) -> Gateway {
     let mut config = GatewayConfig::new(addr.parse().expect("addr"));
     config.admin_key = Some("admin-key-for-client-tests".into());
     config.demo_secret = Some(SECRET.into());
+    tune(&mut config);
     Gateway::start(config).await.expect("gateway starts")
 }
 

@@ -323,27 +323,51 @@ async fn healthz_reports_sessions() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn admission_control_refuses_with_503_and_a_spread_of_retry_times() {
+async fn admission_control_refuses_the_upgrade_with_503_and_a_spread_of_retry_times() {
+    use tokio_tungstenite::tungstenite::Error;
     let _clock = hold_clock();
-    let gw = TestGateway::start_with(|c| c.max_logins_per_sec = Some(2)).await;
+    // 20 logins a second: a burst of 2, then one slot every 50 ms.
+    let gw = TestGateway::start_with(|c| c.max_logins_per_sec = Some(20)).await;
     gw.login("a", "pc-1", "PC").await;
     gw.login("b", "pc-1", "PC").await;
     let mut waits = Vec::new();
-    for account in ["c", "d", "e"] {
-        let mut client = Client::connect(&gw.url()).await;
-        let reply = client
-            .login_with(&login_frame(account, "pc-1", "PC", &token_for(account)))
-            .await;
-        assert_eq!(reply["type"], "loginFailed", "{reply}");
-        assert_eq!(reply["code"], 503);
-        waits.push(reply["retryAfterMs"].as_u64().expect("retryAfterMs"));
-        assert_eq!(client.closed().await, Some(4503));
+    for _ in 0..3 {
+        let refused = tokio_tungstenite::connect_async(gw.url()).await;
+        let Err(Error::Http(response)) = refused else {
+            panic!("expected an HTTP refusal, got {refused:?}");
+        };
+        assert_eq!(response.status().as_u16(), 503);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no {name} header: {:?}", response.headers()))
+        };
+        let ms = header("retry-after-ms");
+        assert_eq!(
+            header("retry-after"),
+            ms.div_ceil(1000),
+            "whole seconds, rounded up"
+        );
+        waits.push(ms);
     }
     assert!(
         waits.windows(2).all(|w| w[1] > w[0]),
         "each refused client gets a later slot: {waits:?}"
     );
+    let metrics = reqwest::get(gw.http("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(r#"vestibule_logins_total{result="503"} 3"#),
+        "refusals are counted: {metrics}"
+    );
     // Once the bucket refills, logins are admitted again.
-    advance(Duration::from_secs(2)).await;
+    advance(Duration::from_secs(1)).await;
     gw.login("c", "pc-1", "PC").await;
 }
