@@ -172,27 +172,30 @@ impl Demo {
                     .find(|d| d.client.snapshot().status == Status::Connected)
             })
             .map(|d| (d.device_id.clone(), d.client.clone()));
-        let (kicker, client) = match online {
-            Some(found) => found,
-            None => {
-                let id = self.add_device(account, DeviceType::Android).await?;
-                let client = self
-                    .devices
-                    .get(account)
-                    .and_then(|l| l.iter().find(|d| d.device_id == id))
-                    .map(|d| d.client.clone())
-                    .ok_or_else(|| demo_error("the simulated device vanished"))?;
-                (id, client)
+        if let Some((kicker, client)) = online {
+            match client.kick(vec![target.to_owned()]).await {
+                Ok(result) => return kicked(kicker, &result, target),
+                // That device was itself just signed out (its client has not
+                // caught up yet): use a fresh one instead.
+                Err(
+                    vestibule_client::ClientError::NotConnected
+                    | vestibule_client::ClientError::ConnectionLost,
+                ) => {}
+                Err(e) => return Err(e.into()),
             }
-        };
+        }
+        let id = self.add_device(account, DeviceType::Android).await?;
+        let client = self
+            .devices
+            .get(account)
+            .and_then(|l| l.iter().find(|d| d.device_id == id))
+            .map(|d| d.client.clone())
+            .ok_or_else(|| demo_error("the simulated device vanished"))?;
         let result = client
             .kick(vec![target.to_owned()])
             .await
             .map_err(CommandError::from)?;
-        if result.kicked.is_empty() {
-            return Err(demo_error(format!("{target} is not online")));
-        }
-        Ok(kicker)
+        kicked(id, &result, target)
     }
 
     /// Logs out every simulated device and stops the gateway.
@@ -202,4 +205,16 @@ impl Demo {
         }
         self.gateway.shutdown().await;
     }
+}
+
+/// The kicker's id if `target` was signed out.
+fn kicked(
+    kicker: String,
+    result: &vestibule_client::KickResult,
+    target: &str,
+) -> Result<String, CommandError> {
+    if result.kicked.is_empty() {
+        return Err(demo_error(format!("{target} is not online")));
+    }
+    Ok(kicker)
 }

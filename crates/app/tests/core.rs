@@ -137,8 +137,14 @@ async fn the_demo_logs_in_adds_a_device_and_can_sign_me_out() {
     // Now another device signs this app out.
     let mut notices = core.notices();
     core.demo_kick_me(&id).await.expect("kick me");
-    let view = view_until(&core, "signed out", |v| {
+    // The status comes from the client's state, the timeline from its events:
+    // wait for both.
+    let view = view_until(&core, "signed out, with the reason in the timeline", |v| {
         status_of(v, &id) == Some(Status::SignedOut)
+            && v.accounts[0]
+                .timeline
+                .iter()
+                .any(|e| e.text.contains("signed out by"))
     })
     .await;
     let last = view.accounts[0]
