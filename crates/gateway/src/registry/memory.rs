@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use vestibule_protocol::{Code, Device, KickReason, KickedBy};
+use vestibule_protocol::{Code, Device, KickReason};
 
 use super::{
     DeviceList, Granted, KickNotice, KickOutcome, Mailbox, NewSession, Refused, SessionKey,
@@ -64,15 +64,6 @@ pub struct MemoryRegistry {
 impl Default for MemoryRegistry {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-fn kicker(device: &Device) -> KickedBy {
-    KickedBy {
-        device_id: device.device_id.clone(),
-        device_type: device.device_type,
-        os: device.os.clone(),
-        ip: device.ip.clone(),
     }
 }
 
@@ -211,20 +202,11 @@ impl SessionRegistry for MemoryRegistry {
         let Some(account) = shard.get_mut(&account_key) else {
             return Err(Code::Forbidden);
         };
-        let Some(me) = account
-            .sessions
-            .iter()
-            .find(|e| e.device.connection_id == kicker_key.connection_id)
-        else {
-            return Err(Code::Forbidden);
-        };
-        if let Some(guard) = guard {
-            let age = unix_millis().saturating_sub(me.device.login_time);
-            if u128::from(age) < guard.as_millis() {
-                return Err(Code::Forbidden);
-            }
-        }
-        let by = kicker(&me.device);
+        let by = super::authorize_kicker(
+            account.sessions.iter().map(|e| &e.device),
+            &kicker_key.connection_id,
+            guard,
+        )?;
         let mut outcome = KickOutcome::default();
         let mut targets = Vec::new();
         let mut seen = std::collections::HashSet::new();

@@ -176,6 +176,31 @@ impl NewSession {
     }
 }
 
+/// The session with `connection_id` among an account's `devices`, as it will
+/// appear in `kicked.by`, if it may kick: 403 when it is not (or no longer)
+/// online, or younger than the fresh-session `guard`.
+fn authorize_kicker<'a>(
+    mut devices: impl Iterator<Item = &'a Device>,
+    connection_id: &str,
+    guard: Option<Duration>,
+) -> Result<KickedBy, Code> {
+    let me = devices
+        .find(|d| d.connection_id == connection_id)
+        .ok_or(Code::Forbidden)?;
+    if let Some(guard) = guard {
+        let age = crate::clock::unix_millis().saturating_sub(me.login_time);
+        if u128::from(age) < guard.as_millis() {
+            return Err(Code::Forbidden);
+        }
+    }
+    Ok(KickedBy {
+        device_id: me.device_id.clone(),
+        device_type: me.device_type,
+        os: me.os.clone(),
+        ip: me.ip.clone(),
+    })
+}
+
 /// A login the registry accepted.
 #[derive(Clone, Debug)]
 pub struct Granted {

@@ -654,15 +654,6 @@ fn handle_inbox(inner: &Inner, msg: InboxMsg) {
     }
 }
 
-fn by_of(device: &Device) -> KickedBy {
-    KickedBy {
-        device_id: device.device_id.clone(),
-        device_type: device.device_type,
-        os: device.os.clone(),
-        ip: device.ip.clone(),
-    }
-}
-
 #[async_trait]
 impl SessionRegistry for RedisRegistry {
     async fn login(&self, policy: &DevicePolicy, session: NewSession) -> Result<Granted, Refused> {
@@ -832,19 +823,11 @@ impl SessionRegistry for RedisRegistry {
                 inner.mark(false);
                 Code::Busy
             })?;
-            let Some(me) = entries
-                .iter()
-                .find(|e| e.device.connection_id == kicker.connection_id)
-            else {
-                return Err(Code::Forbidden);
-            };
-            if let Some(guard) = guard {
-                let age = unix_millis().saturating_sub(me.device.login_time);
-                if u128::from(age) < guard.as_millis() {
-                    return Err(Code::Forbidden);
-                }
-            }
-            let by = by_of(&me.device);
+            let by = super::authorize_kicker(
+                entries.iter().map(|e| &e.device),
+                &kicker.connection_id,
+                guard,
+            )?;
             let mut outcome = KickOutcome::default();
             let mut targets = Vec::new();
             let mut seen = std::collections::HashSet::new();
