@@ -3,6 +3,7 @@
 
 const COMMANDS: &[&str] = &[
     "subscribe",
+    "subscribe_timeline",
     "login",
     "login_demo",
     "logout",

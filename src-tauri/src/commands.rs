@@ -7,7 +7,9 @@ use tauri::State;
 use tauri::ipc::Channel;
 use tokio::sync::watch;
 use vestibule_app::AppCore;
-use vestibule_app::view::{CommandError, DemoView, KickResult, LoginRequest, SessionView};
+use vestibule_app::view::{
+    CommandError, DemoView, KickResult, LoginRequest, SessionView, TimelineUpdate,
+};
 use vestibule_client::DeviceType;
 
 /// The live `subscribe` stream; a new subscription (a reloaded page) replaces the old one.
@@ -41,6 +43,57 @@ pub async fn subscribe(
     let views = core.view();
     let task =
         tauri::async_runtime::spawn(forward_views(views, move |view| on_view.send(view).is_ok()));
+    let previous = subscription
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .replace(task);
+    if let Some(previous) = previous {
+        previous.abort();
+    }
+    Ok(())
+}
+
+/// The live `subscribe_timeline` stream; a new one replaces the old one.
+#[derive(Debug, Default)]
+pub struct TimelineSubscription(Mutex<Option<tauri::async_runtime::JoinHandle<()>>>);
+
+/// Sends every account's timeline, then each new entry, until `send` fails.
+/// A subscriber that fell behind gets the whole history again (`reset`).
+pub async fn forward_timelines(core: AppCore, mut send: impl FnMut(TimelineUpdate) -> bool) {
+    loop {
+        let (history, mut updates) = core.timelines();
+        for update in history {
+            if !send(update) {
+                return;
+            }
+        }
+        loop {
+            match updates.recv().await {
+                Ok(update) => {
+                    if !send(update) {
+                        return;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
+/// Streams timeline updates to the UI over `on_update`: each account's
+/// history first (`reset: true`), then every new entry.
+#[tauri::command]
+pub async fn subscribe_timeline(
+    core: State<'_, AppCore>,
+    subscription: State<'_, TimelineSubscription>,
+    on_update: Channel<TimelineUpdate>,
+) -> Result<(), CommandError> {
+    let core = core.inner().clone();
+    let task = tauri::async_runtime::spawn(forward_timelines(core, move |update| {
+        on_update.send(update).is_ok()
+    }));
     let previous = subscription
         .0
         .lock()

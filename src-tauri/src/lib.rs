@@ -61,6 +61,7 @@ macro_rules! app_commands {
     () => {
         tauri::generate_handler![
             $crate::commands::subscribe,
+            $crate::commands::subscribe_timeline,
             $crate::commands::login,
             $crate::commands::login_demo,
             $crate::commands::logout,
@@ -93,6 +94,7 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, core: AppCore, native: bool) -> 
     };
     builder
         .manage(commands::Subscription::default())
+        .manage(commands::TimelineSubscription::default())
         .manage(core.clone())
         .invoke_handler(app_commands!())
         .setup(move |app| {

@@ -5,126 +5,12 @@
 //! The binaries must be built first (`scripts/test.sh` does it):
 //! `cargo build -p vestibule-gateway -p vestibule-cli -p vestibule-desktop`.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
-
-/// The demo secret every test gateway uses.
-pub const SECRET: &str = "e2e-demo-secret-0123456789abcdef";
-/// The admin key every test gateway uses.
-pub const ADMIN_KEY: &str = "e2e-admin-key";
-
-/// The directory the workspace's binaries are built into (next to this test's executable).
-pub fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_default();
-    // target/<profile>/deps/<test> → target/<profile>
-    exe.parent()
-        .and_then(Path::parent)
-        .map(Path::to_owned)
-        .unwrap_or_default()
-}
-
-/// A workspace binary, or a panic that says how to build it.
-pub fn bin(name: &str) -> PathBuf {
-    let path = bin_dir().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build it first (cargo build -p vestibule-gateway -p vestibule-cli -p vestibule-desktop)",
-        path.display()
-    );
-    path
-}
-
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
-}
-
-/// A login token for `account` of the demo app.
-pub fn token(account: &str) -> String {
-    vestibule_protocol::token::mint(SECRET, "demo", account, Duration::from_secs(3600))
-        .unwrap_or_else(|e| panic!("mint: {e}"))
-        .expose()
-        .to_owned()
-}
-
-/// A spawned process whose stdout is read line by line; killed on drop.
-#[derive(Debug)]
-pub struct Proc {
-    /// The child.
-    pub child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-    /// Every stdout line read so far.
-    pub seen: Vec<String>,
-}
-
-impl Proc {
-    /// Spawns `command` with stdout piped.
-    pub fn spawn(mut command: Command) -> Self {
-        command.stdout(Stdio::piped()).kill_on_drop(true);
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {command:?}: {e}"));
-        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-        Self {
-            child,
-            lines: BufReader::new(stdout).lines(),
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads lines until one satisfies `want` (within `wait`).
-    pub async fn line_where(&mut self, wait: Duration, want: impl Fn(&str) -> bool) -> String {
-        let found = tokio::time::timeout(wait, async {
-            while let Ok(Some(line)) = self.lines.next_line().await {
-                self.seen.push(line.clone());
-                if want(&line) {
-                    return Some(line);
-                }
-            }
-            None
-        })
-        .await;
-        match found {
-            Ok(Some(line)) => line,
-            Ok(None) => panic!("stdout ended; saw {:?}", self.seen),
-            Err(_) => panic!("no matching line within {wait:?}; saw {:?}", self.seen),
-        }
-    }
-
-    /// Waits for exit (within `wait`) and returns the exit code.
-    pub async fn exit_code(&mut self, wait: Duration) -> i32 {
-        let status = tokio::time::timeout(wait, self.child.wait())
-            .await
-            .unwrap_or_else(|_| panic!("did not exit within {wait:?}; saw {:?}", self.seen))
-            .unwrap_or_else(|e| panic!("wait: {e}"));
-        while let Ok(Some(line)) = self.lines.next_line().await {
-            self.seen.push(line);
-        }
-        status.code().unwrap_or(-1)
-    }
-
-    /// Sends SIGTERM to the process's children, then to the process
-    /// (tauri-driver stops WebKitWebDriver and the app on SIGTERM).
-    pub fn terminate(&self) {
-        if let Some(pid) = self.child.id() {
-            let pid = pid.to_string();
-            let _ = std::process::Command::new("pkill")
-                .args(["-TERM", "-P", &pid])
-                .status();
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid])
-                .status();
-        }
-    }
-}
+use tokio::process::Command;
+pub use vestibule_testkit::{ADMIN_KEY, Proc, SECRET, bin, free_port, token};
 
 /// A `vestibule-gateway serve --memory` process on a free loopback port.
 #[derive(Debug)]
@@ -181,8 +67,8 @@ impl GatewayProc {
     }
 
     /// Kills the process with SIGKILL, like a crash.
-    pub async fn kill9(mut self) {
-        let _ = self.proc.child.kill().await;
+    pub async fn kill9(self) {
+        self.proc.kill().await;
     }
 }
 
@@ -345,7 +231,7 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        self.proc.terminate();
+        self.proc.signal_terminate();
     }
 }
 

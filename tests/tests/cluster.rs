@@ -164,7 +164,7 @@ async fn a_kick_crosses_nodes_and_every_node_sees_the_same_list() {
     })
     .await;
     assert_eq!(devices(&n2, "alice").await.0, ["desk", "tab"]);
-    tab.terminate();
+    tab.signal_terminate();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,5 +356,5 @@ async fn a_same_device_reconnect_on_another_node_shows_no_flap_and_no_ghost() {
         ["laptop", "observer"],
         "one laptop, no ghost"
     );
-    observer.terminate();
+    observer.signal_terminate();
 }

@@ -1,28 +1,26 @@
-//! The desktop app's core: accounts, their connections, the demo gateway,
-//! and the one [`SessionView`] the UI renders. No Tauri in here: the shell
-//! forwards commands and streams the view.
+//! The desktop app's core: accounts and their connections. No Tauri in
+//! here: the shell forwards commands and streams the view.
+//!
+//! One `Mutex<State>` holds the live accounts; it is never held across an
+//! `.await` (clients are cloned out before they are called).
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{broadcast, watch};
-use tokio::task::AbortHandle;
 use vestibule_client::{
-    Client, ClientOptions, DeviceType, DisconnectInfo, DisconnectReason, Event, NetState,
-    OptionsUpdate, Timing, Token, Vestibule, WallClock,
+    Client, ClientOptions, DeviceType, OptionsUpdate, Timing, Token, Vestibule, WallClock,
 };
 
+use crate::account::{Account, watch_account};
 use crate::accounts::{AccountStore, SavedAccount, account_id, install_device_id};
 use crate::demo::Demo;
 use crate::secrets::TokenVault;
+use crate::timeline::{Timeline, TimelineHub};
 use crate::view::{
-    AccountView, CommandError, DemoView, ErrorCode, InstallView, KeychainView, KickResult,
-    LoginDefaults, LoginRequest, SessionView, TimelineEntry, TimelineKind,
+    CommandError, DemoView, ErrorCode, InstallView, KeychainView, KickResult, LoginRequest,
+    SessionView, TimelineKind,
 };
-
-/// Timeline entries kept per account.
-const TIMELINE_LEN: usize = 300;
 
 /// When to run the embedded demo gateway.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,58 +66,54 @@ pub struct Notice {
 /// The core. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppCore {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-struct Inner {
-    config: CoreConfig,
+pub(crate) struct Inner {
+    pub(crate) config: CoreConfig,
     registry: Vestibule,
-    device_id: String,
-    keychain: KeychainView,
-    store: Mutex<AccountStore>,
-    state: Mutex<State>,
-    view: watch::Sender<SessionView>,
-    notices: broadcast::Sender<Notice>,
-    demo: tokio::sync::Mutex<Option<Demo>>,
-    demo_view: Mutex<Option<DemoView>>,
+    pub(crate) device_id: String,
+    pub(crate) keychain: KeychainView,
+    pub(crate) install: InstallView,
+    pub(crate) store: Mutex<AccountStore>,
+    pub(crate) state: Mutex<State>,
+    pub(crate) view: watch::Sender<SessionView>,
+    pub(crate) timelines: TimelineHub,
+    pub(crate) notices: broadcast::Sender<Notice>,
+    pub(crate) demo: tokio::sync::Mutex<Option<Demo>>,
+    pub(crate) demo_view: Mutex<Option<DemoView>>,
 }
 
 #[derive(Debug, Default)]
-struct State {
-    accounts: Vec<Account>,
-    active: Option<String>,
+pub(crate) struct State {
+    pub(crate) accounts: Vec<Account>,
+    pub(crate) active: Option<String>,
 }
 
+/// An account to connect: the login form's fields once checked, or a
+/// remembered account at start.
 #[derive(Debug)]
-struct Account {
-    id: String,
-    url: String,
-    app_key: String,
-    account: String,
-    remembered: bool,
-    demo: bool,
-    client: Client,
-    timeline: VecDeque<TimelineEntry>,
-    watcher: AbortHandle,
-    demo_devices: Vec<String>,
+pub(crate) struct OpenRequest {
+    pub(crate) url: String,
+    pub(crate) app_key: String,
+    pub(crate) account: String,
+    pub(crate) token: Token,
+    /// The token is kept in the keychain.
+    pub(crate) remembered: bool,
+    /// The account lives on the embedded demo gateway.
+    pub(crate) demo: bool,
 }
 
-impl Drop for Account {
-    fn drop(&mut self) {
-        self.watcher.abort();
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     WallClock::system().now()
 }
 
-fn not_found(id: &str) -> CommandError {
+pub(crate) fn not_found(id: &str) -> CommandError {
     CommandError::new(ErrorCode::NotFound, format!("no account {id:?}"))
 }
 
@@ -136,9 +130,9 @@ impl AppCore {
                 available: true,
                 reason: None,
             },
-            Err(reason) => KeychainView {
+            Err(e) => KeychainView {
                 available: false,
-                reason: Some(reason),
+                reason: Some(e.to_string()),
             },
         };
         let start_demo = match config.demo {
@@ -157,26 +151,18 @@ impl AppCore {
             device_type: config.device_type,
             os: config.os.clone(),
         };
-        let initial = SessionView {
-            accounts: Vec::new(),
-            active: None,
-            demo: None,
-            keychain: keychain.clone(),
-            defaults: LoginDefaults::default(),
-            install,
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-        };
-        let (view, _) = watch::channel(initial);
         let (notices, _) = broadcast::channel(32);
         let core = Self {
             inner: Arc::new(Inner {
                 config,
                 registry: Vestibule::new(),
                 device_id,
+                view: watch::Sender::new(crate::projection::initial(&keychain, &install)),
                 keychain,
+                install,
                 store: Mutex::new(store),
                 state: Mutex::default(),
-                view,
+                timelines: TimelineHub::new(),
                 notices,
                 demo: tokio::sync::Mutex::new(None),
                 demo_view: Mutex::new(None),
@@ -189,14 +175,15 @@ impl AppCore {
             let id = saved.id();
             match core.inner.config.vault.get(&id) {
                 Ok(Some(token)) => {
-                    if let Err(e) = core.open(
-                        &saved.url,
-                        &saved.app_key,
-                        &saved.account,
+                    let request = OpenRequest {
+                        url: saved.url,
+                        app_key: saved.app_key,
+                        account: saved.account,
                         token,
-                        true,
-                        false,
-                    ) {
+                        remembered: true,
+                        demo: false,
+                    };
+                    if let Err(e) = core.open(request) {
                         tracing::warn!(account = %id, error = %e, "cannot restore account");
                     }
                 }
@@ -252,59 +239,29 @@ impl AppCore {
         } else if let Err(e) = self.inner.config.vault.delete(&id) {
             tracing::debug!(account = %id, error = %e, "no remembered token to delete");
         }
-        self.open(&url, &app_key, &account, token, remembered, demo)?;
-        self.timeline(
-            &id,
-            TimelineKind::Action,
-            format!("log in as {account} to {url}"),
-            None,
-        );
+        let action = format!("log in as {account} to {url}");
+        self.open(OpenRequest {
+            url,
+            app_key,
+            account,
+            token,
+            remembered,
+            demo,
+        })?;
+        self.timeline(&id, TimelineKind::Action, action, None);
         Ok(id)
     }
 
-    /// Logs in to the demo gateway as `account` with a locally minted token.
-    pub async fn login_demo(&self, account: &str) -> Result<String, CommandError> {
-        let account = if account.trim().is_empty() {
-            "alice"
-        } else {
-            account.trim()
-        };
-        let demo_view = self.start_demo().await?;
-        let token = {
-            let demo = self.inner.demo.lock().await;
-            let demo = demo.as_ref().ok_or_else(|| {
-                CommandError::new(ErrorCode::Demo, "the demo gateway is not running")
-            })?;
-            demo.mint(account)?
-        };
-        self.login(LoginRequest {
-            url: demo_view.url,
-            app_key: demo_view.app_key,
-            account: account.to_owned(),
-            token: token.expose().to_owned(),
-            remember: false,
-        })
-        .await
-    }
-
     /// Creates or reuses the instance for an account, makes it active and connects.
-    fn open(
-        &self,
-        url: &str,
-        app_key: &str,
-        account: &str,
-        token: Token,
-        remembered: bool,
-        demo: bool,
-    ) -> Result<(), CommandError> {
-        let id = account_id(url, app_key, account);
+    pub(crate) fn open(&self, req: OpenRequest) -> Result<(), CommandError> {
+        let id = account_id(&req.url, &req.app_key, &req.account);
         let mut state = lock(&self.inner.state);
         if let Some(existing) = state.accounts.iter_mut().find(|a| a.id == id) {
-            existing.remembered = remembered;
+            existing.remembered = req.remembered;
             let client = existing.client.clone();
             state.active = Some(id);
             drop(state);
-            let update = OptionsUpdate::token(token);
+            let update = OptionsUpdate::token(req.token);
             tokio::spawn(async move {
                 if let Err(e) = client.set_options(update).await {
                     tracing::warn!(error = %e, "token update failed");
@@ -314,13 +271,20 @@ impl AppCore {
             self.publish();
             return Ok(());
         }
-        let mut options = ClientOptions::new(url, app_key, account, token, &self.inner.device_id);
-        options.device.device_type = self.inner.config.device_type;
-        options.device.os = self.inner.config.os.clone();
-        options.client.name = "vestibule-desktop".into();
-        options.client.version = env!("CARGO_PKG_VERSION").into();
-        options.timing = self.inner.config.timing;
-        options.auto_connect = false;
+        let options = ClientOptions::builder(
+            &req.url,
+            &req.app_key,
+            &req.account,
+            req.token,
+            &self.inner.device_id,
+        )
+        .device_type(self.inner.config.device_type)
+        .os(self.inner.config.os.clone())
+        .client("vestibule-desktop", env!("CARGO_PKG_VERSION"))
+        .timing(self.inner.config.timing)
+        .auto_connect(false)
+        .build()
+        .map_err(CommandError::from)?;
         let client = self
             .inner
             .registry
@@ -334,13 +298,13 @@ impl AppCore {
         .abort_handle();
         state.accounts.push(Account {
             id: id.clone(),
-            url: url.to_owned(),
-            app_key: app_key.to_owned(),
-            account: account.to_owned(),
-            remembered,
-            demo,
+            url: req.url,
+            app_key: req.app_key,
+            account: req.account,
+            remembered: req.remembered,
+            demo: req.demo,
             client: client.clone(),
-            timeline: VecDeque::new(),
+            timeline: Timeline::default(),
             watcher,
             demo_devices: Vec::new(),
         });
@@ -351,7 +315,7 @@ impl AppCore {
         Ok(())
     }
 
-    fn client(&self, id: &str) -> Result<Client, CommandError> {
+    pub(crate) fn client(&self, id: &str) -> Result<Client, CommandError> {
         lock(&self.inner.state)
             .accounts
             .iter()
@@ -417,7 +381,7 @@ impl AppCore {
         Ok(())
     }
 
-    /// Shows another account; both stay connected.
+    /// Shows another account; both stay connected. `None` shows the login page.
     pub fn switch_account(&self, id: Option<&str>) -> Result<(), CommandError> {
         {
             let mut state = lock(&self.inner.state);
@@ -434,18 +398,20 @@ impl AppCore {
 
     /// Logs out and forgets an account: its instance, saved entry and token.
     pub async fn forget_account(&self, id: &str) -> Result<(), CommandError> {
-        let account = {
+        // Both under the state lock (state, then store: the order
+        // `remember_account` takes them in), so a login being recorded at this
+        // moment cannot save the account again after it was forgotten.
+        let (account, saved) = {
             let mut state = lock(&self.inner.state);
             let index = state.accounts.iter().position(|a| a.id == id);
             let account = index.map(|i| state.accounts.remove(i));
             if state.active.as_deref() == Some(id) {
                 state.active = state.accounts.first().map(|a| a.id.clone());
             }
-            account
+            let saved = lock(&self.inner.store).remove(id);
+            (account, saved)
         };
-        let saved = lock(&self.inner.store)
-            .remove(id)
-            .map_err(|e| CommandError::new(ErrorCode::Storage, e.to_string()))?;
+        let saved = saved.map_err(|e| CommandError::new(ErrorCode::Storage, e.to_string()))?;
         if account.is_none() && !saved {
             return Err(not_found(id));
         }
@@ -457,137 +423,6 @@ impl AppCore {
         }
         self.publish();
         Ok(())
-    }
-
-    /// Starts the embedded demo gateway (once).
-    pub async fn start_demo(&self) -> Result<DemoView, CommandError> {
-        let mut demo = self.inner.demo.lock().await;
-        if let Some(running) = demo.as_ref() {
-            return Ok(running.view());
-        }
-        let started = Demo::start().await?;
-        let view = started.view();
-        *demo = Some(started);
-        *lock(&self.inner.demo_view) = Some(view.clone());
-        drop(demo);
-        self.publish();
-        Ok(view)
-    }
-
-    /// Logs in a simulated other device of a demo account.
-    pub async fn demo_add_device(
-        &self,
-        id: &str,
-        device_type: DeviceType,
-    ) -> Result<String, CommandError> {
-        let account = self.demo_account(id)?;
-        let device_id = {
-            let mut demo = self.inner.demo.lock().await;
-            let demo = demo.as_mut().ok_or_else(|| {
-                CommandError::new(ErrorCode::Demo, "the demo gateway is not running")
-            })?;
-            demo.add_device(&account, device_type).await?
-        };
-        self.timeline(
-            id,
-            TimelineKind::Action,
-            format!("demo: a simulated {device_type} device ({device_id}) logged in"),
-            None,
-        );
-        self.refresh_demo_devices().await;
-        Ok(device_id)
-    }
-
-    /// A simulated other device of a demo account signs this app out.
-    pub async fn demo_kick_me(&self, id: &str) -> Result<(), CommandError> {
-        let account = self.demo_account(id)?;
-        self.timeline(
-            id,
-            TimelineKind::Action,
-            "demo: ask another device to sign this one out".into(),
-            None,
-        );
-        {
-            let mut demo = self.inner.demo.lock().await;
-            let demo = demo.as_mut().ok_or_else(|| {
-                CommandError::new(ErrorCode::Demo, "the demo gateway is not running")
-            })?;
-            demo.kick(&account, &self.inner.device_id).await?;
-        }
-        self.refresh_demo_devices().await;
-        Ok(())
-    }
-
-    fn demo_account(&self, id: &str) -> Result<String, CommandError> {
-        let state = lock(&self.inner.state);
-        let account = state
-            .accounts
-            .iter()
-            .find(|a| a.id == id)
-            .ok_or_else(|| not_found(id))?;
-        if !account.demo {
-            return Err(CommandError::new(
-                ErrorCode::Demo,
-                "simulated devices exist only for demo accounts",
-            ));
-        }
-        Ok(account.account.clone())
-    }
-
-    async fn refresh_demo_devices(&self) {
-        {
-            let guard = self.inner.demo.lock().await;
-            let Some(demo) = guard.as_ref() else { return };
-            let mut state = lock(&self.inner.state);
-            for account in state.accounts.iter_mut().filter(|a| a.demo) {
-                account.demo_devices = demo.devices_of(&account.account);
-            }
-        }
-        self.publish();
-    }
-
-    /// Writes the account's diagnostics (state and timeline, no token) to a
-    /// JSON file in the export directory; returns its path.
-    pub fn export_diagnostics(&self, id: &str) -> Result<String, CommandError> {
-        let view = self.inner.view.borrow().clone();
-        let account = view
-            .accounts
-            .iter()
-            .find(|a| a.id == id)
-            .ok_or_else(|| not_found(id))?;
-        let report = serde_json::json!({
-            "exportedAt": now(),
-            "app": {"name": "vestibule-desktop", "version": view.version},
-            "install": view.install,
-            "account": account,
-        });
-        let text = serde_json::to_vec_pretty(&report)
-            .map_err(|e| CommandError::new(ErrorCode::Internal, e.to_string()))?;
-        let safe: String = account
-            .account
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let path = self
-            .inner
-            .config
-            .export_dir
-            .join(format!("vestibule-diagnostics-{safe}-{}.json", now()));
-        crate::accounts::write_atomically(&path, &text)
-            .map_err(|e| CommandError::new(ErrorCode::Storage, e.to_string()))?;
-        self.timeline(
-            id,
-            TimelineKind::Action,
-            format!("diagnostics exported to {}", path.display()),
-            None,
-        );
-        Ok(path.display().to_string())
     }
 
     /// Closes every connection and the demo gateway (app exit).
@@ -616,251 +451,25 @@ impl AppCore {
     }
 
     /// Saves a logged-in account (never for demo accounts: their gateway lives only as long as the app).
-    fn remember_account(&self, id: &str) {
-        let saved = {
-            let state = lock(&self.inner.state);
-            let Some(account) = state.accounts.iter().find(|a| a.id == id) else {
-                return;
-            };
-            if account.demo {
-                return;
-            }
-            SavedAccount {
-                url: account.url.clone(),
-                app_key: account.app_key.clone(),
-                account: account.account.clone(),
-                device_id: self.inner.device_id.clone(),
-                remember: account.remembered,
-                last_used: now(),
-            }
+    pub(crate) fn remember_account(&self, id: &str) {
+        let state = lock(&self.inner.state);
+        let Some(account) = state.accounts.iter().find(|a| a.id == id) else {
+            return;
         };
+        if account.demo {
+            return;
+        }
+        let saved = SavedAccount {
+            url: account.url.clone(),
+            app_key: account.app_key.clone(),
+            account: account.account.clone(),
+            device_id: self.inner.device_id.clone(),
+            remember: account.remembered,
+            last_used: now(),
+        };
+        // Still under the state lock: see `forget_account`.
         if let Err(e) = lock(&self.inner.store).upsert(saved) {
             tracing::error!(error = %e, "cannot save accounts");
         }
     }
-
-    fn timeline(&self, id: &str, kind: TimelineKind, text: String, code: Option<u16>) {
-        {
-            let mut state = lock(&self.inner.state);
-            let Some(account) = state.accounts.iter_mut().find(|a| a.id == id) else {
-                return;
-            };
-            if account.timeline.len() == TIMELINE_LEN {
-                account.timeline.pop_front();
-            }
-            account.timeline.push_back(TimelineEntry {
-                at: now(),
-                kind,
-                text,
-                code,
-            });
-        }
-        self.publish();
-    }
-
-    /// Rebuilds the view from the accounts and publishes it if it changed.
-    fn publish(&self) {
-        let state = lock(&self.inner.state);
-        let accounts: Vec<AccountView> = state
-            .accounts
-            .iter()
-            .map(|a| AccountView {
-                id: a.id.clone(),
-                url: a.url.clone(),
-                app_key: a.app_key.clone(),
-                account: a.account.clone(),
-                remembered: a.remembered,
-                demo: a.demo,
-                session: a.client.snapshot(),
-                timeline: a.timeline.iter().cloned().collect(),
-                demo_devices: a.demo_devices.clone(),
-            })
-            .collect();
-        let active = state.active.clone();
-        drop(state);
-        let demo = lock(&self.inner.demo_view).clone();
-        let defaults = {
-            let store = lock(&self.inner.store);
-            match (store.last_used(), &demo) {
-                (Some(last), _) => LoginDefaults {
-                    url: last.url.clone(),
-                    app_key: last.app_key.clone(),
-                    account: last.account.clone(),
-                },
-                (None, Some(demo)) => LoginDefaults {
-                    url: demo.url.clone(),
-                    app_key: demo.app_key.clone(),
-                    account: String::new(),
-                },
-                (None, None) => LoginDefaults::default(),
-            }
-        };
-        self.inner.view.send_if_modified(|view| {
-            let next = SessionView {
-                accounts,
-                active,
-                demo,
-                keychain: self.inner.keychain.clone(),
-                defaults,
-                install: view.install.clone(),
-                version: view.version.clone(),
-            };
-            if *view == next {
-                false
-            } else {
-                *view = next;
-                true
-            }
-        });
-    }
-}
-
-/// Follows one account's events: timeline, saved accounts, notices, view.
-async fn watch_account(inner: std::sync::Weak<Inner>, id: String, client: Client) {
-    let mut events = client.subscribe();
-    let mut snapshots = client.watch();
-    loop {
-        tokio::select! {
-            event = events.recv() => {
-                let Some(inner) = inner.upgrade() else { return };
-                let core = AppCore { inner };
-                match event {
-                    Ok(event) => core.on_event(&id, &event),
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        core.timeline(&id, TimelineKind::Error, format!("{n} events were missed (the state shown is current)"), None);
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
-                }
-            }
-            changed = snapshots.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                let Some(inner) = inner.upgrade() else { return };
-                AppCore { inner }.publish();
-            }
-        }
-    }
-}
-
-impl AppCore {
-    fn on_event(&self, id: &str, event: &Event) {
-        let (kind, text, code) = match event {
-            Event::NetState { state } => (
-                TimelineKind::State,
-                match state {
-                    NetState::Connected => "network state: connected",
-                    NetState::Connecting => "network state: connecting",
-                    NetState::Disconnected => "network state: disconnected",
-                }
-                .to_owned(),
-                None,
-            ),
-            Event::Connected { info } => {
-                self.remember_account(id);
-                (
-                    TimelineKind::Connected,
-                    format!(
-                        "connected: connection {}, seen from {}:{}{}",
-                        info.connection_id,
-                        info.ip,
-                        info.port,
-                        if info.repeat_login {
-                            " (replaced this device's earlier session)"
-                        } else {
-                            ""
-                        }
-                    ),
-                    None,
-                )
-            }
-            Event::WillReconnect { retry_count, delay } => {
-                let last = self
-                    .client(id)
-                    .ok()
-                    .and_then(|c| c.snapshot().last_disconnect);
-                let why = last.as_ref().map(|d| d.message.clone()).unwrap_or_default();
-                (
-                    TimelineKind::Reconnect,
-                    format!(
-                        "{why}; reconnecting: attempt {retry_count} in {:.1} s",
-                        delay.as_secs_f64()
-                    ),
-                    last.and_then(|d| d.code),
-                )
-            }
-            Event::Disconnected { info } => {
-                if let Some(notice) = notice_for(id, info) {
-                    let _ = self.inner.notices.send(notice);
-                }
-                (
-                    TimelineKind::Disconnected,
-                    describe_disconnect(info),
-                    info.code,
-                )
-            }
-            Event::DevicesChanged { devices, rev } => (
-                TimelineKind::Devices,
-                format!(
-                    "{} device(s) online: {} (rev {rev})",
-                    devices.len(),
-                    devices
-                        .iter()
-                        .map(|d| format!("{} {}", d.device_type, d.device_id))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                None,
-            ),
-            Event::Error { code, message } => (TimelineKind::Error, message.clone(), Some(*code)),
-            Event::Ready | Event::NotReady => return,
-            other => (TimelineKind::State, format!("{other:?}"), None),
-        };
-        self.timeline(id, kind, text, code);
-    }
-}
-
-/// The sentence shown for a disconnect (login page, timeline, notification).
-pub fn describe_disconnect(info: &DisconnectInfo) -> String {
-    let by = info
-        .by
-        .as_ref()
-        .map(|b| {
-            format!(
-                " by {} ({}, {}, {})",
-                b.device_id, b.device_type, b.os, b.ip
-            )
-        })
-        .unwrap_or_default();
-    match &info.reason {
-        DisconnectReason::Kicked { reason } => format!("signed out{by}: {}", reason.describe()),
-        DisconnectReason::Rejected { code } => format!(
-            "login refused ({code}): {}",
-            vestibule_protocol::Code::from_u16(*code).describe()
-        ),
-        DisconnectReason::Replaced => {
-            "signed out: this device logged in again elsewhere".to_owned()
-        }
-        DisconnectReason::LoggedOut => "logged out".to_owned(),
-        DisconnectReason::Destroyed => "closed".to_owned(),
-        DisconnectReason::Lost { .. } | DisconnectReason::Timeout => {
-            format!("connection lost: {}", info.message)
-        }
-    }
-}
-
-fn notice_for(id: &str, info: &DisconnectInfo) -> Option<Notice> {
-    let title = match info.reason {
-        DisconnectReason::Kicked {
-            reason: vestibule_client::KickReason::TokenExpired,
-        } => "Your session expired",
-        DisconnectReason::Kicked { .. } | DisconnectReason::Replaced => "You were signed out",
-        DisconnectReason::Rejected { .. } => "Login refused",
-        _ => return None,
-    };
-    Some(Notice {
-        account_id: id.to_owned(),
-        title: title.to_owned(),
-        body: describe_disconnect(info),
-    })
 }

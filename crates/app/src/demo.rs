@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use vestibule_client::{ClientOptions, DeviceType, Status, Token, Vestibule};
+use vestibule_client::{ClientOptions, DeviceType, ReadyError, Status, Token, Vestibule};
 use vestibule_gateway::{Gateway, GatewayConfig, Storage};
 
-use crate::view::{CommandError, DemoView, ErrorCode};
+use crate::core::{AppCore, lock, not_found};
+use crate::view::{CommandError, DemoView, ErrorCode, LoginRequest, TimelineKind};
 
 /// Accounts the login page suggests.
 pub const SUGGESTED_ACCOUNTS: [&str; 3] = ["alice", "bob", "carol"];
@@ -63,11 +64,6 @@ impl Demo {
         }
     }
 
-    /// The gateway URL.
-    pub fn url(&self) -> String {
-        self.gateway.ws_url()
-    }
-
     /// A token for `account`, minted here (valid for a day).
     pub fn mint(&self, account: &str) -> Result<Token, CommandError> {
         vestibule_protocol::token::mint(
@@ -91,50 +87,35 @@ impl Demo {
             device_type.as_str().to_ascii_lowercase(),
             self.counter
         );
-        let mut options = ClientOptions::new(
-            self.url(),
-            vestibule_gateway::DEMO_APP_KEY,
-            account,
-            self.mint(account)?,
-            &device_id,
-        );
-        options.device.device_type = device_type;
-        options.device.os = match device_type {
+        let os = match device_type {
             DeviceType::Android => "Android 15",
             DeviceType::Ios => "iOS 18.2",
             DeviceType::Mac => "macOS 15.2",
             DeviceType::Web => "Firefox 134 on Linux",
             DeviceType::Pc => "Windows 11",
-        }
-        .to_owned();
-        options.client.name = "vestibule-demo-device".into();
-        options.auto_connect = false;
+        };
+        let options = ClientOptions::builder(
+            self.gateway.ws_url(),
+            vestibule_gateway::DEMO_APP_KEY,
+            account,
+            self.mint(account)?,
+            &device_id,
+        )
+        .device_type(device_type)
+        .os(os)
+        .client("vestibule-demo-device", env!("CARGO_PKG_VERSION"))
+        .build()
+        .map_err(CommandError::from)?;
         // Its own registry: a different device of the same account.
         let client = Vestibule::new()
             .instance(options)
             .map_err(CommandError::from)?;
-        let mut watch = client.watch();
-        client.connect();
-        let online = tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                match watch.borrow_and_update().status {
-                    Status::Connected => return true,
-                    Status::SignedOut | Status::NeedsToken | Status::Destroyed => return false,
-                    _ => {}
-                }
-                if watch.changed().await.is_err() {
-                    return false;
-                }
-            }
-        })
-        .await
-        .unwrap_or(false);
-        if !online {
-            let why = client
-                .snapshot()
-                .last_disconnect
-                .map_or_else(|| "it did not connect in time".to_owned(), |d| d.message);
+        if let Err(e) = client.ready(Duration::from_secs(10)).await {
             let _ = client.destroy().await;
+            let why = match e {
+                ReadyError::Ended(info) => info.message,
+                other => other.to_string(),
+            };
             return Err(demo_error(format!(
                 "the simulated device could not log in: {why}"
             )));
@@ -217,4 +198,114 @@ fn kicked(
         return Err(demo_error(format!("{target} is not online")));
     }
     Ok(kicker)
+}
+
+impl AppCore {
+    /// Starts the embedded demo gateway (once).
+    pub async fn start_demo(&self) -> Result<DemoView, CommandError> {
+        let mut demo = self.inner.demo.lock().await;
+        if let Some(running) = demo.as_ref() {
+            return Ok(running.view());
+        }
+        let started = Demo::start().await?;
+        let view = started.view();
+        *demo = Some(started);
+        *lock(&self.inner.demo_view) = Some(view.clone());
+        drop(demo);
+        self.publish();
+        Ok(view)
+    }
+
+    /// Logs in to the demo gateway as `account` with a locally minted token.
+    pub async fn login_demo(&self, account: &str) -> Result<String, CommandError> {
+        let account = if account.trim().is_empty() {
+            "alice"
+        } else {
+            account.trim()
+        };
+        let demo_view = self.start_demo().await?;
+        let token = {
+            let demo = self.inner.demo.lock().await;
+            demo.as_ref()
+                .ok_or_else(|| demo_error("the demo gateway is not running"))?
+                .mint(account)?
+        };
+        self.login(LoginRequest {
+            url: demo_view.url,
+            app_key: demo_view.app_key,
+            account: account.to_owned(),
+            token: token.expose().to_owned(),
+            remember: false,
+        })
+        .await
+    }
+
+    /// Logs in a simulated other device of a demo account.
+    pub async fn demo_add_device(
+        &self,
+        id: &str,
+        device_type: DeviceType,
+    ) -> Result<String, CommandError> {
+        let account = self.demo_account(id)?;
+        let device_id = {
+            let mut demo = self.inner.demo.lock().await;
+            let demo = demo
+                .as_mut()
+                .ok_or_else(|| demo_error("the demo gateway is not running"))?;
+            demo.add_device(&account, device_type).await?
+        };
+        self.timeline(
+            id,
+            TimelineKind::Action,
+            format!("demo: a simulated {device_type} device ({device_id}) logged in"),
+            None,
+        );
+        self.refresh_demo_devices().await;
+        Ok(device_id)
+    }
+
+    /// A simulated other device of a demo account signs this app out.
+    pub async fn demo_kick_me(&self, id: &str) -> Result<(), CommandError> {
+        let account = self.demo_account(id)?;
+        self.timeline(
+            id,
+            TimelineKind::Action,
+            "demo: ask another device to sign this one out".into(),
+            None,
+        );
+        {
+            let mut demo = self.inner.demo.lock().await;
+            let demo = demo
+                .as_mut()
+                .ok_or_else(|| demo_error("the demo gateway is not running"))?;
+            demo.kick(&account, &self.inner.device_id).await?;
+        }
+        self.refresh_demo_devices().await;
+        Ok(())
+    }
+
+    fn demo_account(&self, id: &str) -> Result<String, CommandError> {
+        let state = lock(&self.inner.state);
+        let account = state
+            .accounts
+            .iter()
+            .find(|a| a.id == id)
+            .ok_or_else(|| not_found(id))?;
+        if !account.demo {
+            return Err(demo_error("simulated devices exist only for demo accounts"));
+        }
+        Ok(account.account.clone())
+    }
+
+    async fn refresh_demo_devices(&self) {
+        {
+            let guard = self.inner.demo.lock().await;
+            let Some(demo) = guard.as_ref() else { return };
+            let mut state = lock(&self.inner.state);
+            for account in state.accounts.iter_mut().filter(|a| a.demo) {
+                account.demo_devices = demo.devices_of(&account.account);
+            }
+        }
+        self.publish();
+    }
 }

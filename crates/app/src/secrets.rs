@@ -9,22 +9,35 @@ use vestibule_client::Token;
 /// The keychain service name tokens are stored under.
 pub const SERVICE: &str = "im.vestibule.desktop";
 
+/// Why the vault cannot keep or give a token.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VaultError {
+    /// There is no keychain to talk to (no Secret Service running, locked, refused).
+    #[error(
+        "no OS keychain is running (on Linux: GNOME Keyring or another Secret Service), so tokens cannot be remembered"
+    )]
+    Unavailable,
+    /// The keychain answered with an error.
+    #[error("the OS keychain failed: {0}")]
+    Failed(String),
+}
+
 /// Where remembered tokens go.
 pub trait TokenVault: Send + Sync + std::fmt::Debug {
     /// `Ok(())` when tokens can be stored, or why not.
-    fn availability(&self) -> Result<(), String>;
+    fn availability(&self) -> Result<(), VaultError>;
     /// The token stored for `account_id`.
-    fn get(&self, account_id: &str) -> Result<Option<Token>, String>;
+    fn get(&self, account_id: &str) -> Result<Option<Token>, VaultError>;
     /// Stores a token.
-    fn set(&self, account_id: &str, token: &Token) -> Result<(), String>;
+    fn set(&self, account_id: &str, token: &Token) -> Result<(), VaultError>;
     /// Forgets a token (no error if there was none).
-    fn delete(&self, account_id: &str) -> Result<(), String>;
+    fn delete(&self, account_id: &str) -> Result<(), VaultError>;
 }
 
 /// The OS keychain (Secret Service on Linux, Keychain on macOS, Credential Manager on Windows).
 #[derive(Debug)]
 pub struct Keychain {
-    available: Result<(), String>,
+    available: Result<(), VaultError>,
 }
 
 impl Keychain {
@@ -43,27 +56,27 @@ impl Keychain {
         Self { available }
     }
 
-    fn entry(&self, account_id: &str) -> Result<keyring::Entry, String> {
+    fn entry(&self, account_id: &str) -> Result<keyring::Entry, VaultError> {
         self.available.clone()?;
         keyring::Entry::new(SERVICE, account_id).map_err(|e| describe(&e))
     }
 }
 
-fn describe(e: &keyring::Error) -> String {
+fn describe(e: &keyring::Error) -> VaultError {
     match e {
         keyring::Error::PlatformFailure(_) | keyring::Error::NoStorageAccess(_) => {
-            "no OS keychain is running (on Linux: GNOME Keyring or another Secret Service), so tokens cannot be remembered".to_owned()
+            VaultError::Unavailable
         }
-        other => format!("the OS keychain failed: {other}"),
+        other => VaultError::Failed(other.to_string()),
     }
 }
 
 impl TokenVault for Keychain {
-    fn availability(&self) -> Result<(), String> {
+    fn availability(&self) -> Result<(), VaultError> {
         self.available.clone()
     }
 
-    fn get(&self, account_id: &str) -> Result<Option<Token>, String> {
+    fn get(&self, account_id: &str) -> Result<Option<Token>, VaultError> {
         match self.entry(account_id)?.get_password() {
             Ok(token) => Ok(Some(Token::new(token))),
             Err(keyring::Error::NoEntry) => Ok(None),
@@ -71,13 +84,13 @@ impl TokenVault for Keychain {
         }
     }
 
-    fn set(&self, account_id: &str, token: &Token) -> Result<(), String> {
+    fn set(&self, account_id: &str, token: &Token) -> Result<(), VaultError> {
         self.entry(account_id)?
             .set_password(token.expose())
             .map_err(|e| describe(&e))
     }
 
-    fn delete(&self, account_id: &str) -> Result<(), String> {
+    fn delete(&self, account_id: &str) -> Result<(), VaultError> {
         match self.entry(account_id)?.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(describe(&e)),
@@ -89,7 +102,7 @@ impl TokenVault for Keychain {
 #[derive(Debug, Default)]
 pub struct MemoryVault {
     tokens: Mutex<HashMap<String, Token>>,
-    unavailable: Option<String>,
+    unavailable: bool,
 }
 
 impl MemoryVault {
@@ -99,10 +112,10 @@ impl MemoryVault {
     }
 
     /// A vault that refuses everything, like a machine with no keychain.
-    pub fn unavailable(reason: impl Into<String>) -> Self {
+    pub fn unavailable() -> Self {
         Self {
             tokens: Mutex::default(),
-            unavailable: Some(reason.into()),
+            unavailable: true,
         }
     }
 
@@ -114,22 +127,26 @@ impl MemoryVault {
 }
 
 impl TokenVault for MemoryVault {
-    fn availability(&self) -> Result<(), String> {
-        self.unavailable.clone().map_or(Ok(()), Err)
+    fn availability(&self) -> Result<(), VaultError> {
+        if self.unavailable {
+            Err(VaultError::Unavailable)
+        } else {
+            Ok(())
+        }
     }
 
-    fn get(&self, account_id: &str) -> Result<Option<Token>, String> {
+    fn get(&self, account_id: &str) -> Result<Option<Token>, VaultError> {
         self.availability()?;
         Ok(self.tokens().get(account_id).cloned())
     }
 
-    fn set(&self, account_id: &str, token: &Token) -> Result<(), String> {
+    fn set(&self, account_id: &str, token: &Token) -> Result<(), VaultError> {
         self.availability()?;
         self.tokens().insert(account_id.to_owned(), token.clone());
         Ok(())
     }
 
-    fn delete(&self, account_id: &str) -> Result<(), String> {
+    fn delete(&self, account_id: &str) -> Result<(), VaultError> {
         self.availability()?;
         self.tokens().remove(account_id);
         Ok(())

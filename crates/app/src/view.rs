@@ -44,8 +44,6 @@ pub struct AccountView {
     pub demo: bool,
     /// The connection manager's state.
     pub session: Snapshot,
-    /// The connection's recent history, newest last (tokens never appear).
-    pub timeline: Vec<TimelineEntry>,
     /// Simulated other devices of this account (demo only).
     pub demo_devices: Vec<String>,
 }
@@ -63,6 +61,20 @@ pub struct TimelineEntry {
     pub text: String,
     /// A result or close code, when there is one.
     pub code: Option<u16>,
+}
+
+/// New timeline entries of one account (the history comes apart from the
+/// view: see `AppCore::timelines`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct TimelineUpdate {
+    /// The account.
+    pub account_id: String,
+    /// Entries, oldest first.
+    pub entries: Vec<TimelineEntry>,
+    /// These entries replace the account's whole timeline (the first update
+    /// of a subscription) instead of being appended.
+    pub reset: bool,
 }
 
 /// Kinds of timeline entries, for icons and filtering.
@@ -182,8 +194,6 @@ pub enum ErrorCode {
     NotConnected,
     /// The gateway refused.
     Rejected,
-    /// The keychain failed.
-    Keychain,
     /// Saving to disk failed.
     Storage,
     /// The demo gateway is not available.
@@ -207,7 +217,7 @@ impl From<vestibule_client::ClientError> for CommandError {
         use vestibule_client::ClientError as E;
         let code = match &e {
             E::InvalidOptions(_) | E::Immutable(_) => ErrorCode::InvalidInput,
-            E::NotConnected | E::ConnectionLost | E::Timeout => ErrorCode::NotConnected,
+            E::NotConnected | E::ConnectionLost => ErrorCode::NotConnected,
             E::Rejected { .. } => ErrorCode::Rejected,
             E::Destroyed => ErrorCode::NotFound,
             _ => ErrorCode::Internal,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ts_rs::{Config, TS};
-use vestibule_app::view::{CommandError, KickResult, LoginRequest, SessionView};
+use vestibule_app::view::{CommandError, KickResult, LoginRequest, SessionView, TimelineUpdate};
 
 fn bindings_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/lib/bindings")
@@ -20,6 +20,7 @@ fn generate(dir: &Path) {
     LoginRequest::export_all(&config).expect("export LoginRequest");
     CommandError::export_all(&config).expect("export CommandError");
     KickResult::export_all(&config).expect("export KickResult");
+    TimelineUpdate::export_all(&config).expect("export TimelineUpdate");
     vestibule_client::DeviceType::export_all(&config).expect("export DeviceType");
 }
 

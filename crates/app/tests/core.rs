@@ -4,14 +4,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use vestibule_app::secrets::{MemoryVault, TokenVault};
+use vestibule_app::secrets::{MemoryVault, TokenVault, VaultError};
 use vestibule_app::view::{ErrorCode, LoginRequest, SessionView};
 use vestibule_app::{AppCore, CoreConfig, DemoMode};
 use vestibule_client::{DeviceType, DisconnectReason, KickReason, Status, Timing};
 use vestibule_gateway::{Gateway, GatewayConfig};
-use vestibule_testkit::eventually;
-
-const SECRET: &str = "app-core-tests-secret-0123456789";
+use vestibule_testkit::{ADMIN_KEY, SECRET, eventually, token};
 
 fn config(dir: &Path, vault: Arc<dyn TokenVault>, demo: DemoMode) -> CoreConfig {
     CoreConfig {
@@ -28,15 +26,8 @@ fn config(dir: &Path, vault: Arc<dyn TokenVault>, demo: DemoMode) -> CoreConfig 
 async fn gateway() -> Gateway {
     let mut config = GatewayConfig::new("127.0.0.1:0".parse().expect("addr"));
     config.demo_secret = Some(SECRET.into());
-    config.admin_key = Some("app-core-admin-key".into());
+    config.admin_key = Some(ADMIN_KEY.into());
     Gateway::start(config).await.expect("gateway")
-}
-
-fn token(account: &str) -> String {
-    vestibule_protocol::token::mint(SECRET, "demo", account, Duration::from_secs(600))
-        .expect("mint")
-        .expose()
-        .to_owned()
 }
 
 fn request(gw: &Gateway, account: &str, remember: bool) -> LoginRequest {
@@ -141,8 +132,9 @@ async fn the_demo_logs_in_adds_a_device_and_can_sign_me_out() {
     // wait for both.
     let view = view_until(&core, "signed out, with the reason in the timeline", |v| {
         status_of(v, &id) == Some(Status::SignedOut)
-            && v.accounts[0]
-                .timeline
+            && core
+                .timeline_of(&id)
+                .unwrap_or_default()
                 .iter()
                 .any(|e| e.text.contains("signed out by"))
     })
@@ -166,13 +158,10 @@ async fn the_demo_logs_in_adds_a_device_and_can_sign_me_out() {
         .expect("notice");
     assert_eq!(notice.title, "You were signed out");
     assert!(notice.body.contains(&by.device_id));
+    let timeline = core.timeline_of(&id).expect("timeline");
     assert!(
-        view.accounts[0]
-            .timeline
-            .iter()
-            .any(|e| e.text.contains("signed out by")),
-        "{:?}",
-        view.accounts[0].timeline
+        timeline.iter().any(|e| e.text.contains("signed out by")),
+        "{timeline:?}"
     );
 
     // Demo accounts are never saved: their gateway lives only as long as the app.
@@ -248,17 +237,21 @@ async fn remembered_accounts_come_back_after_a_restart_and_no_token_touches_disk
 async fn without_a_keychain_remember_me_is_off_and_says_why() {
     let gw = gateway().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let vault = Arc::new(MemoryVault::unavailable(
-        "no Secret Service on this machine",
-    ));
+    let vault = Arc::new(MemoryVault::unavailable());
     let core = AppCore::start(config(dir.path(), vault, DemoMode::Never))
         .await
         .expect("start");
     let keychain = core.view().borrow().keychain.clone();
     assert!(!keychain.available);
     assert_eq!(
-        keychain.reason.as_deref(),
-        Some("no Secret Service on this machine")
+        keychain.reason,
+        Some(VaultError::Unavailable.to_string()),
+        "the UI says why"
+    );
+    assert!(
+        keychain
+            .reason
+            .is_some_and(|r| r.contains("Secret Service"))
     );
     let id = core
         .login(request(&gw, "alice", true))
@@ -370,12 +363,11 @@ async fn diagnostics_export_has_the_timeline_and_never_the_token() {
     let req = request(&gw, "alice", false);
     let secret = req.token.clone();
     let id = core.login(req).await.expect("login");
-    view_until(&core, "the connected entry", |v| {
-        v.accounts.iter().any(|a| {
-            a.timeline
-                .iter()
-                .any(|e| e.kind == vestibule_app::view::TimelineKind::Connected)
-        })
+    view_until(&core, "the connected entry", |_| {
+        core.timeline_of(&id)
+            .unwrap_or_default()
+            .iter()
+            .any(|e| e.kind == vestibule_app::view::TimelineKind::Connected)
     })
     .await;
     let path = core.export_diagnostics(&id).expect("export");

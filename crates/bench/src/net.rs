@@ -18,10 +18,7 @@ use vestibule_protocol::{
 /// A connected socket.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// The demo app's secret every bench gateway uses.
-pub const SECRET: &str = "bench-demo-secret-0123456789abcdef";
-/// The admin key every bench gateway uses.
-pub const ADMIN_KEY: &str = "bench-admin-key";
+pub use vestibule_testkit::{ADMIN_KEY, SECRET};
 
 fn config() -> WebSocketConfig {
     WebSocketConfig::default()
@@ -55,29 +52,20 @@ pub async fn connect(addr: SocketAddr, source: Option<IpAddr>) -> anyhow::Result
     Ok(ws)
 }
 
-/// The wait a gateway asked for when it refused the upgrade with 503
-/// (admission control), if that is why `connect` failed.
-pub fn busy_for(error: &anyhow::Error) -> Option<Duration> {
+/// What a failed `connect` means for the connection manager's machine.
+pub fn connect_cause(error: &anyhow::Error) -> vestibule_protocol::CloseCause {
     match error.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
-        Some(tokio_tungstenite::tungstenite::Error::Http(response))
-            if response.status().as_u16() == 503 =>
-        {
-            let ms = response
-                .headers()
-                .get(vestibule_protocol::RETRY_AFTER_MS_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            Some(Duration::from_millis(ms))
-        }
-        _ => None,
+        Some(e) => vestibule_client::connect_error_cause(e),
+        None => vestibule_protocol::CloseCause::Transport,
     }
 }
 
 /// A token for `account` of the demo app.
 pub fn token(account: &str) -> Token {
-    vestibule_protocol::token::mint(SECRET, "demo", account, Duration::from_secs(6 * 3600))
-        .unwrap_or_else(|_| Token::new(""))
+    Token::new(vestibule_testkit::token_for(
+        account,
+        Duration::from_secs(6 * 3600),
+    ))
 }
 
 /// The login frame for `account` on `device_id`.

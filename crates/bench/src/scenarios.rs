@@ -8,13 +8,17 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
+use futures_util::StreamExt;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use vestibule_client::LoginInfo;
 use vestibule_client::backoff::{Backoff, BackoffConfig};
-use vestibule_protocol::{ClientFrame, DeviceType, ServerFrame};
+use vestibule_client::machine::{Action, Input, Machine};
+use vestibule_protocol::{ClientFrame, CloseCause, Code, DeviceType, LoginOk, ServerFrame};
 
 use crate::net::{self, Ws};
 use crate::procs::{
-    GatewayProc, Proc, RedisProc, cpu_time, hold, rss_kib, sibling, tcp_kernel_kib,
+    GatewayProc, Proc, RedisServer, bin, cpu_time, hold, line_after, rss_kib, tcp_kernel_kib,
 };
 use crate::report::{Row, percentile};
 
@@ -56,9 +60,8 @@ impl Baseline {
     async fn start(listen: &str) -> anyhow::Result<Self> {
         let mut command = tokio::process::Command::new(std::env::current_exe()?);
         command.args(["baseline-server", "--listen", listen]);
-        let mut proc = Proc::spawn(command)?;
-        let addr = proc
-            .expect_line("listening", Duration::from_secs(10))
+        let mut proc = Proc::try_spawn(command)?;
+        let addr = line_after(&mut proc, "listening", Duration::from_secs(10))
             .await?
             .parse()?;
         Ok(Self { proc, addr })
@@ -391,13 +394,13 @@ pub async fn kicks(scale: Scale) -> anyhow::Result<Vec<Row>> {
             .target("p99 ≤ 1 ms", p99 <= 1.0),
     );
 
-    let redis = RedisProc::start().await?;
+    let redis = RedisServer::start()?;
     let n1 = node(&redis.url(), "bench-1").await?;
     let n2 = node(&redis.url(), "bench-2").await?;
     let cross = kick_rounds(n1.addr, n2.addr, rounds, "kick-cross").await?;
     n1.proc.terminate().await;
     n2.proc.terminate().await;
-    redis.stop().await;
+    redis.kill();
     let scenario = format!("kick propagation, two nodes via Redis ({rounds} kicks)");
     rows.push(Row::new(
         &scenario,
@@ -514,75 +517,155 @@ struct StormStats {
     recording: std::sync::atomic::AtomicBool,
 }
 
-/// One reconnecting client: the connection manager's policy (full-jitter
-/// backoff from vestibule-client, honouring retryAfterMs), without its weight.
+/// One reconnecting client driven by the connection manager's own policy
+/// (its [`Machine`]: backoff, `retryAfterMs`, `Retry-After`, shutdown notices),
+/// over a light socket so tens of thousands fit in one process.
 async fn storm_client(i: usize, addr: SocketAddr, mode: Mode, stats: Arc<StormStats>) {
     let account = format!("storm-{i}");
     let token = net::token(&account);
-    let mut backoff = Backoff::new(BackoffConfig::default());
-    let mut attempt = 0u32;
+    let mut machine = Machine::new(Backoff::new(BackoffConfig::default()));
+    let mut actions = machine.on(Input::Connect, wall_ms());
     loop {
-        let mut retry_after = None;
-        let connected = net::connect(addr, Some(source(i))).await;
-        if let Err(e) = &connected
-            && let Some(after) = net::busy_for(e)
-        {
-            stats.refused.fetch_add(1, Ordering::Relaxed);
-            retry_after = Some(after);
-        }
-        if let Ok(mut ws) = connected {
-            let t0 = Instant::now();
-            let ok = match mode {
-                Mode::Login => {
-                    let sent = net::send(
-                        &mut ws,
-                        net::login_frame(&account, "dev", DeviceType::Pc, &token),
-                    )
-                    .await
-                    .is_ok();
-                    match sent.then_some(()) {
-                        Some(()) => match net::next_frame(&mut ws).await {
-                            Ok(ServerFrame::LoginOk(_)) => true,
-                            Ok(ServerFrame::LoginFailed { retry_after_ms, .. }) => {
-                                stats.refused.fetch_add(1, Ordering::Relaxed);
-                                retry_after = retry_after_ms.map(Duration::from_millis);
-                                false
-                            }
-                            _ => false,
-                        },
-                        None => false,
-                    }
+        let mut next = None;
+        for action in actions {
+            match action {
+                Action::Dial { .. } => {
+                    next = Some(
+                        storm_attempt(i, addr, mode, &account, &token, &stats, &mut machine).await,
+                    );
                 }
-                Mode::Echo => {
-                    net::send(&mut ws, "{}".into()).await.is_ok()
-                        && net::next_text(&mut ws).await.is_ok()
+                Action::ArmRetry { delay, .. } => {
+                    tokio::time::sleep(delay).await;
+                    next = Some(Input::RetryTimer);
                 }
-            };
-            if ok {
-                if stats.recording.load(Ordering::Relaxed)
-                    && let Ok(mut l) = stats.latencies.lock()
-                {
-                    l.push(ms(t0.elapsed()));
-                }
-                stats.connected.fetch_add(1, Ordering::Relaxed);
-                attempt = 0;
-                // Hold until the server goes away; a shutdown notice says when to come back.
-                while let Ok(text) = net::next_text(&mut ws).await {
-                    if let Ok(ServerFrame::Error {
-                        retry_after_ms: Some(after),
-                        ..
-                    }) = ServerFrame::decode(&text)
-                    {
-                        retry_after = Some(Duration::from_millis(after));
-                    }
-                }
-                stats.connected.fetch_sub(1, Ordering::Relaxed);
+                _ => {}
             }
         }
-        attempt += 1;
-        let delay = backoff.delay(attempt).max(retry_after.unwrap_or_default());
-        tokio::time::sleep(delay).await;
+        let Some(input) = next else { return };
+        actions = machine.on(input, wall_ms());
     }
+}
+
+/// One connection of a storm client, from dial to its end; returns how it ended.
+async fn storm_attempt(
+    i: usize,
+    addr: SocketAddr,
+    mode: Mode,
+    account: &str,
+    token: &vestibule_protocol::Token,
+    stats: &StormStats,
+    machine: &mut Machine,
+) -> Input {
+    let ended = |cause| Input::Ended {
+        cause,
+        message: String::new(),
+        by: None,
+    };
+    let mut ws = match net::connect(addr, Some(source(i))).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            let cause = net::connect_cause(&e);
+            if matches!(
+                cause,
+                CloseCause::Rejected {
+                    code: Code::Busy,
+                    ..
+                }
+            ) {
+                stats.refused.fetch_add(1, Ordering::Relaxed);
+            }
+            return ended(cause);
+        }
+    };
+    let t0 = Instant::now();
+    let ok = match mode {
+        Mode::Login => {
+            let frame = net::login_frame(account, "dev", DeviceType::Pc, token);
+            if net::send(&mut ws, frame).await.is_err() {
+                return ended(CloseCause::Transport);
+            }
+            match net::next_frame(&mut ws).await {
+                Ok(ServerFrame::LoginOk(ok)) => ok,
+                Ok(ServerFrame::LoginFailed {
+                    code,
+                    retry_after_ms,
+                    ..
+                }) => {
+                    stats.refused.fetch_add(1, Ordering::Relaxed);
+                    return ended(CloseCause::Rejected {
+                        code,
+                        retry_after: retry_after_ms.map(Duration::from_millis),
+                    });
+                }
+                _ => return ended(CloseCause::Transport),
+            }
+        }
+        Mode::Echo => {
+            let echoed = net::send(&mut ws, "{}".into()).await.is_ok()
+                && net::next_text(&mut ws).await.is_ok();
+            if !echoed {
+                return ended(CloseCause::Transport);
+            }
+            // The raw server answers with no session: what the machine sees is the same.
+            LoginOk {
+                id: 1,
+                connection_id: format!("echo-{i}"),
+                ip: String::new(),
+                port: 0,
+                country: String::new(),
+                last_login_device_id: None,
+                custom_tag: None,
+                server_time: wall_ms(),
+                repeat_login: false,
+                token_expires_at: None,
+                devices: Vec::new(),
+                rev: 0,
+            }
+        }
+    };
+    let info = LoginInfo::from_login_ok("demo", account, "dev", &ok);
+    machine.on(
+        Input::LoggedIn {
+            info: Box::new(info),
+            devices: Vec::new(),
+            rev: ok.rev,
+        },
+        wall_ms(),
+    );
+    if stats.recording.load(Ordering::Relaxed)
+        && let Ok(mut l) = stats.latencies.lock()
+    {
+        l.push(ms(t0.elapsed()));
+    }
+    stats.connected.fetch_add(1, Ordering::Relaxed);
+    // Hold until the server goes away; a shutdown notice says when to come back.
+    let cause = loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => {
+                if let Ok(ServerFrame::Error {
+                    id: None,
+                    code: Code::Busy,
+                    retry_after_ms: Some(after),
+                    ..
+                }) = ServerFrame::decode(text.as_str())
+                {
+                    let after = Duration::from_millis(after);
+                    machine.on(Input::GoingAway { after }, wall_ms());
+                }
+            }
+            Some(Ok(Message::Close(frame))) => {
+                break CloseCause::from_close_code(frame.map(|f| u16::from(f.code)));
+            }
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break CloseCause::Transport,
+        }
+    };
+    stats.connected.fetch_sub(1, Ordering::Relaxed);
+    ended(cause)
+}
+
+fn wall_ms() -> u64 {
+    vestibule_client::WallClock::system().now()
 }
 
 /// How the server goes away in a storm.
@@ -777,7 +860,7 @@ pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
     let nodes = 4;
     let per_node = total / nodes;
     let scenario = format!("cluster (4 nodes on Redis, {total} connections)");
-    let redis = RedisProc::start().await?;
+    let redis = RedisServer::start()?;
     let mut gateways = Vec::new();
     for i in 0..nodes {
         let node_id = format!("bench-{i}");
@@ -810,7 +893,7 @@ pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
     for gw in gateways {
         gw.proc.terminate().await;
     }
-    redis.stop().await;
+    redis.kill();
     let want = (nodes * per_node) as f64;
     Ok(vec![
         Row::new(&scenario, "logged-in sessions held", sessions as f64, "")
@@ -830,8 +913,8 @@ pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
     ])
 }
 
-/// Checks the binaries the scenarios need before starting.
+/// Checks the binaries the scenarios need before starting (panics with how to build them).
 pub fn preflight() -> anyhow::Result<()> {
-    sibling("vestibule-gateway")?;
+    bin("vestibule-gateway");
     Ok(())
 }

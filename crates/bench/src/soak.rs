@@ -70,19 +70,6 @@ fn options(url: &str, account: usize, device: usize) -> ClientOptions {
     options
 }
 
-async fn metric(gw: &GatewayProc, name: &str) -> anyhow::Result<f64> {
-    let text = reqwest::get(format!("{}/metrics", gw.http()))
-        .await?
-        .text()
-        .await?;
-    Ok(text
-        .lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0))
-}
-
 async fn ghosts(gw: &GatewayProc) -> anyhow::Result<usize> {
     let mut total = 0;
     for account in 0..ACCOUNTS {
@@ -236,7 +223,7 @@ pub async fn soak(duration: Duration) -> anyhow::Result<SoakReport> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     report.ghost_devices = ghosts(&gw).await?;
-    report.panics = metric(&gw, "vestibule_panics ").await?;
+    report.panics = vestibule_testkit::metric(&gw.http(), "vestibule_panics ").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     report.rss_end_kib = rss_kib(gw.proc.pid());
     gw.proc.terminate().await;

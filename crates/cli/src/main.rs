@@ -11,7 +11,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use vestibule_client::{
-    ClientOptions, DeviceType, DisconnectInfo, DisconnectReason, Event, Status, Vestibule,
+    ClientOptions, DeviceType, DisconnectInfo, DisconnectReason, Event, ReadyError, RecvError,
+    Vestibule,
 };
 use vestibule_protocol::{Device, Token, UnixMillis};
 
@@ -227,11 +228,11 @@ async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
             event = events.recv() => {
                 let event = match event {
                     Ok(event) => event,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    Err(RecvError::Lagged(n)) => {
                         eprintln!("(missed {n} events; the state below is current)");
                         continue;
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(ExitCode::FAILURE),
+                    Err(RecvError::Closed) => return Ok(ExitCode::FAILURE),
                 };
                 if json {
                     println!("{}", serde_json::to_string(&event)?);
@@ -268,46 +269,20 @@ async fn one_shot_login(
     let client = Vestibule::global()
         .instance(options(&args.connect, args.device_type))
         .context("invalid options")?;
-    let mut watch = client.watch();
     client.connect();
-    let outcome = tokio::time::timeout(Duration::from_secs(args.timeout), async {
-        loop {
-            let status = watch.borrow_and_update().status;
-            match status {
-                Status::Connected | Status::SignedOut | Status::NeedsToken => return status,
-                _ => {}
-            }
-            if watch.changed().await.is_err() {
-                return Status::Destroyed;
-            }
-        }
-    })
-    .await;
-    match outcome {
-        Ok(Status::Connected) => Ok((Some(client), json)),
-        Ok(_) => {
-            let why = client.snapshot().last_disconnect;
+    match client.ready(Duration::from_secs(args.timeout)).await {
+        Ok(_) => Ok((Some(client), json)),
+        Err(ReadyError::Ended(info)) => {
             client.destroy().await?;
-            match why {
-                Some(info) => {
-                    eprintln!("cannot log in: {}", render::disconnect(&info));
-                    std::process::exit(i32::from(match info.reason {
-                        DisconnectReason::Rejected { .. } => EXIT_REFUSED,
-                        _ => EXIT_SIGNED_OUT,
-                    }));
-                }
-                None => Ok((None, json)),
-            }
+            eprintln!("cannot log in: {info}");
+            std::process::exit(i32::from(match info.reason {
+                DisconnectReason::Rejected { .. } => EXIT_REFUSED,
+                _ => EXIT_SIGNED_OUT,
+            }));
         }
-        Err(_) => {
-            let why = client.snapshot().last_disconnect;
+        Err(e) => {
             client.destroy().await?;
-            eprintln!(
-                "cannot log in within {} s{}",
-                args.timeout,
-                why.map(|i| format!(": {}", render::disconnect(&i)))
-                    .unwrap_or_default()
-            );
+            eprintln!("cannot log in within {} s: {e}", args.timeout);
             Ok((None, json))
         }
     }

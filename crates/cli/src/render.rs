@@ -1,7 +1,7 @@
 //! Human-readable lines for events and device lists.
 
-use vestibule_client::{DisconnectInfo, DisconnectReason, Event, NetState};
-use vestibule_protocol::{Code, Device, UnixMillis};
+use vestibule_client::{Event, NetState};
+use vestibule_protocol::{Device, UnixMillis};
 
 /// `HH:MM:SS` in the local time zone.
 pub fn clock(at: UnixMillis) -> String {
@@ -50,7 +50,7 @@ pub fn event_line(event: &Event, now: UnixMillis) -> Option<String> {
             "connection lost; reconnecting: attempt {retry_count} in {:.1} s",
             delay.as_secs_f64()
         ),
-        Event::Disconnected { info } => disconnect(info),
+        Event::Disconnected { info } => info.to_string(),
         Event::DevicesChanged { devices, rev } => {
             format!("{} device(s) online (rev {rev}):", devices.len())
         }
@@ -58,38 +58,6 @@ pub fn event_line(event: &Event, now: UnixMillis) -> Option<String> {
         other => format!("{other:?}"),
     };
     Some(format!("{t} {text}"))
-}
-
-/// Why the session ended, for people: "kicked (byDevice) by phone-1 (iOS, iOS 18, 10.0.0.2): ...".
-pub fn disconnect(info: &DisconnectInfo) -> String {
-    match &info.reason {
-        DisconnectReason::Kicked { reason } => {
-            let by = info
-                .by
-                .as_ref()
-                .map(|b| {
-                    format!(
-                        " by {} ({}, {}, {})",
-                        b.device_id, b.device_type, b.os, b.ip
-                    )
-                })
-                .unwrap_or_default();
-            format!("kicked ({reason}){by}: {}", info.message)
-        }
-        DisconnectReason::Rejected { code } => format!(
-            "login refused: {code} {} ({})",
-            Code::from_u16(*code).describe(),
-            info.message
-        ),
-        DisconnectReason::Replaced => "signed out: this device logged in again elsewhere".into(),
-        DisconnectReason::LoggedOut => "logged out".into(),
-        DisconnectReason::Destroyed => "closed".into(),
-        DisconnectReason::Lost { close_code } => match close_code {
-            Some(code) => format!("connection lost (close {code}): {}", info.message),
-            None => format!("connection lost: {}", info.message),
-        },
-        DisconnectReason::Timeout => format!("timed out: {}", info.message),
-    }
 }
 
 /// An aligned table of devices, one per line, with `me` marked.

@@ -4,29 +4,21 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::Command;
 use vestibule_gateway::{Gateway, GatewayConfig};
+use vestibule_testkit::{ADMIN_KEY, Proc, SECRET, token};
 
-const SECRET: &str = "cli-tests-secret-0123456789";
 const BIN: &str = env!("CARGO_BIN_EXE_vestibule-cli");
 
 async fn gateway() -> Gateway {
     let mut config = GatewayConfig::new("127.0.0.1:0".parse().expect("addr"));
-    config.admin_key = Some("cli-tests-admin-key".into());
+    config.admin_key = Some(ADMIN_KEY.into());
     config.demo_secret = Some(SECRET.into());
     let gw = Gateway::start(config).await.expect("gateway");
     let policy = serde_json::from_value(serde_json::json!({"mode": "all", "maxDevices": 10}))
         .expect("policy");
     gw.store().set_policy("demo", policy).await.expect("policy");
     gw
-}
-
-fn token(account: &str) -> String {
-    vestibule_protocol::token::mint(SECRET, "demo", account, Duration::from_secs(600))
-        .expect("mint")
-        .expose()
-        .to_owned()
 }
 
 fn cli(gw: &Gateway, account: &str, args: &[&str]) -> Command {
@@ -48,49 +40,14 @@ fn cli(gw: &Gateway, account: &str, args: &[&str]) -> Command {
     command
 }
 
-struct Running {
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-    seen: Vec<String>,
-}
-
-impl Running {
-    fn start(mut command: Command) -> Self {
-        let mut child = command.spawn().expect("spawn vestibule-cli");
-        let stdout = child.stdout.take().expect("stdout");
-        Self {
-            child,
-            lines: BufReader::new(stdout).lines(),
-            seen: Vec::new(),
-        }
-    }
-
-    /// Reads JSON lines until one has `"type": kind`.
-    async fn until(&mut self, kind: &str) -> Value {
-        let wait = tokio::time::timeout(Duration::from_secs(20), async {
-            while let Some(line) = self.lines.next_line().await.expect("read stdout") {
-                self.seen.push(line.clone());
-                let value: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-                if value["type"] == kind {
-                    return value;
-                }
-            }
-            panic!("stdout ended before {kind}: {:?}", self.seen);
-        });
-        wait.await
-            .unwrap_or_else(|_| panic!("no {kind} within 20 s: {:?}", self.seen))
-    }
-
-    async fn exit_code(&mut self) -> i32 {
-        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
-            .await
-            .expect("exits within 20 s")
-            .expect("wait");
-        while let Ok(Some(line)) = self.lines.next_line().await {
-            self.seen.push(line);
-        }
-        status.code().expect("exit code")
-    }
+/// Reads JSON lines until one has `"type": kind`.
+async fn until(proc: &mut Proc, kind: &str) -> Value {
+    let line = proc
+        .line_where(Duration::from_secs(20), |l| {
+            serde_json::from_str::<Value>(l).is_ok_and(|v| v["type"] == kind)
+        })
+        .await;
+    serde_json::from_str(&line).expect("json")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,7 +77,7 @@ async fn token_is_minted_offline_and_verifies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kick_from_a_third_process_makes_the_kicked_login_exit_4() {
     let gw = gateway().await;
-    let mut a = Running::start(cli(
+    let mut a = Proc::spawn(cli(
         &gw,
         "alice",
         &[
@@ -132,8 +89,8 @@ async fn a_kick_from_a_third_process_makes_the_kicked_login_exit_4() {
             "PC",
         ],
     ));
-    a.until("ready").await;
-    let mut b = Running::start(cli(
+    until(&mut a, "ready").await;
+    let mut b = Proc::spawn(cli(
         &gw,
         "alice",
         &[
@@ -145,8 +102,8 @@ async fn a_kick_from_a_third_process_makes_the_kicked_login_exit_4() {
             "iOS",
         ],
     ));
-    b.until("ready").await;
-    let list = a.until("devicesChanged").await;
+    until(&mut b, "ready").await;
+    let list = until(&mut a, "devicesChanged").await;
     assert_eq!(list["devices"].as_array().map(Vec::len), Some(2), "{list}");
 
     // The devices command sees both (plus itself while it is logged in).
@@ -187,11 +144,11 @@ async fn a_kick_from_a_third_process_makes_the_kicked_login_exit_4() {
         "signed out phone-b"
     );
 
-    let kicked = b.until("disconnected").await;
+    let kicked = until(&mut b, "disconnected").await;
     assert_eq!(kicked["info"]["reason"]["kind"], "kicked");
     assert_eq!(kicked["info"]["reason"]["reason"], "byDevice");
     assert_eq!(kicked["info"]["by"]["deviceId"], "kicker");
-    assert_eq!(b.exit_code().await, 4);
+    assert_eq!(b.exit_code(Duration::from_secs(20)).await, 4);
 
     // a is untouched and leaves cleanly on Ctrl-C.
     let pid = a.child.id().expect("pid").to_string();
@@ -201,7 +158,7 @@ async fn a_kick_from_a_third_process_makes_the_kicked_login_exit_4() {
         .await
         .expect("kill");
     assert!(status.success());
-    assert_eq!(a.exit_code().await, 0);
+    assert_eq!(a.exit_code(Duration::from_secs(20)).await, 0);
     assert!(
         vestibule_testkit::eventually(Duration::from_secs(10), || gw.registry().local_sessions()
             == 0)
@@ -215,8 +172,8 @@ async fn a_refused_login_exits_3_and_says_why() {
     let gw = gateway().await;
     let mut command = cli(&gw, "alice", &["login", "--device-id", "desk"]);
     command.env("VESTIBULE_TOKEN", "wrong-token");
-    let mut login = Running::start(command);
-    assert_eq!(login.exit_code().await, 3);
+    let mut login = Proc::spawn(command);
+    assert_eq!(login.exit_code(Duration::from_secs(20)).await, 3);
     let text = login.seen.join("\n");
     assert!(text.contains("302"), "{text}");
     assert!(!text.contains("wrong-token"), "the token is never printed");
@@ -225,20 +182,14 @@ async fn a_refused_login_exits_3_and_says_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn human_output_shows_the_session_and_the_devices() {
     let gw = gateway().await;
-    let mut login = Running::start(cli(
+    let mut login = Proc::spawn(cli(
         &gw,
         "alice",
         &["login", "--device-id", "desk", "--custom-tag", "office"],
     ));
-    let wait = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(line) = login.lines.next_line().await.expect("read") {
-            login.seen.push(line.clone());
-            if line.contains("(this device)") {
-                return;
-            }
-        }
-    });
-    wait.await.expect("the device table within 20 s");
+    login
+        .line_where(Duration::from_secs(20), |l| l.contains("(this device)"))
+        .await;
     let text = login.seen.join("\n");
     assert!(text.contains("connected as alice on desk"), "{text}");
     assert!(text.contains("1 device(s) online"), "{text}");
@@ -248,5 +199,5 @@ async fn human_output_shows_the_session_and_the_devices() {
         .status()
         .await
         .expect("kill");
-    assert_eq!(login.exit_code().await, 0);
+    assert_eq!(login.exit_code(Duration::from_secs(20)).await, 0);
 }

@@ -4,30 +4,57 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use vestibule_protocol::limits::MAX_SERVER_FRAME_BYTES;
-use vestibule_protocol::{ClientFrame, CloseCause, Code, Login, LoginOk, ServerFrame};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use vestibule_protocol::{ClientFrame, CloseCause, Code, LoginOk, ServerFrame};
 
+use crate::dial::{CLOSE_GRACE, Failure, Ws, dial, drain};
 use crate::error::ClientError;
+use crate::hub::Hub;
 use crate::machine::{Action, Input, Machine};
-use crate::model::{Event, KickResult, LoginInfo, RetryInfo, Snapshot, Status};
+use crate::model::{DisconnectInfo, Event, KickResult, LoginInfo, RetryInfo, Snapshot, Status};
 use crate::options::{ClientOptions, OptionsUpdate};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type DialFuture = Pin<Box<dyn Future<Output = Result<(Ws, LoginOk), Failure>> + Send>>;
 
 /// How long a logout waits for the gateway's `ok` and close.
 const LOGOUT_GRACE: Duration = Duration::from_secs(5);
-/// How long a plain hang-up waits for the gateway's close.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// What [`crate::Client::ready`] resolves to: the session, or how the attempt ended.
+pub(crate) type ReadyReply = oneshot::Sender<Result<LoginInfo, Option<DisconnectInfo>>>;
+
+/// What one batch of actions changes in the snapshot besides the machine's state.
+#[derive(Default)]
+struct Edits {
+    /// A fresh login: clear the old session's info and devices.
+    fresh: bool,
+    /// The backoff shown (`Some(None)` clears it).
+    retry: Option<Option<RetryInfo>>,
+    /// How the connection ended.
+    last_disconnect: Option<DisconnectInfo>,
+}
+
+impl Edits {
+    fn apply(self, s: &mut Snapshot) {
+        if self.fresh {
+            s.login = None;
+            s.devices.clear();
+            s.devices_rev = 0;
+        }
+        if let Some(retry) = self.retry {
+            s.retry = retry;
+        }
+        if let Some(info) = self.last_disconnect {
+            s.last_disconnect = Some(info);
+        }
+    }
+}
 
 /// Requests from [`crate::Client`] handles.
 #[derive(Debug)]
@@ -45,13 +72,7 @@ pub(crate) enum Command {
     ),
     RetryNow,
     Network(bool),
-}
-
-/// Why a dial failed.
-#[derive(Debug)]
-struct Failure {
-    cause: CloseCause,
-    message: String,
+    Ready(ReadyReply),
 }
 
 enum Pending {
@@ -66,8 +87,7 @@ pub(crate) struct Actor {
     options: ClientOptions,
     machine: Machine,
     commands: mpsc::UnboundedReceiver<Command>,
-    snapshot: watch::Sender<Snapshot>,
-    events: broadcast::Sender<Event>,
+    hub: Arc<Hub>,
     socket: Option<Ws>,
     dialing: Option<DialFuture>,
     retry_at: Option<Instant>,
@@ -78,8 +98,7 @@ pub(crate) struct Actor {
     next_id: u64,
     pending: HashMap<u64, Pending>,
     destroy_waiters: Vec<oneshot::Sender<()>>,
-    /// The gateway said it is going away and when to come back (503 + retryAfterMs).
-    going_away: Option<Duration>,
+    ready_waiters: Vec<ReadyReply>,
 }
 
 impl Actor {
@@ -87,16 +106,14 @@ impl Actor {
         options: ClientOptions,
         machine: Machine,
         commands: mpsc::UnboundedReceiver<Command>,
-        snapshot: watch::Sender<Snapshot>,
-        events: broadcast::Sender<Event>,
+        hub: Arc<Hub>,
     ) -> Self {
         let wall = options.wall_clock.now();
         Self {
             options,
             machine,
             commands,
-            snapshot,
-            events,
+            hub,
             socket: None,
             dialing: None,
             retry_at: None,
@@ -107,16 +124,13 @@ impl Actor {
             next_id: 1,
             pending: HashMap::new(),
             destroy_waiters: Vec::new(),
-            going_away: None,
+            ready_waiters: Vec::new(),
         }
     }
 
     /// The initial snapshot for an instance.
     pub(crate) fn initial_snapshot(options: &ClientOptions) -> Snapshot {
         Snapshot {
-            url: options.url.clone(),
-            app_key: options.app_key.clone(),
-            account: options.account.clone(),
             device_id: options.device.device_id.clone(),
             status: Status::Idle,
             net_state: crate::NetState::Disconnected,
@@ -169,6 +183,9 @@ impl Actor {
             }
         }
         // The socket is closed (the hang-up waited for it): destroy() may return.
+        for waiter in self.ready_waiters.drain(..) {
+            let _ = waiter.send(Err(self.hub.borrow().last_disconnect.clone()));
+        }
         for waiter in self.destroy_waiters.drain(..) {
             let _ = waiter.send(());
         }
@@ -181,75 +198,96 @@ impl Actor {
 
     /// Feeds the machine and carries out its actions.
     async fn apply(&mut self, input: Input) {
+        self.apply_with(input, |_| {}).await;
+    }
+
+    /// Feeds the machine, carries out its actions in order, and then publishes
+    /// one snapshot (with `change` and everything the actions recorded) and
+    /// the events, together: one change, one publish.
+    async fn apply_with(&mut self, input: Input, change: impl FnOnce(&mut Snapshot)) {
         let now = self.options.wall_clock.now();
-        let before = self.machine.status();
         let actions = self.machine.on(input, now);
+        let mut edits = Edits::default();
+        let mut events = Vec::new();
         for action in actions {
             match action {
-                Action::Dial => {
-                    // A fresh login (not a reconnect) starts without the old session's info.
-                    let fresh = matches!(
-                        before,
-                        Status::Idle | Status::SignedOut | Status::NeedsToken
-                    );
-                    self.publish(|s| {
-                        if fresh {
-                            s.login = None;
-                            s.devices.clear();
-                            s.devices_rev = 0;
-                        }
-                    });
+                Action::Dial { fresh } => {
+                    // A new login starts without the old session's info.
+                    edits.fresh |= fresh;
                     self.dialing = Some(Box::pin(dial(self.options.clone(), self.take_id())));
                 }
                 Action::Hangup { logout } => self.hangup(logout).await,
-                Action::ArmRetry(delay) => {
+                Action::ArmRetry { attempt, delay } => {
                     self.retry_at = Some(Instant::now() + delay);
                     let info = RetryInfo {
-                        retry_count: self.machine.attempts(),
+                        retry_count: attempt,
                         delay_ms: millis(delay),
                         next_retry_at: now.saturating_add(millis(delay)),
                     };
-                    self.publish(|s| s.retry = Some(info));
+                    edits.retry = Some(Some(info));
                 }
                 Action::DisarmRetry => {
                     self.retry_at = None;
-                    self.publish(|s| s.retry = None);
+                    edits.retry = Some(None);
                 }
                 Action::ArmStable => {
                     self.stable_at = Some(Instant::now() + self.options.timing.stable_after);
                 }
                 Action::Probe => self.ping().await,
-                Action::Record(info) => self.publish(|s| s.last_disconnect = Some(info)),
-                Action::Emit(event) => {
-                    self.publish(|_| {});
-                    self.emit(event);
-                }
+                Action::Record(info) => edits.last_disconnect = Some(info),
+                Action::Emit(event) => events.push(event),
             }
         }
-        self.publish(|_| {});
+        self.announce(
+            |s| {
+                change(s);
+                edits.apply(s);
+            },
+            events,
+        );
+        self.settle_ready_waiters();
     }
 
-    /// Updates the snapshot from the machine (and `change`), notifying watchers only on change.
-    fn publish(&self, change: impl FnOnce(&mut Snapshot)) {
+    /// Publishes the snapshot (the machine's state, plus `change`) and `events` as one step.
+    fn announce(&self, change: impl FnOnce(&mut Snapshot), events: Vec<Event>) {
         let status = self.machine.status();
         let net_state = self.machine.net_state();
-        self.snapshot.send_if_modified(|s| {
-            let before = s.clone();
-            change(s);
-            s.status = status;
-            s.net_state = net_state;
-            s.ready = status == Status::Connected;
-            if status != Status::Reconnecting {
-                s.retry = None;
-            }
-            *s != before
-        });
+        self.hub.announce(
+            |s| {
+                change(s);
+                s.status = status;
+                s.net_state = net_state;
+                s.ready = status == Status::Connected;
+                if status != Status::Reconnecting {
+                    s.retry = None;
+                }
+            },
+            events,
+        );
     }
 
     fn emit(&self, event: Event) {
-        tracing::debug!(?event, account = %self.options.account, "event");
-        // No subscribers is fine: the snapshot still holds the state.
-        let _ = self.events.send(event);
+        self.announce(|_| {}, vec![event]);
+    }
+
+    /// Answers `ready()` callers once the attempt they waited for is decided.
+    fn settle_ready_waiters(&mut self) {
+        if self.ready_waiters.is_empty() {
+            return;
+        }
+        let outcome = match self.machine.status() {
+            Status::Connected => match self.hub.borrow().login.clone() {
+                Some(info) => Ok(info),
+                None => return,
+            },
+            Status::Idle | Status::SignedOut | Status::NeedsToken | Status::Destroyed => {
+                Err(self.hub.borrow().last_disconnect.clone())
+            }
+            Status::Connecting | Status::Reconnecting => return,
+        };
+        for waiter in self.ready_waiters.drain(..) {
+            let _ = waiter.send(outcome.clone());
+        }
     }
 
     fn take_id(&mut self) -> u64 {
@@ -262,7 +300,6 @@ impl Actor {
         match dialed {
             Ok((socket, ok)) => {
                 self.socket = Some(socket);
-                self.going_away = None;
                 let now = Instant::now();
                 self.ping_at = Some(now + self.options.timing.ping_interval);
                 self.pong_deadline = None;
@@ -273,17 +310,21 @@ impl Actor {
                     &ok,
                 );
                 tracing::info!(account = %self.options.account, connection_id = %ok.connection_id, "connected");
+                let login = info.clone();
                 let devices = ok.devices.clone();
-                self.publish(|s| {
-                    s.login = Some(info.clone());
-                    s.devices = ok.devices;
-                    s.devices_rev = ok.rev;
-                });
-                self.apply(Input::LoggedIn {
-                    info: Box::new(info),
-                    devices,
-                    rev: ok.rev,
-                })
+                let rev = ok.rev;
+                self.apply_with(
+                    Input::LoggedIn {
+                        info: Box::new(info),
+                        devices: ok.devices,
+                        rev,
+                    },
+                    move |s| {
+                        s.login = Some(login);
+                        s.devices = devices;
+                        s.devices_rev = rev;
+                    },
+                )
                 .await;
             }
             Err(failure) => {
@@ -344,16 +385,8 @@ impl Actor {
                     Some(f) => (Some(u16::from(f.code)), f.reason.to_string()),
                     None => (None, "the gateway closed the connection".to_owned()),
                 };
-                // A shutdown notice came first: retry no sooner than it said.
-                let cause = match (code, self.going_away.take()) {
-                    (Some(4503), Some(after)) => CloseCause::Rejected {
-                        code: Code::Busy,
-                        retry_after: Some(after),
-                    },
-                    _ => CloseCause::Closed(code),
-                };
                 self.apply(Input::Ended {
-                    cause,
+                    cause: CloseCause::from_close_code(code),
                     message,
                     by: None,
                 })
@@ -366,12 +399,15 @@ impl Actor {
     async fn on_frame(&mut self, frame: ServerFrame) {
         match frame {
             ServerFrame::Devices { devices, rev } => {
-                if rev > self.snapshot.borrow().devices_rev {
-                    self.publish(|s| {
-                        s.devices = devices.clone();
-                        s.devices_rev = rev;
-                    });
-                    self.emit(Event::DevicesChanged { devices, rev });
+                if rev > self.hub.borrow().devices_rev {
+                    let list = devices.clone();
+                    self.announce(
+                        move |s| {
+                            s.devices = list;
+                            s.devices_rev = rev;
+                        },
+                        vec![Event::DevicesChanged { devices, rev }],
+                    );
                 }
             }
             ServerFrame::Kicked {
@@ -424,9 +460,10 @@ impl Actor {
                             let _ = reply.send(Err(ClientError::Rejected { code, message }));
                         }
                     }
-                    // The gateway is going away: remember when it said to come back.
+                    // The gateway is going away: the machine remembers when it said to come back.
                     None if code == Code::Busy && retry_after_ms.is_some() => {
-                        self.going_away = retry_after_ms.map(Duration::from_millis);
+                        let after = Duration::from_millis(retry_after_ms.unwrap_or_default());
+                        self.apply(Input::GoingAway { after }).await;
                     }
                     None => self.emit(Event::error(code, message)),
                 }
@@ -466,6 +503,10 @@ impl Actor {
                 self.apply(Input::Destroy).await;
             }
             Command::RetryNow => self.apply(Input::RetryNow).await,
+            Command::Ready(reply) => {
+                self.ready_waiters.push(reply);
+                self.settle_ready_waiters();
+            }
             Command::Network(up) => {
                 self.apply(if up {
                     Input::NetworkUp
@@ -646,11 +687,6 @@ impl Actor {
     }
 }
 
-/// Reads until the stream ends (tungstenite answers the gateway's close on the way).
-async fn drain(socket: &mut Ws) {
-    while let Some(Ok(_)) = socket.next().await {}
-}
-
 fn reject(command: Command, error: ClientError) {
     match command {
         Command::Kick(_, reply) => {
@@ -661,6 +697,9 @@ fn reject(command: Command, error: ClientError) {
         }
         Command::Disconnect(reply) | Command::Destroy(reply) => {
             let _ = reply.send(());
+        }
+        Command::Ready(reply) => {
+            let _ = reply.send(Err(None));
         }
         Command::SetOptions(_, None)
         | Command::Connect
@@ -694,179 +733,4 @@ async fn poll_dial(dialing: &mut Option<DialFuture>) -> Result<(Ws, LoginOk), Fa
         Some(dial) => dial.await,
         None => std::future::pending().await,
     }
-}
-
-/// Opens the socket, sends `login`, and waits for the answer, all within the connect timeout.
-async fn dial(options: ClientOptions, id: u64) -> Result<(Ws, LoginOk), Failure> {
-    let limit = options.timing.connect_timeout;
-    match timeout(limit, dial_inner(&options, id)).await {
-        Ok(result) => result,
-        Err(_) => Err(Failure {
-            cause: CloseCause::Timeout,
-            message: format!("no login answer within {} s", limit.as_secs()),
-        }),
-    }
-}
-
-async fn dial_inner(options: &ClientOptions, id: u64) -> Result<(Ws, LoginOk), Failure> {
-    let config = WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
-        .max_message_size(Some(MAX_SERVER_FRAME_BYTES))
-        .max_frame_size(Some(MAX_SERVER_FRAME_BYTES));
-    let connector = if options.url.starts_with("wss://") {
-        let config = tls_config(&options.trusted_certs).map_err(|message| Failure {
-            cause: CloseCause::Transport,
-            message,
-        })?;
-        Some(tokio_tungstenite::Connector::Rustls(config))
-    } else {
-        None
-    };
-    let (mut socket, _response) = tokio_tungstenite::connect_async_tls_with_config(
-        &options.url,
-        Some(config),
-        true,
-        connector,
-    )
-    .await
-    .map_err(|e| Failure {
-        cause: connect_error_cause(&e),
-        message: format!("cannot reach {}: {e}", options.url),
-    })?;
-    let login = ClientFrame::Login(Login {
-        id,
-        app_key: options.app_key.clone(),
-        account: options.account.clone(),
-        token: options.token.clone(),
-        device: options.device.clone(),
-        client: options.client.clone(),
-    });
-    socket
-        .send(Message::text(login.encode()))
-        .await
-        .map_err(|e| Failure {
-            cause: CloseCause::Transport,
-            message: format!("cannot send login: {e}"),
-        })?;
-    loop {
-        let next = socket.next().await;
-        let message = match next {
-            Some(Ok(message)) => message,
-            Some(Err(e)) => {
-                return Err(Failure {
-                    cause: CloseCause::Transport,
-                    message: format!("connection broke during login: {e}"),
-                });
-            }
-            None => {
-                return Err(Failure {
-                    cause: CloseCause::Transport,
-                    message: "the gateway closed during login".into(),
-                });
-            }
-        };
-        match message {
-            Message::Text(text) => match ServerFrame::decode(text.as_str()) {
-                Ok(ServerFrame::LoginOk(ok)) => return Ok((socket, ok)),
-                Ok(ServerFrame::LoginFailed {
-                    code,
-                    message,
-                    retry_after_ms,
-                    ..
-                }) => {
-                    // Let the gateway's close reach us so the socket ends cleanly.
-                    let _ = timeout(CLOSE_GRACE, drain(&mut socket)).await;
-                    let retry_after = retry_after_ms.map(Duration::from_millis);
-                    return Err(Failure {
-                        cause: CloseCause::Rejected { code, retry_after },
-                        message,
-                    });
-                }
-                Ok(other) => {
-                    tracing::debug!(frame = ?other, "ignoring a frame before loginOk");
-                }
-                Err(e) => {
-                    return Err(Failure {
-                        cause: CloseCause::Transport,
-                        message: format!("unreadable login answer: {e}"),
-                    });
-                }
-            },
-            Message::Close(frame) => {
-                let code = frame.as_ref().map(|f| u16::from(f.code));
-                let message = frame.map_or_else(
-                    || "closed during login".to_owned(),
-                    |f| f.reason.to_string(),
-                );
-                return Err(Failure {
-                    cause: CloseCause::Closed(code),
-                    message,
-                });
-            }
-            _ => {}
-        }
-    }
-}
-
-/// TLS for `wss://`: the public web PKI roots plus any certificates the app trusts.
-fn tls_config(extra: &[Vec<u8>]) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    for der in extra {
-        if let Err(e) = roots.add(rustls::pki_types::CertificateDer::from(der.clone())) {
-            tracing::warn!(error = %e, "ignoring a trusted certificate that cannot be used");
-        }
-    }
-    // The provider is named, not taken from the process default: another
-    // crate in the app may have compiled in a second one.
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS configuration: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(std::sync::Arc::new(config))
-}
-
-/// A failed HTTP upgrade with 503 is the gateway shedding load: retry, no
-/// sooner than its `Retry-After-Ms` (or `Retry-After` seconds) says.
-fn connect_error_cause(e: &tokio_tungstenite::tungstenite::Error) -> CloseCause {
-    use tokio_tungstenite::tungstenite::Error;
-    match e {
-        Error::Http(response) if response.status().as_u16() == 503 => CloseCause::Rejected {
-            code: Code::Busy,
-            retry_after: retry_after(response.headers()),
-        },
-        Error::Http(response) if response.status().as_u16() == 429 => CloseCause::Rejected {
-            code: Code::TooFrequent,
-            retry_after: None,
-        },
-        Error::Http(response) if response.status().as_u16() == 403 => CloseCause::Rejected {
-            code: Code::Forbidden,
-            retry_after: None,
-        },
-        Error::Http(response) if response.status().as_u16() == 404 => CloseCause::Rejected {
-            code: Code::BadRequest,
-            retry_after: None,
-        },
-        Error::Url(_) => CloseCause::Rejected {
-            code: Code::BadRequest,
-            retry_after: None,
-        },
-        _ => CloseCause::Transport,
-    }
-}
-
-/// The wait a refusal's headers ask for: `Retry-After-Ms`, else `Retry-After`
-/// in seconds (an HTTP date is not honoured: the backoff covers it).
-fn retry_after(headers: &tokio_tungstenite::tungstenite::http::HeaderMap) -> Option<Duration> {
-    let number = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    number(vestibule_protocol::RETRY_AFTER_MS_HEADER)
-        .map(Duration::from_millis)
-        .or_else(|| number("retry-after").map(Duration::from_secs))
 }

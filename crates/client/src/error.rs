@@ -2,6 +2,8 @@
 
 use vestibule_protocol::Code;
 
+use crate::model::DisconnectInfo;
+
 /// Why a client call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -29,7 +31,25 @@ pub enum ClientError {
     /// The instance was destroyed.
     #[error("the instance was destroyed")]
     Destroyed,
-    /// No answer in time.
-    #[error("no answer from the gateway in time")]
-    Timeout,
+}
+
+/// Why [`crate::Client::ready`] did not resolve to a session.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadyError {
+    /// The attempt ended for good: refused, kicked, logged out (NIM ondisconnect).
+    #[error("{0}")]
+    Ended(DisconnectInfo),
+    /// Still not logged in when the wait ran out; the instance keeps trying.
+    #[error("not logged in in time{}", last.as_ref().map(|l| format!(" (last attempt: {l})")).unwrap_or_default())]
+    TimedOut {
+        /// How the latest attempt ended, if one did.
+        last: Option<DisconnectInfo>,
+    },
+    /// Nothing is being attempted: call `connect()` first.
+    #[error("not connecting: call connect() first")]
+    NotConnecting,
+    /// The instance was destroyed.
+    #[error("the instance was destroyed")]
+    Destroyed,
 }

@@ -5,38 +5,73 @@
 //!   account), like NIM's `getInstance`; several accounts can be live at once.
 //! - Each instance is one task that owns its socket. The policy (when to
 //!   retry, when to stop) is the pure [`machine::Machine`]; the task only does I/O.
-//! - State is published as a [`Snapshot`] in a `watch` and as [`Event`]s on a
-//!   `broadcast`.
+//! - State is published as a [`Snapshot`] in a `watch` and as [`Event`]s;
+//!   [`Client::ready`] waits for the login or says how it ended.
+//!
+//! NIM's getInstance → onconnect → ondisconnect, in Rust:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use vestibule_client::{ClientOptions, Event, Vestibule};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let options = ClientOptions::builder("ws://127.0.0.1:7878/v1/ws", "demo", "alice", "TOKEN", "alice-desk")
+//!     .build()?;
+//! let client = Vestibule::global().instance(options)?; // getInstance: starts connecting
+//! let mut events = client.subscribe(); // never misses the first Connected
+//! let info = client.ready(Duration::from_secs(10)).await?; // onconnect
+//! println!("connected from {}:{}", info.ip, info.port);
+//! while let Ok(event) = events.recv().await {
+//!     match event {
+//!         Event::WillReconnect { retry_count, delay } => println!("retry {retry_count} in {delay:?}"),
+//!         Event::Disconnected { info } => {
+//!             println!("{info}"); // ondisconnect: "signed out by phone-1 (iOS, ...)"
+//!             break;
+//!         }
+//!         _ => {}
+//!     }
+//! }
+//! client.destroy().await?; // resolves once the socket is closed
+//! # Ok(())
+//! # }
+//! ```
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod actor;
 pub mod backoff;
+mod dial;
 mod error;
+mod hub;
 pub mod machine;
 mod model;
 mod options;
+mod render;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use vestibule_protocol::Device;
 
 pub use crate::backoff::BackoffConfig;
-pub use crate::error::ClientError;
+pub use crate::dial::connect_error_cause;
+pub use crate::error::{ClientError, ReadyError};
+pub use crate::hub::Events;
 pub use crate::model::{
     DisconnectInfo, DisconnectReason, Event, KickResult, LoginInfo, NetState, RetryInfo, Snapshot,
     Status,
 };
-pub use crate::options::{ClientOptions, OptionsUpdate, Timing, WallClock, os_description};
+pub use crate::options::{
+    ClientOptions, ClientOptionsBuilder, OptionsUpdate, Timing, WallClock, os_description,
+};
+pub use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 pub use vestibule_protocol::{ClientInfo, DeviceInfo, DeviceType, KickReason, KickedBy, Token};
 
 use crate::actor::{Actor, Command};
 use crate::backoff::Backoff;
+use crate::hub::Hub;
 use crate::machine::Machine;
-
-/// How many events a slow subscriber may fall behind before it sees `Lagged`.
-const EVENT_BUFFER: usize = 256;
 
 /// Identifies an instance: one per gateway, app and account.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -129,26 +164,23 @@ pub struct Client {
 struct Shared {
     key: InstanceKey,
     commands: mpsc::UnboundedSender<Command>,
-    snapshot: watch::Receiver<Snapshot>,
-    events: broadcast::Sender<Event>,
+    hub: Arc<Hub>,
     registry: Weak<Instances>,
 }
 
 impl Client {
     fn spawn(key: InstanceKey, options: ClientOptions, registry: Weak<Instances>) -> Self {
         let (commands, command_rx) = mpsc::unbounded_channel();
-        let (snapshot_tx, snapshot) = watch::channel(Actor::initial_snapshot(&options));
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let hub = Arc::new(Hub::new(Actor::initial_snapshot(&options)));
         let machine = Machine::new(Backoff::new(options.timing.backoff));
         let auto_connect = options.auto_connect;
-        let actor = Actor::new(options, machine, command_rx, snapshot_tx, events.clone());
+        let actor = Actor::new(options, machine, command_rx, hub.clone());
         tokio::spawn(actor.run());
         let client = Self {
             shared: Arc::new(Shared {
                 key,
                 commands,
-                snapshot,
-                events,
+                hub,
                 registry,
             }),
         };
@@ -254,23 +286,44 @@ impl Client {
         self.send(Command::Network(up));
     }
 
+    /// Waits until this instance is logged in (NIM onconnect, TIM SDK_READY)
+    /// and returns the session's info; or returns how the attempt ended: a
+    /// terminal disconnect (wrong token, kicked...), a logout, or `timeout`
+    /// passing while it retries. Race-free: it judges the state after every
+    /// command sent before it (a `connect()` just before is taken into account).
+    pub async fn ready(&self, timeout: Duration) -> Result<LoginInfo, ReadyError> {
+        let (reply, done) = oneshot::channel();
+        self.send(Command::Ready(reply));
+        match tokio::time::timeout(timeout, done).await {
+            Ok(Ok(Ok(info))) => Ok(info),
+            Ok(Ok(Err(Some(info)))) => Err(ReadyError::Ended(info)),
+            Ok(Ok(Err(None))) => Err(ReadyError::NotConnecting),
+            Ok(Err(_)) => Err(ReadyError::Destroyed),
+            Err(_) => Err(ReadyError::TimedOut {
+                last: self.shared.hub.borrow().last_disconnect.clone(),
+            }),
+        }
+    }
+
     /// The account's online devices, this one marked `current`.
     pub fn devices(&self) -> Vec<Device> {
-        self.shared.snapshot.borrow().devices.clone()
+        self.shared.hub.borrow().devices.clone()
     }
 
     /// The current state.
     pub fn snapshot(&self) -> Snapshot {
-        self.shared.snapshot.borrow().clone()
+        self.shared.hub.snapshot()
     }
 
     /// A receiver that sees every snapshot change (the latest value always wins).
     pub fn watch(&self) -> watch::Receiver<Snapshot> {
-        self.shared.snapshot.clone()
+        self.shared.hub.watch()
     }
 
-    /// Events from now on, in order.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.shared.events.subscribe()
+    /// Events in order, starting with the ones that describe the current
+    /// connection (so a subscriber that joins after `instance()` started
+    /// connecting still sees `Connected`), then every event from now on.
+    pub fn subscribe(&self) -> Events {
+        self.shared.hub.subscribe()
     }
 }

@@ -5,10 +5,7 @@
 
 use std::time::Duration;
 
-use vestibule_protocol::{
-    CloseCause, Code, Device, Disposition, KickReason, KickedBy, TerminalReason, UnixMillis,
-    classify, close_code,
-};
+use vestibule_protocol::{CloseCause, Code, Device, Disposition, KickedBy, UnixMillis, classify};
 
 use crate::backoff::Backoff;
 use crate::model::{DisconnectInfo, DisconnectReason, Event, LoginInfo, NetState, Status};
@@ -54,20 +51,36 @@ pub enum Input {
     Woke,
     /// A new token was supplied.
     TokenChanged,
+    /// The gateway announced that it is going away (an `error` 503 with
+    /// `retryAfterMs` and no request id): the close that follows retries no
+    /// sooner than `after`.
+    GoingAway {
+        /// The gateway's wait.
+        after: Duration,
+    },
 }
 
 /// What the driver must do, in order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
     /// Open a socket and send `login`.
-    Dial,
+    Dial {
+        /// A new login rather than a reconnect: the old session's info and
+        /// device list are cleared first.
+        fresh: bool,
+    },
     /// Close the current socket or abandon the attempt; send `logout` first when `logout`.
     Hangup {
         /// Log out first (other devices see it at once).
         logout: bool,
     },
-    /// Fire [`Input::RetryTimer`] after this long.
-    ArmRetry(Duration),
+    /// Fire [`Input::RetryTimer`] after `delay`; this is retry number `attempt`.
+    ArmRetry {
+        /// 1 for the first retry after a drop (NIM retryCount).
+        attempt: u32,
+        /// The wait.
+        delay: Duration,
+    },
     /// Cancel the backoff timer.
     DisarmRetry,
     /// Fire [`Input::Stable`] after the stability period.
@@ -86,6 +99,8 @@ pub struct Machine {
     status: Status,
     attempts: u32,
     offline: bool,
+    /// The wait a shutdown notice asked for, until the close it announced.
+    going_away: Option<Duration>,
     backoff: Backoff,
 }
 
@@ -96,6 +111,7 @@ impl Machine {
             status: Status::Idle,
             attempts: 0,
             offline: false,
+            going_away: None,
             backoff,
         }
     }
@@ -182,6 +198,7 @@ impl Machine {
             Input::LoggedIn { info, devices, rev } => {
                 if self.status == Status::Connecting {
                     self.status = Status::Connected;
+                    self.going_away = None;
                     out.push(Action::ArmStable);
                     out.push(Action::Emit(Event::Connected { info: *info }));
                     out.push(Action::Emit(Event::DevicesChanged { devices, rev }));
@@ -235,6 +252,11 @@ impl Machine {
                     self.dial(&mut out);
                 }
             }
+            Input::GoingAway { after } => {
+                if self.status == Status::Connected {
+                    self.going_away = Some(after);
+                }
+            }
         }
         // Events go out in one order whatever the input: leaving Connected
         // (NotReady), the network state, what happened, entering Connected (Ready).
@@ -256,8 +278,12 @@ impl Machine {
     }
 
     fn dial(&mut self, out: &mut Vec<Action>) {
+        let fresh = matches!(
+            self.status,
+            Status::Idle | Status::SignedOut | Status::NeedsToken
+        );
         self.status = Status::Connecting;
-        out.push(Action::Dial);
+        out.push(Action::Dial { fresh });
     }
 
     fn ended(
@@ -271,12 +297,23 @@ impl Machine {
         if self.status == Status::Connected {
             out.push(Action::Hangup { logout: false });
         }
-        let (code, reason) = describe(cause);
+        let mut cause = cause.normalized();
+        // A shutdown notice came first: the close it announced (503) waits as long as it said.
+        if let (
+            CloseCause::Rejected {
+                code: Code::Busy,
+                retry_after: retry_after @ None,
+            },
+            Some(after),
+        ) = (&mut cause, self.going_away.take())
+        {
+            *retry_after = Some(after);
+        }
         let disposition = classify(cause);
         let will_reconnect = matches!(disposition, Disposition::Retry { .. });
         let info = DisconnectInfo {
-            code,
-            reason,
+            code: cause.code(),
+            reason: DisconnectReason::from_cause(cause),
             message,
             by,
             at: now,
@@ -291,7 +328,10 @@ impl Machine {
                     .delay(self.attempts)
                     .max(after.unwrap_or_default());
                 self.status = Status::Reconnecting;
-                out.push(Action::ArmRetry(delay));
+                out.push(Action::ArmRetry {
+                    attempt: self.attempts,
+                    delay,
+                });
                 out.push(Action::Emit(Event::WillReconnect {
                     retry_count: self.attempts,
                     delay,
@@ -309,63 +349,11 @@ impl Machine {
     }
 }
 
-/// The NIM-style code and the reason for a close cause.
-fn describe(cause: CloseCause) -> (Option<u16>, DisconnectReason) {
-    match cause {
-        CloseCause::Rejected { code, .. } => (
-            Some(code.as_u16()),
-            DisconnectReason::Rejected {
-                code: code.as_u16(),
-            },
-        ),
-        CloseCause::Kicked(reason) => (
-            Some(reason.close_code()),
-            DisconnectReason::Kicked { reason },
-        ),
-        CloseCause::Closed(Some(close)) => match classify(cause) {
-            Disposition::Terminal {
-                reason: TerminalReason::Replaced,
-            } => (Some(close), DisconnectReason::Replaced),
-            Disposition::Terminal {
-                reason: TerminalReason::Kicked(reason),
-            } => (Some(close), DisconnectReason::Kicked { reason }),
-            Disposition::RefreshCredential => (
-                Some(close),
-                DisconnectReason::Kicked {
-                    reason: KickReason::TokenExpired,
-                },
-            ),
-            Disposition::Terminal {
-                reason: TerminalReason::Rejected(code),
-            } => (
-                Some(code.as_u16()),
-                DisconnectReason::Rejected {
-                    code: code.as_u16(),
-                },
-            ),
-            Disposition::Retry { .. } if (4300..4600).contains(&close) => {
-                let code = close - close_code::CODE_BASE;
-                (Some(code), DisconnectReason::Rejected { code })
-            }
-            Disposition::Retry { .. } => (
-                Some(close),
-                DisconnectReason::Lost {
-                    close_code: Some(close),
-                },
-            ),
-        },
-        CloseCause::Closed(None) | CloseCause::Transport => {
-            (None, DisconnectReason::Lost { close_code: None })
-        }
-        CloseCause::Timeout => (Some(Code::Timeout.as_u16()), DisconnectReason::Timeout),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backoff::BackoffConfig;
-    use vestibule_protocol::DeviceType;
+    use vestibule_protocol::{DeviceType, KickReason, close_code};
 
     fn machine() -> Machine {
         Machine::new(Backoff::seeded(BackoffConfig::default(), 1))
@@ -425,7 +413,7 @@ mod tests {
     fn login_goes_connecting_then_connected_then_ready() {
         let mut m = machine();
         let a = m.on(Input::Connect, 0);
-        assert_eq!(a[0], Action::Dial);
+        assert_eq!(a[0], Action::Dial { fresh: true });
         assert_eq!(
             events(&a),
             [Event::NetState {
@@ -458,7 +446,7 @@ mod tests {
         for n in 1..=8u32 {
             let a = m.on(ended(CloseCause::Transport), 0);
             let delay = a.iter().find_map(|a| match a {
-                Action::ArmRetry(d) => Some(*d),
+                Action::ArmRetry { attempt, delay } if *attempt == n => Some(*delay),
                 _ => None,
             });
             let Some(delay) = delay else {
@@ -471,7 +459,7 @@ mod tests {
             }));
             assert_eq!(m.status(), Status::Reconnecting);
             assert_eq!(m.net_state(), NetState::Connecting);
-            assert_eq!(m.on(Input::RetryTimer, 0), [Action::Dial]);
+            assert_eq!(m.on(Input::RetryTimer, 0), [Action::Dial { fresh: false }]);
         }
     }
 
@@ -526,7 +514,10 @@ mod tests {
             }),
             0,
         );
-        assert!(a.contains(&Action::ArmRetry(Duration::from_secs(40))));
+        assert!(a.contains(&Action::ArmRetry {
+            attempt: 1,
+            delay: Duration::from_secs(40)
+        }));
     }
 
     #[test]
@@ -557,7 +548,7 @@ mod tests {
             let a = m.on(ended(cause), 7);
             assert!(
                 !a.iter()
-                    .any(|a| matches!(a, Action::ArmRetry(_) | Action::Dial)),
+                    .any(|a| matches!(a, Action::ArmRetry { .. } | Action::Dial { .. })),
                 "{cause:?}"
             );
             assert_eq!(m.status(), Status::SignedOut, "{cause:?}");
@@ -573,7 +564,7 @@ mod tests {
                 assert!(m.on(input, 0).is_empty(), "{cause:?}");
             }
             // Only the app can.
-            assert_eq!(m.on(Input::Connect, 0)[0], Action::Dial);
+            assert_eq!(m.on(Input::Connect, 0)[0], Action::Dial { fresh: true });
         }
     }
 
@@ -618,7 +609,7 @@ mod tests {
         assert_eq!(m.status(), Status::NeedsToken);
         assert!(m.on(Input::RetryTimer, 0).is_empty());
         let a = m.on(Input::TokenChanged, 0);
-        assert_eq!(a[0], Action::Dial);
+        assert_eq!(a[0], Action::Dial { fresh: true });
     }
 
     #[test]
@@ -632,7 +623,7 @@ mod tests {
             m.on(ended(CloseCause::Transport), 0);
             assert_eq!(m.attempts(), 6);
             let a = m.on(input.clone(), 0);
-            assert_eq!(a, [Action::DisarmRetry, Action::Dial]);
+            assert_eq!(a, [Action::DisarmRetry, Action::Dial { fresh: false }]);
             assert_eq!(m.attempts(), 0);
             let a = m.on(ended(CloseCause::Transport), 0);
             assert!(
@@ -649,7 +640,10 @@ mod tests {
         m.on(Input::Connect, 0);
         assert_eq!(
             m.on(Input::RetryNow, 0),
-            [Action::Hangup { logout: false }, Action::Dial]
+            [
+                Action::Hangup { logout: false },
+                Action::Dial { fresh: false }
+            ]
         );
         assert_eq!(m.status(), Status::Connecting);
     }
@@ -673,7 +667,7 @@ mod tests {
         );
         assert_eq!(m.status(), Status::Reconnecting, "it keeps trying");
         let a = m.on(Input::NetworkUp, 0);
-        assert!(a.contains(&Action::Dial));
+        assert!(a.contains(&Action::Dial { fresh: false }));
         assert!(events(&a).contains(&Event::NetState {
             state: NetState::Connecting
         }));
@@ -712,37 +706,97 @@ mod tests {
         assert_eq!(m.status(), Status::Idle);
     }
 
+    /// What the machine records for a connection that ended with close code `close`.
+    fn recorded(close: Option<u16>) -> DisconnectInfo {
+        let mut m = connected();
+        let a = m.on(ended(CloseCause::Closed(close)), 0);
+        a.into_iter()
+            .find_map(|a| match a {
+                Action::Record(info) => Some(info),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("nothing recorded for {close:?}"))
+    }
+
     #[test]
     fn close_codes_are_described() {
-        assert_eq!(
-            describe(CloseCause::Closed(Some(4302))),
-            (Some(302), DisconnectReason::Rejected { code: 302 })
-        );
-        assert_eq!(
-            describe(CloseCause::Closed(Some(4503))),
-            (Some(503), DisconnectReason::Rejected { code: 503 })
-        );
-        assert_eq!(
-            describe(CloseCause::Closed(Some(4903))),
+        let rows = [
+            (
+                Some(4302),
+                Some(302),
+                DisconnectReason::Rejected { code: 302 },
+            ),
+            (
+                Some(4503),
+                Some(503),
+                DisconnectReason::Rejected { code: 503 },
+            ),
             (
                 Some(4903),
+                Some(4903),
                 DisconnectReason::Kicked {
-                    reason: KickReason::ByDevice
-                }
-            )
-        );
-        assert_eq!(
-            describe(CloseCause::Closed(Some(1006))),
+                    reason: KickReason::ByDevice,
+                },
+            ),
+            (Some(4001), Some(4001), DisconnectReason::Replaced),
             (
                 Some(1006),
+                Some(1006),
                 DisconnectReason::Lost {
-                    close_code: Some(1006)
-                }
+                    close_code: Some(1006),
+                },
+            ),
+            (None, None, DisconnectReason::Lost { close_code: None }),
+        ];
+        for (close, code, reason) in rows {
+            let info = recorded(close);
+            assert_eq!((info.code, info.reason), (code, reason), "{close:?}");
+        }
+        let mut m = connected();
+        let a = m.on(ended(CloseCause::Timeout), 0);
+        assert!(a.iter().any(|a| matches!(a, Action::Record(i)
+            if i.code == Some(408) && i.reason == DisconnectReason::Timeout)));
+    }
+
+    #[test]
+    fn a_shutdown_notice_sets_the_wait_of_the_close_it_announces() {
+        let mut m = connected();
+        assert!(
+            m.on(
+                Input::GoingAway {
+                    after: Duration::from_secs(3)
+                },
+                0
             )
+            .is_empty()
         );
-        assert_eq!(
-            describe(CloseCause::Timeout),
-            (Some(408), DisconnectReason::Timeout)
+        let a = m.on(ended(CloseCause::Closed(Some(4503))), 0);
+        let Some(delay) = a.iter().find_map(|a| match a {
+            Action::ArmRetry { attempt: 1, delay } => Some(*delay),
+            _ => None,
+        }) else {
+            panic!("no retry armed: {a:?}")
+        };
+        assert!(delay >= Duration::from_secs(3), "{delay:?}");
+        // Used once: the next drop backs off normally.
+        m.on(Input::RetryTimer, 0);
+        m.on(logged_in(), 0);
+        let a = m.on(ended(CloseCause::Closed(Some(4503))), 0);
+        assert!(a.iter().any(|a| matches!(a, Action::ArmRetry { delay, .. }
+            if *delay <= BackoffConfig::default().ceiling(2))));
+        // A notice that came on a session that then logged in again is forgotten.
+        let mut m = connected();
+        m.on(
+            Input::GoingAway {
+                after: Duration::from_secs(60),
+            },
+            0,
         );
+        m.on(ended(CloseCause::Transport), 0);
+        m.on(Input::RetryTimer, 0);
+        m.on(logged_in(), 0);
+        let a = m.on(ended(CloseCause::Closed(Some(4503))), 0);
+        assert!(a.iter().any(|a| matches!(a, Action::ArmRetry { delay, .. }
+            if *delay < Duration::from_secs(60))));
     }
 }

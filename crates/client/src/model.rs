@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use vestibule_protocol::{Code, Device, KickReason, KickedBy, LoginOk, UnixMillis};
+use vestibule_protocol::{CloseCause, Code, Device, KickReason, KickedBy, LoginOk, UnixMillis};
 
 /// TIM's NET_STATE: whether the app can talk to the gateway.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -126,6 +126,22 @@ pub enum DisconnectReason {
     Destroyed,
 }
 
+impl DisconnectReason {
+    /// The reason for a connection that ended with `cause`.
+    pub fn from_cause(cause: CloseCause) -> Self {
+        match cause.normalized() {
+            CloseCause::Rejected { code, .. } => Self::Rejected {
+                code: code.as_u16(),
+            },
+            CloseCause::Kicked(reason) => Self::Kicked { reason },
+            CloseCause::Replaced => Self::Replaced,
+            CloseCause::Closed(close_code) => Self::Lost { close_code },
+            CloseCause::Transport => Self::Lost { close_code: None },
+            CloseCause::Timeout => Self::Timeout,
+        }
+    }
+}
+
 /// One end of a connection, as shown to people.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -163,13 +179,8 @@ pub struct RetryInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Snapshot {
-    /// The gateway URL.
-    pub url: String,
-    /// The app.
-    pub app_key: String,
-    /// The account.
-    pub account: String,
-    /// This device's id.
+    /// This device's id. (The gateway, app and account are the instance's
+    /// [`crate::InstanceKey`].)
     pub device_id: String,
     /// Lifecycle.
     pub status: Status,

@@ -123,6 +123,33 @@ pub struct ClientOptions {
 }
 
 impl ClientOptions {
+    /// A builder starting from the identity; everything else has defaults
+    /// (this desktop's type and OS, connect on creation, the protocol's timing).
+    ///
+    /// ```
+    /// use vestibule_client::{ClientOptions, DeviceType};
+    ///
+    /// let options = ClientOptions::builder("ws://127.0.0.1:7878/v1/ws", "demo", "alice", "TOKEN", "alice-phone")
+    ///     .device_type(DeviceType::Ios)
+    ///     .os("iOS 18.2")
+    ///     .custom_tag("work")
+    ///     .build()
+    ///     .expect("valid options");
+    /// assert_eq!(options.device.device_type, DeviceType::Ios);
+    /// assert!(ClientOptions::builder("http://x", "demo", "alice", "T", "d").build().is_err());
+    /// ```
+    pub fn builder(
+        url: impl Into<String>,
+        app_key: impl Into<String>,
+        account: impl Into<String>,
+        token: impl Into<Token>,
+        device_id: impl Into<String>,
+    ) -> ClientOptionsBuilder {
+        ClientOptionsBuilder {
+            options: Self::new(url, app_key, account, token, device_id),
+        }
+    }
+
     /// Options with defaults for everything but the identity.
     pub fn new(
         url: impl Into<String>,
@@ -181,6 +208,72 @@ impl ClientOptions {
             ));
         }
         Ok(())
+    }
+}
+
+/// Builds [`ClientOptions`]; see [`ClientOptions::builder`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct ClientOptionsBuilder {
+    options: ClientOptions,
+}
+
+impl ClientOptionsBuilder {
+    /// The device type reported (default: this desktop's, PC or Mac).
+    pub fn device_type(mut self, device_type: DeviceType) -> Self {
+        self.options.device.device_type = device_type;
+        self
+    }
+
+    /// The OS string reported (default: this machine's, e.g. "Debian GNU/Linux 12 (x86_64)").
+    pub fn os(mut self, os: impl Into<String>) -> Self {
+        self.options.device.os = os.into();
+        self
+    }
+
+    /// NIM's customTag for this login.
+    pub fn custom_tag(mut self, tag: impl Into<String>) -> Self {
+        self.options.device.custom_tag = Some(tag.into());
+        self
+    }
+
+    /// The client program's name and version, as other devices see them.
+    pub fn client(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        self.options.client = ClientInfo {
+            name: name.into(),
+            version: version.into(),
+        };
+        self
+    }
+
+    /// Whether `instance()` starts connecting at once (default: yes, like NIM).
+    pub fn auto_connect(mut self, auto_connect: bool) -> Self {
+        self.options.auto_connect = auto_connect;
+        self
+    }
+
+    /// Timeouts and backoff.
+    pub fn timing(mut self, timing: Timing) -> Self {
+        self.options.timing = timing;
+        self
+    }
+
+    /// The wall clock (tests simulate sleep with it).
+    pub fn wall_clock(mut self, clock: WallClock) -> Self {
+        self.options.wall_clock = clock;
+        self
+    }
+
+    /// Trusts one more CA certificate (DER) for `wss://`.
+    pub fn trust_certificate(mut self, der: Vec<u8>) -> Self {
+        self.options.trusted_certs.push(der);
+        self
+    }
+
+    /// The options, checked.
+    pub fn build(self) -> Result<ClientOptions, ClientError> {
+        self.options.validate()?;
+        Ok(self.options)
     }
 }
 

@@ -88,6 +88,7 @@ fn input() -> impl Strategy<Value = Input> {
         1 => Just(Input::NetworkDown),
         1 => Just(Input::Woke),
         1 => Just(Input::TokenChanged),
+        1 => (0u64..60_000).prop_map(|ms| Input::GoingAway { after: Duration::from_millis(ms) }),
     ]
 }
 
@@ -112,13 +113,26 @@ proptest! {
         // after an expiry) may start a connection again.
         let mut stopped_for_good = false;
         let mut destroyed = false;
+        // A shutdown notice on a live session sets the wait of the close it announces.
+        let mut going_away: Option<Duration> = None;
         for input in inputs {
             let before = m.status();
             let attempts_before = m.attempts();
-            let disposition = match &input {
+            let mut disposition = match &input {
                 Input::Ended { cause, .. } => Some(classify(*cause)),
                 _ => None,
             };
+            match &input {
+                Input::GoingAway { after } if before == Status::Connected => going_away = Some(*after),
+                Input::LoggedIn { .. } if before == Status::Connecting => going_away = None,
+                Input::Ended { cause, .. } if matches!(before, Status::Connecting | Status::Connected) => {
+                    let announced = going_away.take();
+                    if let (CloseCause::Rejected { code: Code::Busy, retry_after: None }, Some(after)) = (cause.normalized(), announced) {
+                        disposition = Some(Disposition::Retry { after: Some(after) });
+                    }
+                }
+                _ => {}
+            }
             match input {
                 Input::NetworkDown => offline = true,
                 Input::NetworkUp | Input::Woke if before != Status::Destroyed => offline = false,
@@ -142,9 +156,14 @@ proptest! {
 
             for action in &actions {
                 match action {
-                    Action::Dial => prop_assert_eq!(after, Status::Connecting),
-                    Action::ArmRetry(delay) => {
+                    Action::Dial { fresh } => {
+                        prop_assert_eq!(after, Status::Connecting);
+                        let from_rest = matches!(before, Status::Idle | Status::SignedOut | Status::NeedsToken);
+                        prop_assert_eq!(*fresh, from_rest, "a fresh login only from rest, from {:?}", before);
+                    }
+                    Action::ArmRetry { attempt, delay } => {
                         prop_assert_eq!(after, Status::Reconnecting);
+                        prop_assert_eq!(*attempt, m.attempts());
                         let ceiling = config.ceiling(m.attempts());
                         let floor = match disposition {
                             Some(Disposition::Retry { after: Some(a) }) => a,
@@ -156,7 +175,8 @@ proptest! {
                     Action::Emit(Event::WillReconnect { retry_count, delay }) => {
                         prop_assert_eq!(*retry_count, m.attempts());
                         prop_assert_eq!(*retry_count, attempts_before + 1, "the count rises by one per drop");
-                        prop_assert!(actions.contains(&Action::ArmRetry(*delay)));
+                        let armed = Action::ArmRetry { attempt: *retry_count, delay: *delay };
+                        prop_assert!(actions.contains(&armed), "WillReconnect without its timer");
                     }
                     Action::Emit(Event::Ready) => prop_assert_eq!(after, Status::Connected),
                     Action::Emit(Event::NotReady) => prop_assert_eq!(before, Status::Connected),
@@ -172,7 +192,7 @@ proptest! {
                 stopped_for_good = true;
             }
             if stopped_for_good {
-                let dials = actions.iter().any(|a| matches!(a, Action::Dial | Action::ArmRetry(_)));
+                let dials = actions.iter().any(|a| matches!(a, Action::Dial { .. } | Action::ArmRetry { .. }));
                 if dials {
                     prop_assert!(is_connect || (is_token && before == Status::NeedsToken), "reconnected by itself after a terminal end");
                     stopped_for_good = false;

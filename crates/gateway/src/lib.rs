@@ -13,12 +13,14 @@ pub mod clock;
 pub mod fuzzing;
 pub mod guard;
 mod http;
+mod listener;
 pub mod metrics;
 pub mod policy;
 pub mod registry;
 pub mod secret;
 mod session;
 pub mod store;
+mod transport;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +38,7 @@ use crate::policy::DevicePolicy;
 use crate::registry::{MemoryRegistry, RedisRegistry, SessionRegistry};
 use crate::secret::AppSecret;
 use crate::store::{App, Store, StoreError};
+pub use crate::transport::TlsError;
 
 /// The appKey of the app seeded on first start.
 pub const DEMO_APP_KEY: &str = "demo";
@@ -147,7 +150,7 @@ pub enum StartError {
     Redis(#[from] redis::RedisError),
     /// The TLS certificate or key could not be used.
     #[error("TLS: {0}")]
-    Tls(String),
+    Tls(#[from] TlsError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -173,6 +176,32 @@ pub(crate) struct Shared {
     pub(crate) ip_attempts: Option<guard::Limiter<std::net::IpAddr>>,
     pub(crate) account_failures: Option<guard::Limiter<(String, String)>>,
     pub(crate) connection_cap: Option<Arc<guard::ConnectionCap>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        config: GatewayConfig,
+        store: Arc<Store>,
+        registry: Arc<dyn SessionRegistry>,
+        admin_key_hash: String,
+    ) -> Self {
+        Self {
+            store,
+            registry,
+            metrics: Metrics::new(),
+            admin_key_hash,
+            shutdown: CancellationToken::new(),
+            kill: CancellationToken::new(),
+            connections: TaskTracker::new(),
+            admission: config.max_logins_per_sec.map(admission::Admission::new),
+            ip_attempts: config.attempts_per_ip.map(guard::Limiter::new),
+            account_failures: config.failures_per_account.map(guard::Limiter::new),
+            connection_cap: config
+                .max_connections_per_ip
+                .map(|m| Arc::new(guard::ConnectionCap::new(m))),
+            config,
+        }
+    }
 }
 
 /// What a newcomer needs to log in to the demo app.
@@ -233,7 +262,7 @@ impl Gateway {
             None
         };
         let tls = match &config.tls {
-            Some(files) => Some(http::tls_acceptor(files).map_err(StartError::Tls)?),
+            Some(files) => Some(transport::tls_acceptor(files)?),
             None => None,
         };
         let listener = listen(config.listen).map_err(|source| StartError::Bind {
@@ -244,22 +273,7 @@ impl Gateway {
             addr: config.listen,
             source,
         })?;
-        let shared = Arc::new(Shared {
-            store,
-            registry,
-            metrics: Metrics::new(),
-            admin_key_hash,
-            shutdown: CancellationToken::new(),
-            kill: CancellationToken::new(),
-            connections: TaskTracker::new(),
-            admission: config.max_logins_per_sec.map(admission::Admission::new),
-            ip_attempts: config.attempts_per_ip.map(guard::Limiter::new),
-            account_failures: config.failures_per_account.map(guard::Limiter::new),
-            connection_cap: config
-                .max_connections_per_ip
-                .map(|m| Arc::new(guard::ConnectionCap::new(m))),
-            config,
-        });
+        let shared = Arc::new(Shared::new(config, store, registry, admin_key_hash));
         if shared.store.is_shared() {
             // Other nodes change apps and flags too: re-read them every 2 s.
             let store = Arc::downgrade(&shared.store);
@@ -278,7 +292,7 @@ impl Gateway {
                 }
             });
         }
-        let server = tokio::spawn(http::serve(listener, shared.clone(), tls));
+        let server = tokio::spawn(listener::serve(listener, shared.clone(), tls));
         tracing::info!(%local_addr, "gateway listening");
         Ok(Self {
             shared,

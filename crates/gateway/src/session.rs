@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -28,10 +29,12 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// A client that has not logged in yet is told to wait this long after a shutdown.
 const SHUTDOWN_RETRY_AFTER_MS: u64 = vestibule_protocol::SHUTDOWN_RETRY_AFTER_MS.start;
 
-/// A gateway-side WebSocket.
-pub(crate) type Ws = WebSocketStream<crate::http::Prefixed>;
-
-pub(crate) async fn run(socket: Ws, peer: SocketAddr, shared: Arc<Shared>) {
+/// Serves one WebSocket connection from its first frame to its end. Generic
+/// over the byte stream, so a test can drive a session over `tokio::io::duplex`.
+pub(crate) async fn run<S>(socket: WebSocketStream<S>, peer: SocketAddr, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     shared.metrics.connections.inc();
     let mut conn = Conn {
         ws: socket,
@@ -51,8 +54,8 @@ fn normalize(peer: SocketAddr) -> SocketAddr {
     }
 }
 
-struct Conn {
-    ws: Ws,
+struct Conn<S> {
+    ws: WebSocketStream<S>,
     peer: SocketAddr,
     shared: Arc<Shared>,
 }
@@ -90,7 +93,7 @@ enum End {
     Gone,
 }
 
-impl Conn {
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     async fn serve(&mut self) {
         let Some(login) = Box::pin(self.await_login()).await else {
             return;
@@ -698,4 +701,101 @@ async fn timeout_at<F: std::future::IntoFuture>(
     future: F,
 ) -> Result<F::Output, tokio::time::error::Elapsed> {
     tokio::time::timeout_at(deadline, future).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    use vestibule_protocol::{ClientInfo, DeviceInfo, DeviceType};
+
+    use super::*;
+    use crate::registry::MemoryRegistry;
+    use crate::store::Store;
+    use crate::{GatewayConfig, seed_demo};
+
+    const SECRET: &str = "session-unit-test-secret-0123456789";
+
+    async fn shared() -> Arc<Shared> {
+        let store = Arc::new(Store::memory());
+        seed_demo(&store, Some(SECRET)).await.expect("demo app");
+        let config = GatewayConfig::new(([127, 0, 0, 1], 0).into());
+        Arc::new(Shared::new(
+            config,
+            store,
+            Arc::new(MemoryRegistry::new()),
+            String::new(),
+        ))
+    }
+
+    fn login(account: &str) -> String {
+        let token = token::mint(SECRET, "demo", account, Duration::from_secs(60)).expect("mint");
+        ClientFrame::Login(Login {
+            id: 1,
+            app_key: "demo".into(),
+            account: account.into(),
+            token,
+            device: DeviceInfo {
+                device_id: "pc-1".into(),
+                device_type: DeviceType::Pc,
+                os: "test".into(),
+                mac: None,
+                custom_tag: None,
+            },
+            client: ClientInfo {
+                name: "unit".into(),
+                version: "0".into(),
+            },
+        })
+        .encode()
+    }
+
+    async fn next_frame<S: AsyncRead + AsyncWrite + Unpin>(
+        ws: &mut WebSocketStream<S>,
+    ) -> ServerFrame {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    return ServerFrame::decode(text.as_str()).expect("a server frame");
+                }
+                Some(Ok(_)) => {}
+                other => panic!("the session ended: {other:?}"),
+            }
+        }
+    }
+
+    /// One session driven over an in-memory pipe: no socket, no listener.
+    #[tokio::test]
+    async fn a_session_runs_over_any_byte_stream() {
+        let shared = shared().await;
+        let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+        let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
+        let peer: SocketAddr = ([192, 0, 2, 7], 40_000).into();
+        let session = tokio::spawn(run(server, peer, shared.clone()));
+        let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+
+        client
+            .send(Message::text(login("alice")))
+            .await
+            .expect("send login");
+        let ServerFrame::LoginOk(ok) = next_frame(&mut client).await else {
+            panic!("expected loginOk")
+        };
+        assert_eq!(ok.id, 1);
+        assert_eq!((ok.ip.as_str(), ok.port), ("192.0.2.7", 40_000));
+        assert_eq!(ok.devices.len(), 1);
+        assert_eq!(shared.registry.local_sessions(), 1);
+
+        client
+            .send(Message::text(ClientFrame::Logout { id: 2 }.encode()))
+            .await
+            .expect("send logout");
+        assert_eq!(next_frame(&mut client).await, ServerFrame::Ok { id: 2 });
+        tokio::time::timeout(Duration::from_secs(5), session)
+            .await
+            .expect("the session ends after a logout")
+            .expect("no panic");
+        assert_eq!(shared.registry.local_sessions(), 0);
+    }
 }

@@ -204,6 +204,10 @@ pub mod close_code {
 }
 
 /// What ended a connection, as a client saw it.
+///
+/// Build it from a close frame with [`CloseCause::from_close_code`], which
+/// reads what the number says (a kick, a refusal, a replaced session) once, so
+/// [`classify`] and [`CloseCause::code`] never look at raw close codes again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CloseCause {
     /// The gateway answered `loginFailed` (or an `error` that closed the socket).
@@ -215,12 +219,70 @@ pub enum CloseCause {
     },
     /// The gateway sent `kicked`.
     Kicked(KickReason),
-    /// The socket closed with this close code and no frame explained it.
+    /// A newer login of the same deviceId took this session's place (close 4001).
+    Replaced,
+    /// The socket closed with a close code that says nothing more (1000, 1006,
+    /// an unknown number), or with none.
     Closed(Option<u16>),
     /// The connection failed or broke: refused, reset, DNS, TLS, end of stream.
     Transport,
     /// Nothing heard in time (connect, login or heartbeat).
     Timeout,
+}
+
+impl CloseCause {
+    /// What a WebSocket close code says when no frame explained it: `4001` is a
+    /// replaced session, `4901–4906` a kick, `4300–4599` a refusal with
+    /// `code − 4000`, `1002/1003/1007/1008/1009` a frame the gateway refused
+    /// (a client bug, 414); anything else is a plain close.
+    pub fn from_close_code(close: Option<u16>) -> Self {
+        let Some(close) = close else {
+            return Self::Closed(None);
+        };
+        if close == close_code::REPLACED {
+            return Self::Replaced;
+        }
+        if let Some(reason) = KickReason::ALL
+            .into_iter()
+            .find(|r| r.close_code() == close)
+        {
+            return Self::Kicked(reason);
+        }
+        match close {
+            1002 | 1003 | 1007 | 1008 | 1009 => Self::Rejected {
+                code: Code::BadRequest,
+                retry_after: None,
+            },
+            4300..=4599 => Self::Rejected {
+                code: Code::from_u16(close - close_code::CODE_BASE),
+                retry_after: None,
+            },
+            _ => Self::Closed(Some(close)),
+        }
+    }
+
+    /// The same cause with a meaningful close code read into what it means
+    /// (see [`CloseCause::from_close_code`]); idempotent.
+    pub fn normalized(self) -> Self {
+        match self {
+            Self::Closed(close) => Self::from_close_code(close),
+            other => other,
+        }
+    }
+
+    /// The NIM-style number people see for this end: the result code of a
+    /// refusal, the close code of a kick or a replaced session, 408 for a
+    /// timeout, the raw close code of a plain close.
+    pub fn code(self) -> Option<u16> {
+        match self.normalized() {
+            Self::Rejected { code, .. } => Some(code.as_u16()),
+            Self::Kicked(reason) => Some(reason.close_code()),
+            Self::Replaced => Some(close_code::REPLACED),
+            Self::Closed(close) => close,
+            Self::Transport => None,
+            Self::Timeout => Some(Code::Timeout.as_u16()),
+        }
+    }
 }
 
 /// Why a client must stop and ask the person (or the app) for something.
@@ -254,14 +316,17 @@ pub enum Disposition {
 /// Decides, for every way a connection can end, whether the client retries,
 /// needs a new token, or stops for good. The one table of client policy.
 pub fn classify(cause: CloseCause) -> Disposition {
-    match cause {
+    match cause.normalized() {
         CloseCause::Rejected { code, retry_after } => classify_code(code, retry_after),
         CloseCause::Kicked(KickReason::TokenExpired) => Disposition::RefreshCredential,
         CloseCause::Kicked(reason) => Disposition::Terminal {
             reason: TerminalReason::Kicked(reason),
         },
-        CloseCause::Closed(Some(close)) => classify_close_code(close),
-        CloseCause::Closed(None) | CloseCause::Transport | CloseCause::Timeout => {
+        CloseCause::Replaced => Disposition::Terminal {
+            reason: TerminalReason::Replaced,
+        },
+        // Normal closure, going away, abnormal, server restarting, unknown: try again.
+        CloseCause::Closed(_) | CloseCause::Transport | CloseCause::Timeout => {
             Disposition::Retry { after: None }
         }
     }
@@ -286,29 +351,6 @@ fn classify_code(code: Code, retry_after: Option<Duration>) -> Disposition {
         Code::Other(_) => Disposition::Terminal {
             reason: TerminalReason::Rejected(code),
         },
-    }
-}
-
-fn classify_close_code(close: u16) -> Disposition {
-    if close == close_code::REPLACED {
-        return Disposition::Terminal {
-            reason: TerminalReason::Replaced,
-        };
-    }
-    if let Some(reason) = KickReason::ALL
-        .into_iter()
-        .find(|r| r.close_code() == close)
-    {
-        return classify(CloseCause::Kicked(reason));
-    }
-    match close {
-        // The frame we sent was refused as too large or malformed: a client bug.
-        1002 | 1003 | 1007 | 1008 | 1009 => Disposition::Terminal {
-            reason: TerminalReason::Rejected(Code::BadRequest),
-        },
-        4300..=4599 => classify_code(Code::from_u16(close - close_code::CODE_BASE), None),
-        // Normal closure, going away, abnormal, server restarting, unknown: try again.
-        _ => Disposition::Retry { after: None },
     }
 }
 
@@ -422,6 +464,48 @@ mod tests {
         );
         assert_eq!(classify(CloseCause::Closed(Some(4503))), retry);
         assert_eq!(classify(CloseCause::Closed(Some(4408))), retry);
+    }
+
+    #[test]
+    fn close_codes_are_read_once() {
+        assert_eq!(CloseCause::from_close_code(Some(4302)), rejected(302, None));
+        assert_eq!(CloseCause::from_close_code(Some(4503)), rejected(503, None));
+        assert_eq!(
+            CloseCause::from_close_code(Some(4903)),
+            CloseCause::Kicked(KickReason::ByDevice)
+        );
+        assert_eq!(
+            CloseCause::from_close_code(Some(4001)),
+            CloseCause::Replaced
+        );
+        assert_eq!(CloseCause::from_close_code(Some(1009)), rejected(414, None));
+        assert_eq!(
+            CloseCause::from_close_code(Some(1006)),
+            CloseCause::Closed(Some(1006))
+        );
+        assert_eq!(CloseCause::from_close_code(None), CloseCause::Closed(None));
+        let codes = [
+            (Some(4302), Some(302)),
+            (Some(4503), Some(503)),
+            (Some(4903), Some(4903)),
+            (Some(4904), Some(4904)),
+            (Some(4001), Some(4001)),
+            (Some(1009), Some(414)),
+            (Some(1006), Some(1006)),
+            (None, None),
+        ];
+        for (close, want) in codes {
+            assert_eq!(CloseCause::Closed(close).code(), want, "{close:?}");
+        }
+        assert_eq!(CloseCause::Timeout.code(), Some(408));
+        assert_eq!(CloseCause::Transport.code(), None);
+        for cause in [
+            CloseCause::Closed(Some(4302)),
+            CloseCause::Transport,
+            CloseCause::Kicked(KickReason::Admin),
+        ] {
+            assert_eq!(cause.normalized().normalized(), cause.normalized());
+        }
     }
 
     #[test]

@@ -166,6 +166,17 @@ pub struct KickedBy {
     pub ip: String,
 }
 
+impl std::fmt::Display for KickedBy {
+    /// "phone-1 (iOS, iOS 18, 10.0.0.2)".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}, {}, {})",
+            self.device_id, self.device_type, self.os, self.ip
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

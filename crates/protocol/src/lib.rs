@@ -27,6 +27,19 @@ pub const WS_PATH: &str = "/v1/ws";
 /// milliseconds to wait before trying again, like `retryAfterMs`.
 pub const RETRY_AFTER_MS_HEADER: &str = "retry-after-ms";
 
+/// The wait an HTTP refusal asks for: its `Retry-After-Ms` header (our
+/// gateway's), else `Retry-After` in whole seconds (any HTTP server's). An
+/// HTTP date is not honoured: the client's backoff covers it.
+pub fn retry_after_from_headers(
+    retry_after_ms: Option<&str>,
+    retry_after_secs: Option<&str>,
+) -> Option<std::time::Duration> {
+    let number = |v: Option<&str>| v.and_then(|v| v.trim().parse::<u64>().ok());
+    number(retry_after_ms)
+        .map(std::time::Duration::from_millis)
+        .or_else(|| number(retry_after_secs).map(std::time::Duration::from_secs))
+}
+
 /// The `retryAfterMs` a gateway that shuts down gives each live session is
 /// drawn from this range, so that its clients come back spread out (§5.11).
 pub const SHUTDOWN_RETRY_AFTER_MS: std::ops::Range<u64> = 1_000..5_000;

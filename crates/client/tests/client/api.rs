@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use vestibule_client::{
-    ClientError, DeviceType, Event, NetState, OptionsUpdate, Status, Vestibule,
+    ClientError, DeviceType, Event, NetState, OptionsUpdate, ReadyError, Status, Vestibule,
 };
 
 use crate::support::*;
@@ -165,4 +165,119 @@ async fn bad_options_are_refused_up_front() {
         registry.instance(empty),
         Err(ClientError::InvalidOptions(_))
     ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn ready_resolves_to_the_login_or_to_how_the_attempt_ended() {
+    let _clock = hold_clock();
+    let gw = gateway().await;
+    let url = gw.ws_url();
+    let registry = Vestibule::new();
+    let mut opts = options(&url, "alice", "pc-1", DeviceType::Pc);
+    opts.auto_connect = true;
+    let client = registry.instance(opts).expect("instance");
+    let info = real_timeout(
+        Duration::from_secs(10),
+        client.ready(Duration::from_secs(10)),
+    )
+    .await
+    .expect("ready in time")
+    .expect("logged in");
+    assert_eq!(info.account, "alice");
+    assert_eq!(client.snapshot().login, Some(info));
+
+    // A wrong token: ready() says how the attempt ended.
+    let mut bad = options(&url, "bob", "pc-1", DeviceType::Pc);
+    bad.token = "not-a-token".into();
+    let bob = registry.instance(bad).expect("instance");
+    bob.connect();
+    let ended = real_timeout(Duration::from_secs(10), bob.ready(Duration::from_secs(10)))
+        .await
+        .expect("an answer in time");
+    let Err(ReadyError::Ended(info)) = ended else {
+        panic!("expected the refusal, got {ended:?}")
+    };
+    assert_eq!(info.code, Some(302));
+
+    // A connect() sent just before ready() is taken into account: the stale
+    // refusal above is not reported again for the new attempt.
+    bob.set_options(OptionsUpdate::token(token_for(
+        "bob",
+        Duration::from_secs(600),
+    )))
+    .await
+    .expect("token");
+    bob.connect();
+    let info = real_timeout(Duration::from_secs(10), bob.ready(Duration::from_secs(10)))
+        .await
+        .expect("ready in time")
+        .expect("logged in with the new token");
+    assert_eq!(info.account, "bob");
+
+    // Never connected: nothing to wait for.
+    let idle = registry
+        .instance(options(&url, "carol", "pc-1", DeviceType::Pc))
+        .expect("instance");
+    assert_eq!(
+        idle.ready(Duration::from_secs(1)).await,
+        Err(ReadyError::NotConnecting)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn ready_times_out_while_the_gateway_is_unreachable() {
+    let _clock = hold_clock();
+    let gw = gateway().await;
+    let url = gw.ws_url();
+    gw.shutdown().await;
+    let client = Vestibule::new()
+        .instance(options(&url, "alice", "pc-1", DeviceType::Pc))
+        .expect("instance");
+    client.connect();
+    let waited = tokio::spawn({
+        let client = client.clone();
+        async move { client.ready(Duration::from_secs(5)).await }
+    });
+    advance_in_steps(Duration::from_secs(6)).await;
+    let outcome = real_timeout(Duration::from_secs(10), waited)
+        .await
+        .expect("answered")
+        .expect("joined");
+    let Err(ReadyError::TimedOut { last: Some(last) }) = outcome else {
+        panic!("expected a timeout with the last failure, got {outcome:?}")
+    };
+    assert!(last.will_reconnect, "{last:?}");
+    assert_eq!(client.snapshot().status, Status::Reconnecting);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_subscriber_still_sees_how_the_connection_began() {
+    let _clock = hold_clock();
+    let gw = gateway().await;
+    let client = Vestibule::new()
+        .instance(options(&gw.ws_url(), "alice", "pc-1", DeviceType::Pc))
+        .expect("instance");
+    client.connect();
+    real_timeout(
+        Duration::from_secs(10),
+        client.ready(Duration::from_secs(10)),
+    )
+    .await
+    .expect("in time")
+    .expect("logged in");
+    // Subscribing after the login: the first events describe the live session, once each.
+    let mut events = client.subscribe();
+    let first: Vec<Event> = (0..4)
+        .map(|_| events.try_recv().expect("catch-up"))
+        .collect();
+    assert_eq!(
+        first[0],
+        Event::NetState {
+            state: NetState::Connected
+        }
+    );
+    assert!(matches!(&first[1], Event::Connected { info } if info.account == "alice"));
+    assert!(matches!(&first[2], Event::DevicesChanged { devices, .. } if devices.len() == 1));
+    assert_eq!(first[3], Event::Ready);
+    assert!(events.try_recv().is_err(), "nothing else, and no duplicate");
 }

@@ -88,7 +88,7 @@ async fn wrong_token_is_terminal_and_tried_exactly_once() {
     assert_eq!(client.snapshot().status, Status::SignedOut);
     assert_eq!(client.snapshot().net_state, NetState::Disconnected);
     assert_eq!(
-        metric(&gw, "vestibule_logins_total{result=\"302\"}").await,
+        metric(&gw.http_url(), "vestibule_logins_total{result=\"302\"}").await,
         1.0,
         "exactly one attempt"
     );
@@ -100,7 +100,7 @@ async fn token_expiry_stops_until_a_new_token_and_refresh_keeps_the_session() {
     let gw = gateway().await;
     // Session one: the token runs out.
     let mut short = options(&gw.ws_url(), "alice", "pc-1", DeviceType::Pc);
-    short.token = token("alice", Duration::from_secs(5)).into();
+    short.token = token_for("alice", Duration::from_secs(5)).into();
     let client = Vestibule::new().instance(short).expect("instance");
     let mut events = client.subscribe();
     client.connect();
@@ -125,7 +125,7 @@ async fn token_expiry_stops_until_a_new_token_and_refresh_keeps_the_session() {
     );
     // A new token brings it back without being asked to connect.
     client
-        .set_options(vestibule_client::OptionsUpdate::token(token(
+        .set_options(vestibule_client::OptionsUpdate::token(token_for(
             "alice",
             Duration::from_secs(7),
         )))
@@ -135,7 +135,7 @@ async fn token_expiry_stops_until_a_new_token_and_refresh_keeps_the_session() {
 
     // Session two: refreshed in place before expiry; no reconnect.
     client
-        .set_options(vestibule_client::OptionsUpdate::token(token(
+        .set_options(vestibule_client::OptionsUpdate::token(token_for(
             "alice",
             Duration::from_secs(3600),
         )))

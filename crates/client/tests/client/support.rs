@@ -1,14 +1,12 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::sync::broadcast;
-use vestibule_client::{ClientOptions, DeviceType, Event, Vestibule};
+use vestibule_client::{ClientOptions, DeviceType, Event, Events, Vestibule};
 use vestibule_gateway::policy::DevicePolicy;
 use vestibule_gateway::{Gateway, GatewayConfig};
-pub use vestibule_testkit::{advance, eventually, hold_clock, real_timeout};
-
-pub const SECRET: &str = "client-tests-secret-0123456789";
-pub const APP: &str = "demo";
+pub use vestibule_testkit::{
+    APP_KEY as APP, SECRET, advance, eventually, hold_clock, metric, real_timeout, token_for,
+};
 
 pub async fn gateway() -> Gateway {
     gateway_on("127.0.0.1:0").await
@@ -38,13 +36,6 @@ pub async fn set_policy(gw: &Gateway, policy: serde_json::Value) {
         .expect("set policy");
 }
 
-pub fn token(account: &str, ttl: Duration) -> String {
-    vestibule_protocol::token::mint(SECRET, APP, account, ttl)
-        .expect("mint")
-        .expose()
-        .to_owned()
-}
-
 /// Options for `account` on `device_id`, not auto-connecting (tests subscribe first).
 pub fn options(
     url: &str,
@@ -56,7 +47,7 @@ pub fn options(
         url,
         APP,
         account,
-        token(account, Duration::from_secs(3600)),
+        token_for(account, Duration::from_secs(3600)),
         device_id,
     );
     options.device.device_type = device_type;
@@ -66,7 +57,7 @@ pub fn options(
 }
 
 /// The next event, within 10 s of real time.
-pub async fn next(events: &mut broadcast::Receiver<Event>) -> Event {
+pub async fn next(events: &mut Events) -> Event {
     real_timeout(Duration::from_secs(10), events.recv())
         .await
         .expect("an event within 10 s")
@@ -74,10 +65,7 @@ pub async fn next(events: &mut broadcast::Receiver<Event>) -> Event {
 }
 
 /// Events until one matches `want`; returns it and everything before it.
-pub async fn until(
-    events: &mut broadcast::Receiver<Event>,
-    want: impl Fn(&Event) -> bool,
-) -> (Event, Vec<Event>) {
+pub async fn until(events: &mut Events, want: impl Fn(&Event) -> bool) -> (Event, Vec<Event>) {
     let mut seen = Vec::new();
     loop {
         let event = next(events).await;
@@ -89,16 +77,12 @@ pub async fn until(
 }
 
 /// The events that arrive while the held clock advances by `total` in 1 s steps.
-pub async fn quiet_for(events: &mut broadcast::Receiver<Event>, total: Duration) -> Vec<Event> {
+pub async fn quiet_for(events: &mut Events, total: Duration) -> Vec<Event> {
     quiet_for_by(events, total, Duration::from_secs(1)).await
 }
 
 /// The events that arrive while the held clock advances by `total` in steps of `step`.
-pub async fn quiet_for_by(
-    events: &mut broadcast::Receiver<Event>,
-    total: Duration,
-    step: Duration,
-) -> Vec<Event> {
+pub async fn quiet_for_by(events: &mut Events, total: Duration, step: Duration) -> Vec<Event> {
     let mut seen = Vec::new();
     let mut left = total;
     // (events is drained after every step)
@@ -129,7 +113,7 @@ pub async fn connected(
     account: &str,
     device_id: &str,
     device_type: DeviceType,
-) -> (vestibule_client::Client, broadcast::Receiver<Event>) {
+) -> (vestibule_client::Client, Events) {
     let client = Vestibule::new()
         .instance(options(url, account, device_id, device_type))
         .expect("instance");
@@ -137,20 +121,6 @@ pub async fn connected(
     client.connect();
     until(&mut events, |e| matches!(e, Event::Ready)).await;
     (client, events)
-}
-
-pub async fn metric(gw: &Gateway, needle: &str) -> f64 {
-    let text = reqwest::get(format!("{}/metrics", gw.http_url()))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .find(|l| l.starts_with(needle))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
 }
 
 pub fn all_policy() -> serde_json::Value {

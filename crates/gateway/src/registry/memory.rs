@@ -10,11 +10,11 @@ use async_trait::async_trait;
 use vestibule_protocol::{Code, Device, KickReason};
 
 use super::{
-    DeviceList, Granted, KickNotice, KickOutcome, Mailbox, NewSession, Refused, SessionKey,
-    SessionMsg, SessionRegistry,
+    DeviceList, Granted, KickOutcome, Mailbox, NewSession, Refused, SessionKey, SessionMsg,
+    SessionRegistry, plan_account_kick, plan_kick, plan_login,
 };
 use crate::clock::unix_millis;
-use crate::policy::{Decision, DevicePolicy, Present, decide};
+use crate::policy::DevicePolicy;
 
 const SHARDS: usize = 64;
 
@@ -33,6 +33,10 @@ struct Account {
 }
 
 impl Account {
+    fn devices(&self) -> Vec<&Device> {
+        self.sessions.iter().map(|e| &e.device).collect()
+    }
+
     fn list(&self) -> Arc<DeviceList> {
         Arc::new(DeviceList {
             devices: self.sessions.iter().map(|e| e.device.clone()).collect(),
@@ -91,16 +95,12 @@ impl MemoryRegistry {
     }
 
     /// Removes the sessions at `indexes`, sending each its message.
-    fn take_out(&self, account: &mut Account, mut indexes: Vec<(usize, SessionMsg)>) -> Vec<Entry> {
+    fn take_out(&self, account: &mut Account, mut indexes: Vec<(usize, SessionMsg)>) {
         indexes.sort_by_key(|(i, _)| std::cmp::Reverse(*i));
-        let mut removed = Vec::with_capacity(indexes.len());
+        self.sessions.fetch_sub(indexes.len(), Ordering::Relaxed);
         for (i, msg) in indexes {
-            let entry = account.sessions.remove(i);
-            entry.mailbox.send(msg);
-            removed.push(entry);
+            account.sessions.remove(i).mailbox.send(msg);
         }
-        self.sessions.fetch_sub(removed.len(), Ordering::Relaxed);
-        removed
     }
 }
 
@@ -109,49 +109,17 @@ impl SessionRegistry for MemoryRegistry {
     async fn login(&self, policy: &DevicePolicy, session: NewSession) -> Result<Granted, Refused> {
         let key = (session.key.app_key.clone(), session.key.account.clone());
         let mut shard = self.shard(&key.0, &key.1);
-        let account = shard.entry(key).or_default();
-        let present: Vec<Present<'_>> = account
-            .sessions
-            .iter()
-            .map(|e| Present {
-                device_id: &e.device.device_id,
-                device_type: e.device.device_type,
-                login_time: e.device.login_time,
-            })
-            .collect();
-        let decision = decide(
-            policy,
-            &present,
-            &session.device.device_id,
-            session.device.device_type,
-        );
-        let (replace, evict) = match decision {
-            Decision::Reject(code) => {
+        let account = shard.entry(key.clone()).or_default();
+        let plan = match plan_login(policy, &account.devices(), &session) {
+            Ok(plan) => plan,
+            Err(refused) => {
                 if account.sessions.is_empty() {
-                    let key = (session.key.app_key.clone(), session.key.account.clone());
                     shard.remove(&key);
                 }
-                return Err(Refused {
-                    code,
-                    retry_after: None,
-                });
+                return Err(refused);
             }
-            Decision::Accept { replace, evict } => (replace, evict),
         };
-        let by = session.as_kicker();
-        let evicted = evict.len();
-        let mut out: Vec<(usize, SessionMsg)> = evict
-            .into_iter()
-            .map(|(i, reason)| {
-                let notice = KickNotice {
-                    reason,
-                    by: Some(by.clone()),
-                };
-                (i, SessionMsg::Kicked(Arc::new(notice)))
-            })
-            .collect();
-        out.extend(replace.map(|i| (i, SessionMsg::Replaced)));
-        self.take_out(account, out);
+        self.take_out(account, plan.removals);
         let connection_id = session.key.connection_id.clone();
         account.sessions.push(Entry {
             device: session.device_entry(),
@@ -162,8 +130,8 @@ impl SessionRegistry for MemoryRegistry {
         let devices = account.push(Some(&connection_id));
         Ok(Granted {
             devices,
-            repeat_login: replace.is_some(),
-            evicted,
+            repeat_login: plan.repeat_login,
+            evicted: plan.evicted,
         })
     }
 
@@ -202,38 +170,23 @@ impl SessionRegistry for MemoryRegistry {
         let Some(account) = shard.get_mut(&account_key) else {
             return Err(Code::Forbidden);
         };
-        let by = super::authorize_kicker(
-            account.sessions.iter().map(|e| &e.device),
+        let plan = plan_kick(
+            &account.devices(),
             &kicker_key.connection_id,
+            device_ids,
             guard,
         )?;
-        let mut outcome = KickOutcome::default();
-        let mut targets = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for id in device_ids.iter().filter(|id| seen.insert(id.as_str())) {
-            let found = account
-                .sessions
+        if !plan.targets.is_empty() {
+            let targets = plan
+                .targets
                 .iter()
-                .position(|e| e.device.device_id == *id && e.device.device_id != by.device_id);
-            match found {
-                Some(i) if !targets.iter().any(|(t, _)| *t == i) => {
-                    let notice = KickNotice {
-                        reason: KickReason::ByDevice,
-                        by: Some(by.clone()),
-                    };
-                    targets.push((i, SessionMsg::Kicked(Arc::new(notice))));
-                    outcome.kicked.push(id.clone());
-                }
-                Some(_) => {}
-                None => outcome.not_found.push(id.clone()),
-            }
-        }
-        if !targets.is_empty() {
+                .map(|&i| (i, plan.notice.clone()))
+                .collect();
             self.take_out(account, targets);
             account.rev = self.next_rev();
             account.push(None);
         }
-        Ok(outcome)
+        Ok(plan.outcome)
     }
 
     async fn kick_account(
@@ -248,35 +201,26 @@ impl SessionRegistry for MemoryRegistry {
         let Some(state) = shard.get_mut(&account_key) else {
             return Vec::new();
         };
-        let mut targets: Vec<(usize, SessionMsg)> = state
-            .sessions
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| device_ids.is_none_or(|ids| ids.contains(&e.device.device_id)))
-            .map(|(i, _)| {
-                (
-                    i,
-                    SessionMsg::Kicked(Arc::new(KickNotice { reason, by: None })),
-                )
-            })
-            .collect();
+        let targets = plan_account_kick(&state.devices(), device_ids);
         if targets.is_empty() {
             return Vec::new();
         }
-        targets.sort_by_key(|(i, _)| *i);
-        let removed = self.take_out(state, targets);
+        let ids: Vec<String> = targets
+            .iter()
+            .map(|&i| state.sessions[i].device.device_id.clone())
+            .collect();
+        let notice = SessionMsg::kicked(reason, None);
+        self.take_out(
+            state,
+            targets.into_iter().map(|i| (i, notice.clone())).collect(),
+        );
         if state.sessions.is_empty() {
             shard.remove(&account_key);
         } else {
             state.rev = self.next_rev();
             state.push(None);
         }
-        // take_out removes from the back; report in login order.
-        removed
-            .into_iter()
-            .rev()
-            .map(|e| e.device.device_id)
-            .collect()
+        ids
     }
 
     async fn devices(&self, app_key: &str, account: &str) -> Arc<DeviceList> {

@@ -21,7 +21,7 @@ use vestibule_protocol::{Code, Device, DeviceInfo, KickReason, KickedBy, UnixMil
 pub use memory::MemoryRegistry;
 pub use redis::RedisRegistry;
 
-use crate::policy::DevicePolicy;
+use crate::policy::{Decision, DevicePolicy, Present, decide};
 
 /// What the registry tells a connection.
 #[derive(Clone, Debug)]
@@ -78,15 +78,6 @@ impl Mailbox {
             // between the check above and this await is not missed.
             self.0.notify.notified().await;
         }
-    }
-
-    /// A message if one is waiting.
-    pub fn try_recv(&self) -> Option<SessionMsg> {
-        self.0
-            .queue
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop_front()
     }
 }
 
@@ -167,25 +158,109 @@ impl NewSession {
 
     /// How this session appears in `kicked.by`.
     pub fn as_kicker(&self) -> KickedBy {
-        KickedBy {
-            device_id: self.device.device_id.clone(),
-            device_type: self.device.device_type,
-            os: self.device.os.clone(),
-            ip: self.ip.clone(),
-        }
+        kicked_by(&self.device_entry())
     }
 }
 
-/// The session with `connection_id` among an account's `devices`, as it will
-/// appear in `kicked.by`, if it may kick: 403 when it is not (or no longer)
-/// online, or younger than the fresh-session `guard`.
-fn authorize_kicker<'a>(
-    mut devices: impl Iterator<Item = &'a Device>,
-    connection_id: &str,
+impl SessionMsg {
+    /// A kick for `reason`, caused by the device `by` (if a device caused it).
+    fn kicked(reason: KickReason, by: Option<KickedBy>) -> Self {
+        Self::Kicked(Arc::new(KickNotice { reason, by }))
+    }
+}
+
+// The planning functions below are the registries' shared logic: pure
+// decisions over an account's online devices (in login order), which each
+// registry then applies atomically in its own way.
+
+/// How a device appears in `kicked.by`.
+fn kicked_by(device: &Device) -> KickedBy {
+    KickedBy {
+        device_id: device.device_id.clone(),
+        device_type: device.device_type,
+        os: device.os.clone(),
+        ip: device.ip.clone(),
+    }
+}
+
+/// What a login does to an account's sessions.
+#[derive(Debug)]
+pub(crate) struct LoginPlan {
+    /// Sessions to remove (indexes into the devices planned over), each with
+    /// what it is told: kicked by the policy, or silently replaced.
+    pub(crate) removals: Vec<(usize, SessionMsg)>,
+    /// The same deviceId was online and is replaced.
+    pub(crate) repeat_login: bool,
+    /// How many sessions the policy kicks.
+    pub(crate) evicted: usize,
+}
+
+/// Applies `policy` to `session` joining an account whose online devices are `devices`.
+pub(crate) fn plan_login(
+    policy: &DevicePolicy,
+    devices: &[&Device],
+    session: &NewSession,
+) -> Result<LoginPlan, Refused> {
+    let present: Vec<Present<'_>> = devices
+        .iter()
+        .map(|d| Present {
+            device_id: &d.device_id,
+            device_type: d.device_type,
+            login_time: d.login_time,
+        })
+        .collect();
+    let decision = decide(
+        policy,
+        &present,
+        &session.device.device_id,
+        session.device.device_type,
+    );
+    let (replace, evict) = match decision {
+        Decision::Reject(code) => {
+            return Err(Refused {
+                code,
+                retry_after: None,
+            });
+        }
+        Decision::Accept { replace, evict } => (replace, evict),
+    };
+    let by = session.as_kicker();
+    let evicted = evict.len();
+    let mut removals: Vec<(usize, SessionMsg)> = evict
+        .into_iter()
+        .map(|(i, reason)| (i, SessionMsg::kicked(reason, Some(by.clone()))))
+        .collect();
+    removals.extend(replace.map(|i| (i, SessionMsg::Replaced)));
+    Ok(LoginPlan {
+        removals,
+        repeat_login: replace.is_some(),
+        evicted,
+    })
+}
+
+/// What a device's `kick` does.
+#[derive(Debug)]
+pub(crate) struct KickPlan {
+    /// Sessions to sign out (indexes into the devices planned over).
+    pub(crate) targets: Vec<usize>,
+    /// What each of them is told (`byDevice`, with the kicker).
+    pub(crate) notice: SessionMsg,
+    /// The answer for the kicker.
+    pub(crate) outcome: KickOutcome,
+}
+
+/// The session `kicker_connection` signs out `device_ids` among `devices`.
+/// 403 when the kicker is not (or no longer) online, or younger than the
+/// fresh-session `guard`. Its own device and unknown ids land in `not_found`.
+pub(crate) fn plan_kick(
+    devices: &[&Device],
+    kicker_connection: &str,
+    device_ids: &[String],
     guard: Option<Duration>,
-) -> Result<KickedBy, Code> {
+) -> Result<KickPlan, Code> {
     let me = devices
-        .find(|d| d.connection_id == connection_id)
+        .iter()
+        .find(|d| d.connection_id == kicker_connection)
         .ok_or(Code::Forbidden)?;
     if let Some(guard) = guard {
         let age = crate::clock::unix_millis().saturating_sub(me.login_time);
@@ -193,12 +268,36 @@ fn authorize_kicker<'a>(
             return Err(Code::Forbidden);
         }
     }
-    Ok(KickedBy {
-        device_id: me.device_id.clone(),
-        device_type: me.device_type,
-        os: me.os.clone(),
-        ip: me.ip.clone(),
+    let by = kicked_by(me);
+    let mut outcome = KickOutcome::default();
+    let mut targets = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for id in device_ids.iter().filter(|id| seen.insert(id.as_str())) {
+        match devices
+            .iter()
+            .position(|d| d.device_id == *id && d.device_id != by.device_id)
+        {
+            Some(i) => {
+                targets.push(i);
+                outcome.kicked.push(id.clone());
+            }
+            None => outcome.not_found.push(id.clone()),
+        }
+    }
+    Ok(KickPlan {
+        targets,
+        notice: SessionMsg::kicked(KickReason::ByDevice, Some(by)),
+        outcome,
     })
+}
+
+/// The sessions an admin kick of `device_ids` (every session when `None`) ends, in login order.
+pub(crate) fn plan_account_kick(devices: &[&Device], device_ids: Option<&[String]>) -> Vec<usize> {
+    let mut targets: Vec<usize> = (0..devices.len())
+        .filter(|&i| device_ids.is_none_or(|ids| ids.contains(&devices[i].device_id)))
+        .collect();
+    targets.sort_by_key(|&i| (devices[i].login_time, i));
+    targets
 }
 
 /// A login the registry accepted.
@@ -265,6 +364,12 @@ pub trait SessionRegistry: Send + Sync + std::fmt::Debug {
 
     /// Sessions held by this gateway process.
     fn local_sessions(&self) -> usize;
+
+    /// Whether the registry's backing store answered the last time it was
+    /// asked (`/healthz` reports it; while false, logins get 503).
+    fn healthy(&self) -> bool {
+        true
+    }
 
     /// The gateway is stopping (its sessions are already gone).
     async fn shutdown(&self) {}

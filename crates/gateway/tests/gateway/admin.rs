@@ -248,7 +248,7 @@ async fn ban_kicks_and_blocks_until_unbanned() {
     let mut again = Client::connect(&gw.url()).await;
     assert_eq!(
         again
-            .login_with(&login_frame("alice", "pc-1", "PC", &token_for("alice")))
+            .login_with(&login_frame("alice", "pc-1", "PC", &token("alice")))
             .await["code"],
         403
     );

@@ -107,7 +107,7 @@ async fn bad_frames_on_a_live_session_get_an_error_and_the_session_stays() {
         ),
         (
             "second login",
-            Message::text(login_frame("alice", "pc-1", "PC", &token_for("alice")).to_string()),
+            Message::text(login_frame("alice", "pc-1", "PC", &token("alice")).to_string()),
             Some(1),
         ),
         ("binary frame", Message::binary(vec![9u8; 16]), None),

@@ -33,7 +33,7 @@ async fn login_attempts_per_ip_are_limited_with_416() {
     for account in ["a", "b", "c"] {
         gw.login(account, "pc-1", "PC").await;
     }
-    let reply = refused_with(&gw, "d", &token_for("d")).await;
+    let reply = refused_with(&gw, "d", &token("d")).await;
     assert_eq!(reply["code"], 416);
     let wait = reply["retryAfterMs"].as_u64().expect("retryAfterMs");
     assert!((1..=1000).contains(&wait), "{wait}");
@@ -55,7 +55,7 @@ async fn failed_logins_per_account_are_limited_even_for_the_right_token() {
         assert_eq!(refused_with(&gw, "alice", "guess").await["code"], 302);
     }
     // Guessing is over the limit now: even the right token waits.
-    let reply = refused_with(&gw, "alice", &token_for("alice")).await;
+    let reply = refused_with(&gw, "alice", &token("alice")).await;
     assert_eq!(reply["code"], 416);
     assert!(
         reply["retryAfterMs"]
@@ -115,7 +115,7 @@ async fn only_allowed_browser_origins_may_connect() {
         .expect("allowed origin");
     futures_util::SinkExt::send(
         &mut ws,
-        Message::text(login_frame("alice", "web-1", "Web", &token_for("alice")).to_string()),
+        Message::text(login_frame("alice", "web-1", "Web", &token("alice")).to_string()),
     )
     .await
     .expect("send");
@@ -130,7 +130,7 @@ async fn a_client_that_stops_reading_is_closed_and_the_others_carry_on() {
         .await;
     let tag = "x".repeat(1000);
     let login = |id: &str| {
-        let mut frame = login_frame("alice", id, "Android", &token_for("alice"));
+        let mut frame = login_frame("alice", id, "Android", &token("alice"));
         frame["device"]["customTag"] = json!(tag);
         frame
     };
@@ -213,7 +213,7 @@ async fn wss_with_a_self_signed_certificate() {
             .expect("a TLS WebSocket");
     let mut client = Client { ws };
     let ok = client
-        .login_with(&login_frame("alice", "pc-1", "PC", &token_for("alice")))
+        .login_with(&login_frame("alice", "pc-1", "PC", &token("alice")))
         .await;
     assert_eq!(ok["type"], "loginOk", "{ok}");
 

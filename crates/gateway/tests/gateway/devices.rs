@@ -98,7 +98,7 @@ async fn rev_strictly_rises_across_a_burst_of_fifty_logins() {
                     "alice",
                     &format!("dev-{i:02}"),
                     "Android",
-                    &token_for("alice"),
+                    &token("alice"),
                 ))
                 .await;
             assert_eq!(ok["type"], "loginOk", "{ok}");

@@ -9,7 +9,7 @@ async fn login_ok_carries_every_field() {
     let gw = TestGateway::start().await;
     let mut client = Client::connect(&gw.url()).await;
     let port = client.local_port();
-    let mut frame = login_frame("alice", "pc-1", "PC", &token_for("alice"));
+    let mut frame = login_frame("alice", "pc-1", "PC", &token("alice"));
     frame["id"] = json!(42);
     frame["device"]["customTag"] = json!("work laptop");
     let before = vestibule_gateway::clock::unix_millis();
@@ -80,7 +80,7 @@ async fn refused(gw: &TestGateway, frame: serde_json::Value) -> (serde_json::Val
 #[tokio::test]
 async fn every_login_failure_code_and_its_close_code() {
     let gw = TestGateway::start().await;
-    let good = || login_frame("alice", "pc-1", "PC", &token_for("alice"));
+    let good = || login_frame("alice", "pc-1", "PC", &token("alice"));
 
     let mut unknown_app = good();
     unknown_app["appKey"] = json!("no-such-app");
@@ -96,7 +96,7 @@ async fn every_login_failure_code_and_its_close_code() {
         .expose()
     );
     let mut other_account = good();
-    other_account["token"] = json!(token_for("bob"));
+    other_account["token"] = json!(token("bob"));
     let now = vestibule_gateway::clock::unix_millis() / 1000;
     let mut expired = good();
     expired["token"] = json!(
@@ -164,11 +164,8 @@ async fn every_login_failure_code_and_its_close_code() {
             .await
             .expect("admin");
         assert_eq!(res.status(), 200);
-        let (reply, close) = refused(
-            &gw,
-            login_frame(&account, "pc-1", "PC", &token_for(&account)),
-        )
-        .await;
+        let (reply, close) =
+            refused(&gw, login_frame(&account, "pc-1", "PC", &token(&account))).await;
         assert_eq!(reply["code"], code, "{path}: {reply}");
         assert_eq!(close, Some(4000 + code));
     }
@@ -203,7 +200,7 @@ async fn token_expiry_while_online_kicks_with_token_expired() {
         "alice",
         "pc-1",
         "PC",
-        &token_with_ttl("alice", Duration::from_secs(3)),
+        &token_for("alice", Duration::from_secs(3)),
     );
     let ok = client.login_with(&frame).await;
     assert_eq!(ok["type"], "loginOk");
@@ -234,13 +231,13 @@ async fn refreshing_the_token_keeps_the_session() {
         "alice",
         "pc-1",
         "PC",
-        &token_with_ttl("alice", Duration::from_secs(3)),
+        &token_for("alice", Duration::from_secs(3)),
     );
     assert_eq!(client.login_with(&frame).await["type"], "loginOk");
 
     // A refresh with a bad token is refused and the session stays.
     client
-        .send(&json!({"type": "refreshToken", "id": 7, "token": token_for("bob")}))
+        .send(&json!({"type": "refreshToken", "id": 7, "token": token("bob")}))
         .await;
     let err = client.frame().await;
     assert_eq!(
@@ -252,7 +249,7 @@ async fn refreshing_the_token_keeps_the_session() {
         (Some("error"), Some(7), Some(302))
     );
 
-    client.send(&json!({"type": "refreshToken", "id": 8, "token": token_with_ttl("alice", Duration::from_secs(60))})).await;
+    client.send(&json!({"type": "refreshToken", "id": 8, "token": token_for("alice", Duration::from_secs(60))})).await;
     assert_eq!(client.frame().await, json!({"type": "ok", "id": 8}));
     // Well past the first token's expiry (pinging so the connection does not idle out).
     for _ in 0..3 {

@@ -32,7 +32,7 @@ async fn login_refused(
             account,
             device_id,
             device_type,
-            &token_for(account),
+            &token(account),
         ))
         .await;
     assert_eq!(reply["type"], "loginFailed", "{reply}");

@@ -10,16 +10,13 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use vestibule_gateway::policy::DevicePolicy;
 use vestibule_gateway::{Gateway, GatewayConfig};
-use vestibule_protocol::token;
-
-pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
-pub const SECRET: &str = "test-demo-secret-0123456789";
-pub const APP: &str = "demo";
 
 /// How long a test waits for a frame before failing, in real time.
 const FRAME_WAIT: Duration = Duration::from_secs(20);
 
-pub use vestibule_testkit::{advance, hold_clock, real_timeout};
+pub use vestibule_testkit::{
+    ADMIN_KEY, APP_KEY as APP, SECRET, advance, hold_clock, real_timeout, token, token_for,
+};
 
 pub struct TestGateway {
     pub gw: Gateway,
@@ -69,7 +66,7 @@ impl TestGateway {
                 account,
                 device_id,
                 device_type,
-                &token_for(account),
+                &token(account),
             ))
             .await;
         assert_eq!(
@@ -78,17 +75,6 @@ impl TestGateway {
         );
         (client, reply)
     }
-}
-
-pub fn token_for(account: &str) -> String {
-    token_with_ttl(account, Duration::from_secs(3600))
-}
-
-pub fn token_with_ttl(account: &str, ttl: Duration) -> String {
-    token::mint(SECRET, APP, account, ttl)
-        .expect("mint")
-        .expose()
-        .to_owned()
 }
 
 pub fn login_frame(account: &str, device_id: &str, device_type: &str, token: &str) -> Value {

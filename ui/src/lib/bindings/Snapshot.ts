@@ -11,19 +11,8 @@ import type { Status } from "./Status";
  */
 export type Snapshot = { 
 /**
- * The gateway URL.
- */
-url: string, 
-/**
- * The app.
- */
-appKey: string, 
-/**
- * The account.
- */
-account: string, 
-/**
- * This device's id.
+ * This device's id. (The gateway, app and account are the instance's
+ * [`crate::InstanceKey`].)
  */
 deviceId: string, 
 /**

@@ -1,0 +1,75 @@
+//! The [`SessionView`] the UI renders, projected from the core's state. It is
+//! rebuilt and published (only when it changed) after each change.
+
+use crate::core::{AppCore, lock};
+use crate::view::{AccountView, InstallView, KeychainView, LoginDefaults, SessionView};
+
+/// The view before anything is loaded.
+pub(crate) fn initial(keychain: &KeychainView, install: &InstallView) -> SessionView {
+    SessionView {
+        accounts: Vec::new(),
+        active: None,
+        demo: None,
+        keychain: keychain.clone(),
+        defaults: LoginDefaults::default(),
+        install: install.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    }
+}
+
+impl AppCore {
+    /// Rebuilds the view from the accounts and publishes it if it changed.
+    pub(crate) fn publish(&self) {
+        let state = lock(&self.inner.state);
+        let accounts: Vec<AccountView> = state
+            .accounts
+            .iter()
+            .map(|a| AccountView {
+                id: a.id.clone(),
+                url: a.url.clone(),
+                app_key: a.app_key.clone(),
+                account: a.account.clone(),
+                remembered: a.remembered,
+                demo: a.demo,
+                session: a.client.snapshot(),
+                demo_devices: a.demo_devices.clone(),
+            })
+            .collect();
+        let active = state.active.clone();
+        drop(state);
+        let demo = lock(&self.inner.demo_view).clone();
+        let defaults = {
+            let store = lock(&self.inner.store);
+            match (store.last_used(), &demo) {
+                (Some(last), _) => LoginDefaults {
+                    url: last.url.clone(),
+                    app_key: last.app_key.clone(),
+                    account: last.account.clone(),
+                },
+                (None, Some(demo)) => LoginDefaults {
+                    url: demo.url.clone(),
+                    app_key: demo.app_key.clone(),
+                    account: String::new(),
+                },
+                (None, None) => LoginDefaults::default(),
+            }
+        };
+        let next = SessionView {
+            accounts,
+            active,
+            demo,
+            keychain: self.inner.keychain.clone(),
+            defaults,
+            install: self.inner.install.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        self.inner.view.send_if_modified(|view| {
+            if *view == next {
+                false
+            } else {
+                *view = next;
+                true
+            }
+        });
+    }
+}

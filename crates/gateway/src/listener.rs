@@ -1,0 +1,203 @@
+//! The accept loop. A WebSocket upgrade of `/v1/ws` is recognised by peeking
+//! at the request head and handed straight to tokio-tungstenite (no HTTP
+//! framework in the hot path — cheaper per login and per idle connection);
+//! everything else (`/healthz`, `/metrics`, `/admin/v1`, and a plain GET of
+//! `/v1/ws`) is served by axum through hyper.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{StatusCode, header};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use vestibule_protocol::limits::{MAX_FRAME_BYTES, MAX_SERVER_FRAME_BYTES};
+
+use crate::Shared;
+use crate::transport::{Prefixed, Stream, read_head};
+
+/// Read buffer per connection. tungstenite's default is 128 KiB; frames are
+/// small JSON, so 4 KiB keeps idle connections cheap.
+const READ_BUFFER: usize = 4 * 1024;
+/// Cap on unsent data per connection; a client that stops reading is dropped
+/// past it. It must hold the largest frame the gateway sends.
+const MAX_WRITE_BUFFER: usize = MAX_SERVER_FRAME_BYTES + 64 * 1024;
+
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        // Frames are flushed as soon as they are written.
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES))
+}
+
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
+    let router = crate::http::router(shared.clone());
+    let http = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = shared.shutdown.cancelled() => break,
+            () = shared.kill.cancelled() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of file descriptors and the like: back off a little.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Frames are small and latency matters more than packet count: no Nagle.
+        let _ = stream.set_nodelay(true);
+        let slot = match &shared.connection_cap {
+            Some(cap) => match cap.acquire(peer.ip()) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::info!(ip = %peer.ip(), "connection refused: too many open connections from this IP");
+                    tokio::spawn(too_many(stream));
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let shared = shared.clone();
+        let router = router.clone();
+        let http = http.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        // Routing reads the request head, so it runs in the connection's own
+        // task: a slow client never holds up the accept loop.
+        tokio::spawn(async move {
+            let stream = match tls {
+                None => Stream::Plain(stream),
+                Some(acceptor) => {
+                    match tokio::time::timeout(
+                        shared.config.login_deadline,
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
+                        Ok(Ok(tls)) => Stream::Tls(Box::new(tls)),
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    }
+                }
+            };
+            let Some((stream, upgrade)) = read_head(stream, shared.config.login_deadline).await
+            else {
+                return;
+            };
+            if upgrade {
+                accept_websocket(stream, peer, shared, slot).await;
+            } else {
+                let _slot = slot;
+                let service = hyper_util::service::TowerToHyperService::new(router);
+                let connection = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                if let Err(e) = watcher.watch(connection).await {
+                    tracing::debug!(error = %e, "http connection ended with an error");
+                }
+            }
+        });
+    }
+    // Let in-flight HTTP requests finish; idle keep-alive connections close now.
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+async fn accept_websocket(
+    stream: Prefixed,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    slot: Option<crate::guard::Slot>,
+) {
+    if shared.shutdown.is_cancelled() {
+        return;
+    }
+    let origins = shared.config.allowed_origins.clone();
+    let gate = shared.clone();
+    // The signature is tungstenite's callback contract.
+    #[allow(clippy::result_large_err)]
+    let check = move |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+        if request.uri().path() != vestibule_protocol::WS_PATH {
+            let mut refusal = ErrorResponse::new(Some("not found".into()));
+            *refusal.status_mut() = StatusCode::NOT_FOUND;
+            return Err(refusal);
+        }
+        // Browsers always send Origin; a page on another site must not be able
+        // to log in with a user's token. Native clients send none.
+        if let Some(origin) = request.headers().get(header::ORIGIN)
+            && !origins.is_empty()
+            && !origins.iter().any(|o| origin.as_bytes() == o.as_bytes())
+        {
+            let mut refusal = ErrorResponse::new(Some("origin not allowed".into()));
+            *refusal.status_mut() = StatusCode::FORBIDDEN;
+            return Err(refusal);
+        }
+        // Admission control: over the login rate, the client is told when to
+        // come back before any WebSocket exists — the cheapest refusal there
+        // is, which matters most in a reconnect storm.
+        if let Some(Err(wait)) = gate.admission.as_ref().map(|a| a.try_admit()) {
+            gate.metrics.login("503".to_owned());
+            return Err(busy(wait));
+        }
+        Ok(response)
+    };
+    let handshake =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(ws_config()));
+    match tokio::time::timeout(shared.config.login_deadline, handshake).await {
+        // A fresh task for the session: this one carried the handshake's
+        // (large) state, which an idle connection should not keep paying for.
+        Ok(Ok(ws)) => {
+            let tracker = shared.connections.clone();
+            tracker.spawn(async move {
+                // The connection counts against its IP's cap until the session ends.
+                let _slot = slot;
+                crate::session::run(ws, peer, shared).await;
+            });
+        }
+        Ok(Err(e)) => tracing::debug!(error = %e, "websocket handshake failed"),
+        Err(_) => tracing::debug!("websocket handshake timed out"),
+    }
+}
+
+/// The 503 for a login over the admission rate: `Retry-After` in whole
+/// seconds for generic HTTP clients, `Retry-After-Ms` for ours.
+fn busy(wait: Duration) -> ErrorResponse {
+    let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+    let mut refusal = ErrorResponse::new(Some("too many logins right now; retry later".into()));
+    *refusal.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let headers = refusal.headers_mut();
+    headers.insert(header::RETRY_AFTER, ms.div_ceil(1000).into());
+    headers.insert(vestibule_protocol::RETRY_AFTER_MS_HEADER, ms.into());
+    refusal
+}
+
+/// Answers 429 to a connection over the per-IP cap, then closes it.
+async fn too_many(mut stream: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let body = "too many open connections from this address";
+    let response = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        stream.write_all(response.as_bytes()),
+    )
+    .await;
+    let _ = stream.shutdown().await;
+}

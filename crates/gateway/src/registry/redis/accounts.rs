@@ -1,0 +1,135 @@
+//! The per-account session hashes and the one Lua script that changes them.
+
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use vestibule_protocol::Device;
+
+use super::Inner;
+use crate::registry::DeviceList;
+
+pub(super) const REV_FIELD: &str = "\0rev";
+
+/// The script that removes and adds sessions of one account atomically, and
+/// bumps its revision; it refuses when the revision moved since it was read.
+pub(super) const APPLY: &str = include_str!("apply.lua");
+
+/// One session as stored in an account hash.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(super) struct Entry {
+    pub(super) node: String,
+    pub(super) device: Device,
+}
+
+/// What reading an account returns: its revision and entries.
+pub(super) type Snapshot = (u64, Vec<Entry>);
+
+pub(super) fn account_key(app_key: &str, account: &str) -> String {
+    format!("vst:acct:{app_key}:{account}")
+}
+
+pub(super) fn parse_account_key(key: &str) -> Option<(String, String)> {
+    let rest = key.strip_prefix("vst:acct:")?;
+    let (app, account) = rest.split_once(':')?;
+    Some((app.to_owned(), account.to_owned()))
+}
+
+pub(super) fn list_of(rev: u64, entries: &[Entry]) -> DeviceList {
+    let mut devices: Vec<Device> = entries.iter().map(|e| e.device.clone()).collect();
+    devices.sort_by(|a, b| (a.login_time, &a.device_id).cmp(&(b.login_time, &b.device_id)));
+    DeviceList { devices, rev }
+}
+
+pub(super) fn parse_fields(flat: &[String]) -> Snapshot {
+    let mut rev = 0;
+    let mut entries = Vec::new();
+    for pair in flat.chunks(2) {
+        let [field, value] = pair else { continue };
+        if field == REV_FIELD {
+            rev = value.parse().unwrap_or(0);
+        } else if let Ok(entry) = serde_json::from_str::<Entry>(value) {
+            entries.push(entry);
+        } else {
+            tracing::warn!(device = %field, "unreadable session entry in Redis; ignoring it");
+        }
+    }
+    (rev, entries)
+}
+
+pub(super) enum Applied {
+    Conflict,
+    Unchanged,
+    Done {
+        rev: u64,
+        entries: Vec<Entry>,
+        removed: Vec<Entry>,
+    },
+}
+
+impl Inner {
+    pub(super) async fn read(&self, key: &str) -> Result<Snapshot, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let flat: Vec<String> = conn.hgetall(key).await?;
+        Ok(parse_fields(&flat))
+    }
+
+    pub(super) async fn apply(
+        &self,
+        key: &str,
+        expected: Option<u64>,
+        remove: &[(String, String)],
+        add: Option<&Entry>,
+    ) -> Result<Applied, redis::RedisError> {
+        let mut invocation = self.apply.key(key);
+        invocation.key("vst:rev");
+        invocation.arg(expected.map_or_else(|| "*".to_owned(), |r| r.to_string()));
+        invocation.arg(remove.len());
+        for (device_id, conn) in remove {
+            invocation.arg(device_id).arg(conn);
+        }
+        if let Some(entry) = add {
+            let raw = serde_json::to_string(entry).map_err(|e| {
+                redis::RedisError::from((redis::ErrorKind::Client, "encode", e.to_string()))
+            })?;
+            invocation
+                .arg(&entry.device.device_id)
+                .arg(raw)
+                .arg(&entry.node);
+        }
+        let mut conn = self.conn.clone();
+        let reply: redis::Value = invocation.invoke_async(&mut conn).await?;
+        let redis::Value::Array(items) = reply else {
+            return Ok(Applied::Unchanged);
+        };
+        let status: i64 = items
+            .first()
+            .map(redis::from_redis_value_ref)
+            .transpose()?
+            .unwrap_or(0);
+        match status {
+            -1 => Ok(Applied::Conflict),
+            0 => Ok(Applied::Unchanged),
+            rev => {
+                let flat: Vec<String> = items
+                    .get(1)
+                    .map(redis::from_redis_value_ref)
+                    .transpose()?
+                    .unwrap_or_default();
+                let removed_raw: Vec<String> = items
+                    .get(2)
+                    .map(redis::from_redis_value_ref)
+                    .transpose()?
+                    .unwrap_or_default();
+                let (_, entries) = parse_fields(&flat);
+                let removed = removed_raw
+                    .iter()
+                    .filter_map(|r| serde_json::from_str(r).ok())
+                    .collect();
+                Ok(Applied::Done {
+                    rev: u64::try_from(rev).unwrap_or(0),
+                    entries,
+                    removed,
+                })
+            }
+        }
+    }
+}

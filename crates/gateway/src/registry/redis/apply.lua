@@ -1,0 +1,36 @@
+-- KEYS[1] account hash, KEYS[2] global revision counter
+-- ARGV[1] expected revision ('*' = any), ARGV[2] number of removals,
+-- then (deviceId, connectionId) pairs, then optionally (deviceId, entry, node) to add.
+local cur = redis.call('HGET', KEYS[1], '\0rev') or '0'
+if ARGV[1] ~= '*' and cur ~= ARGV[1] then return {-1} end
+local n = tonumber(ARGV[2])
+local removed = {}
+local changed = false
+local i = 3
+for _ = 1, n do
+  local dev, conn = ARGV[i], ARGV[i + 1]
+  i = i + 2
+  local raw = redis.call('HGET', KEYS[1], dev)
+  if raw then
+    local ok, entry = pcall(cjson.decode, raw)
+    if ok and entry.device.connectionId == conn then
+      redis.call('HDEL', KEYS[1], dev)
+      redis.call('SREM', 'vst:sessions:' .. entry.node, KEYS[1] .. '\n' .. dev .. '\n' .. conn)
+      table.insert(removed, raw)
+      changed = true
+    end
+  end
+end
+if ARGV[i] then
+  local dev, raw, node = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local entry = cjson.decode(raw)
+  redis.call('HSET', KEYS[1], dev, raw)
+  redis.call('SADD', 'vst:sessions:' .. node, KEYS[1] .. '\n' .. dev .. '\n' .. entry.device.connectionId)
+  changed = true
+end
+if not changed then return {0} end
+local rev = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], '\0rev', rev)
+local all = redis.call('HGETALL', KEYS[1])
+if #all == 2 then redis.call('DEL', KEYS[1]) end
+return {rev, all, removed}

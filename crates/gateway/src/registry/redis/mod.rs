@@ -1,0 +1,456 @@
+//! The session registry of a gateway cluster, shared through Redis.
+//!
+//! - Node leases: `vst:node:{id}` (`SET .. EX 10`, renewed every 3 s); the set
+//!   `vst:nodes` lists nodes that ever registered.
+//! - Per account, the hash `vst:acct:{appKey}:{account}`: deviceId → JSON
+//!   entry (node + device), plus the field `"\0rev"` with the account's last
+//!   revision (revisions come from the global counter `vst:rev`, so they rise
+//!   even across an account's empty periods). deviceIds never contain control
+//!   characters, so `"\0rev"` cannot collide.
+//! - Per node, the set `vst:sessions:{node}` of its sessions, for cleanup when
+//!   its lease expires: any surviving node purges them.
+//! - Per node, the channel `vst:inbox:{node}`: kicks and device-list pushes go
+//!   only to the nodes that hold sessions of the account.
+//!
+//! The device policy is the same pure planning as in memory ([`super::plan_login`]); it is
+//! applied atomically with optimistic concurrency: read the account (with its
+//! revision), decide, and apply the verdict with one Lua script that refuses
+//! if the revision moved — then re-read and decide again.
+
+//!
+//! Files: `accounts` (the account hashes and the Lua script that changes
+//! them), `lease` (node leases, dead-node cleanup, re-registration after an
+//! outage), `inbox` (messages between nodes); this file holds the registry.
+
+mod accounts;
+mod inbox;
+mod lease;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+use vestibule_protocol::{Code, Device, KickReason};
+
+use super::{
+    DeviceList, Granted, KickOutcome, Mailbox, NewSession, Refused, SessionKey, SessionMsg,
+    SessionRegistry, plan_account_kick, plan_kick, plan_login,
+};
+use crate::policy::DevicePolicy;
+use accounts::{Applied, Entry, account_key, list_of, parse_account_key};
+pub use lease::{HEARTBEAT, LEASE};
+
+/// What a refused login tells the client while Redis is unreachable.
+const RETRY_AFTER_OUTAGE: Duration = Duration::from_millis(2000);
+/// Optimistic-concurrency attempts before a login gives up with 503.
+const MAX_ATTEMPTS: usize = 32;
+
+#[derive(Debug)]
+pub(super) struct Local {
+    pub(super) key: SessionKey,
+    pub(super) device: Device,
+    pub(super) mailbox: Mailbox,
+}
+
+/// The registry of one node of a Redis-backed cluster.
+#[derive(Debug)]
+pub struct RedisRegistry {
+    inner: Arc<Inner>,
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+#[derive(Debug)]
+pub(super) struct Inner {
+    node: String,
+    client: redis::Client,
+    conn: ConnectionManager,
+    apply: redis::Script,
+    healthy: AtomicBool,
+    /// connectionId → this node's session.
+    local: Mutex<HashMap<String, Local>>,
+}
+
+impl Drop for RedisRegistry {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// A client and a reconnecting connection with short timeouts: a login waits
+/// at most a few seconds on an unreachable Redis before it is told 503.
+pub(crate) async fn connect(
+    url: &str,
+) -> Result<(redis::Client, ConnectionManager), redis::RedisError> {
+    let client = redis::Client::open(url)?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    let conn = client.get_connection_manager_with_config(config).await?;
+    Ok((client, conn))
+}
+
+impl RedisRegistry {
+    /// Connects to Redis at `url` as node `node` and starts the lease, the
+    /// dead-node reaper and the inbox.
+    pub async fn connect(url: &str, node: &str) -> Result<Self, redis::RedisError> {
+        let (client, conn) = connect(url).await?;
+        let inner = Arc::new(Inner {
+            node: node.to_owned(),
+            client,
+            conn,
+            apply: redis::Script::new(accounts::APPLY),
+            healthy: AtomicBool::new(true),
+            local: Mutex::default(),
+        });
+        inner.renew_lease().await?;
+        let (subscribed, ready) = tokio::sync::oneshot::channel();
+        let tasks = vec![
+            tokio::spawn(lease::heartbeat(Arc::downgrade(&inner))).abort_handle(),
+            tokio::spawn(inbox::inbox(Arc::downgrade(&inner), subscribed)).abort_handle(),
+        ];
+        // Messages published before the subscription exists would be lost.
+        if tokio::time::timeout(Duration::from_secs(5), ready)
+            .await
+            .is_err()
+        {
+            tracing::warn!(node, "inbox subscription is slow; continuing");
+        }
+        tracing::info!(node, "joined the cluster");
+        Ok(Self { inner, tasks })
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// Whether Redis answered the last time it was asked.
+    pub fn healthy(&self) -> bool {
+        self.inner.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Leaves the cluster: drops the lease so other nodes need not wait for it to expire.
+    pub async fn leave(&self) {
+        let mut conn = self.inner.conn.clone();
+        let node = &self.inner.node;
+        let _: Result<(), _> = redis::pipe()
+            .del(format!("vst:node:{node}"))
+            .srem("vst:nodes", node)
+            .query_async(&mut conn)
+            .await;
+    }
+}
+
+impl Inner {
+    fn mark(&self, ok: bool) {
+        let was = self.healthy.swap(ok, Ordering::Relaxed);
+        if was && !ok {
+            tracing::warn!(node = %self.node, "Redis is unreachable: new logins get 503 until it is back");
+        }
+    }
+
+    fn outage(&self) -> Refused {
+        Refused {
+            code: Code::Busy,
+            retry_after: Some(RETRY_AFTER_OUTAGE),
+        }
+    }
+
+    fn take_local(&self, conn: &str) -> Option<Local> {
+        self.local
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(conn)
+    }
+
+    /// Removes sessions and tells everyone concerned.
+    async fn remove_entries(
+        &self,
+        key: &str,
+        targets: &[(String, String)],
+        notice: Option<SessionMsg>,
+    ) -> Result<Vec<Entry>, redis::RedisError> {
+        let Some((app_key, account)) = parse_account_key(key) else {
+            return Ok(Vec::new());
+        };
+        match self.apply(key, None, targets, None).await? {
+            Applied::Done {
+                rev,
+                entries,
+                removed,
+            } => {
+                for entry in &removed {
+                    match &notice {
+                        Some(notice) => {
+                            self.deliver(&entry.node, &entry.device.connection_id, notice.clone())
+                                .await;
+                        }
+                        None => {
+                            self.take_local(&entry.device.connection_id);
+                        }
+                    }
+                }
+                let list = Arc::new(list_of(rev, &entries));
+                self.push(&app_key, &account, &list, &entries, None).await;
+                Ok(removed)
+            }
+            Applied::Unchanged | Applied::Conflict => Ok(Vec::new()),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionRegistry for RedisRegistry {
+    async fn login(&self, policy: &DevicePolicy, session: NewSession) -> Result<Granted, Refused> {
+        let inner = &self.inner;
+        if !inner.healthy.load(Ordering::Relaxed) {
+            return Err(inner.outage());
+        }
+        let key = account_key(&session.key.app_key, &session.key.account);
+        let entry = Entry {
+            node: inner.node.clone(),
+            device: session.device_entry(),
+        };
+        let connection_id = session.key.connection_id.clone();
+        // Registered locally first, so a push racing the login still finds it.
+        inner
+            .local
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                connection_id.clone(),
+                Local {
+                    key: session.key.clone(),
+                    device: entry.device.clone(),
+                    mailbox: session.mailbox.clone(),
+                },
+            );
+        let unregister = || {
+            inner.take_local(&connection_id);
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let (rev, present) = match inner.read(&key).await {
+                Ok(read) => read,
+                Err(e) => {
+                    tracing::warn!(error = %e, "login: Redis read failed");
+                    inner.mark(false);
+                    unregister();
+                    return Err(inner.outage());
+                }
+            };
+            let devices: Vec<&Device> = present.iter().map(|e| &e.device).collect();
+            let plan = match plan_login(policy, &devices, &session) {
+                Ok(plan) => plan,
+                Err(refused) => {
+                    unregister();
+                    return Err(refused);
+                }
+            };
+            let removals: Vec<(String, String)> = plan
+                .removals
+                .iter()
+                .map(|(i, _)| {
+                    (
+                        devices[*i].device_id.clone(),
+                        devices[*i].connection_id.clone(),
+                    )
+                })
+                .collect();
+            match inner.apply(&key, Some(rev), &removals, Some(&entry)).await {
+                Ok(Applied::Conflict | Applied::Unchanged) => continue,
+                Ok(Applied::Done {
+                    rev,
+                    entries,
+                    removed,
+                }) => {
+                    for gone in &removed {
+                        let msg = plan
+                            .removals
+                            .iter()
+                            .find(|(i, _)| devices[*i].connection_id == gone.device.connection_id)
+                            .map_or(SessionMsg::Replaced, |(_, msg)| msg.clone());
+                        inner
+                            .deliver(&gone.node, &gone.device.connection_id, msg)
+                            .await;
+                    }
+                    let list = Arc::new(list_of(rev, &entries));
+                    inner
+                        .push(
+                            &session.key.app_key,
+                            &session.key.account,
+                            &list,
+                            &entries,
+                            Some(&connection_id),
+                        )
+                        .await;
+                    return Ok(Granted {
+                        devices: list,
+                        repeat_login: plan.repeat_login,
+                        evicted: plan.evicted,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "login: Redis write failed");
+                    inner.mark(false);
+                    unregister();
+                    return Err(inner.outage());
+                }
+            }
+        }
+        unregister();
+        Err(Refused {
+            code: Code::Busy,
+            retry_after: Some(Duration::from_millis(500)),
+        })
+    }
+
+    async fn remove(&self, key: &SessionKey) -> bool {
+        let inner = &self.inner;
+        let Some(local) = inner.take_local(&key.connection_id) else {
+            return false;
+        };
+        let account_key = account_key(&key.app_key, &key.account);
+        let target = [(local.device.device_id.clone(), key.connection_id.clone())];
+        match inner.remove_entries(&account_key, &target, None).await {
+            Ok(removed) => !removed.is_empty(),
+            Err(e) => {
+                // Leave it to the lease: if this node stays up, re-registration
+                // will not bring it back (it is gone locally); if it dies, the reaper purges it.
+                tracing::warn!(error = %e, "remove: Redis unreachable");
+                inner.mark(false);
+                true
+            }
+        }
+    }
+
+    async fn kick(
+        &self,
+        kicker: &SessionKey,
+        device_ids: &[String],
+        guard: Option<Duration>,
+    ) -> Result<KickOutcome, Code> {
+        let inner = &self.inner;
+        let key = account_key(&kicker.app_key, &kicker.account);
+        for _ in 0..MAX_ATTEMPTS {
+            let (rev, entries) = inner.read(&key).await.map_err(|_| {
+                inner.mark(false);
+                Code::Busy
+            })?;
+            let devices: Vec<&Device> = entries.iter().map(|e| &e.device).collect();
+            let plan = plan_kick(&devices, &kicker.connection_id, device_ids, guard)?;
+            if plan.targets.is_empty() {
+                return Ok(plan.outcome);
+            }
+            let targets: Vec<(String, String)> = plan
+                .targets
+                .iter()
+                .map(|&i| {
+                    (
+                        devices[i].device_id.clone(),
+                        devices[i].connection_id.clone(),
+                    )
+                })
+                .collect();
+            match inner.apply(&key, Some(rev), &targets, None).await {
+                Ok(Applied::Conflict) => continue,
+                Ok(Applied::Unchanged) => {
+                    return Ok(KickOutcome {
+                        kicked: Vec::new(),
+                        not_found: device_ids.to_vec(),
+                    });
+                }
+                Ok(Applied::Done {
+                    rev,
+                    entries,
+                    removed,
+                }) => {
+                    for gone in &removed {
+                        inner
+                            .deliver(&gone.node, &gone.device.connection_id, plan.notice.clone())
+                            .await;
+                    }
+                    let list = Arc::new(list_of(rev, &entries));
+                    inner
+                        .push(&kicker.app_key, &kicker.account, &list, &entries, None)
+                        .await;
+                    return Ok(plan.outcome);
+                }
+                Err(_) => {
+                    inner.mark(false);
+                    return Err(Code::Busy);
+                }
+            }
+        }
+        Err(Code::Busy)
+    }
+
+    async fn kick_account(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_ids: Option<&[String]>,
+        reason: KickReason,
+    ) -> Vec<String> {
+        let inner = &self.inner;
+        let key = account_key(app_key, account);
+        let Ok((_, entries)) = inner.read(&key).await else {
+            inner.mark(false);
+            return Vec::new();
+        };
+        let devices: Vec<&Device> = entries.iter().map(|e| &e.device).collect();
+        let targets: Vec<(String, String)> = plan_account_kick(&devices, device_ids)
+            .into_iter()
+            .map(|i| {
+                (
+                    devices[i].device_id.clone(),
+                    devices[i].connection_id.clone(),
+                )
+            })
+            .collect();
+        let notice = SessionMsg::kicked(reason, None);
+        match inner.remove_entries(&key, &targets, Some(notice)).await {
+            Ok(removed) => targets
+                .into_iter()
+                .filter(|(_, conn)| removed.iter().any(|e| e.device.connection_id == *conn))
+                .map(|(device_id, _)| device_id)
+                .collect(),
+            Err(_) => {
+                inner.mark(false);
+                Vec::new()
+            }
+        }
+    }
+
+    async fn devices(&self, app_key: &str, account: &str) -> Arc<DeviceList> {
+        match self.inner.read(&account_key(app_key, account)).await {
+            Ok((rev, entries)) => Arc::new(list_of(rev, &entries)),
+            Err(_) => {
+                self.inner.mark(false);
+                Arc::default()
+            }
+        }
+    }
+
+    fn local_sessions(&self) -> usize {
+        self.inner
+            .local
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    fn healthy(&self) -> bool {
+        RedisRegistry::healthy(self)
+    }
+
+    async fn shutdown(&self) {
+        self.leave().await;
+    }
+}

@@ -1,0 +1,58 @@
+//! The store's in-memory backend (`--memory`): nothing survives a restart.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{AccountFlags, AccountKey, App, Apps, Backend, Flags, StoreError};
+
+/// Only what is not cached by [`super::Store`] itself.
+#[derive(Debug, Default)]
+pub(super) struct MemoryBackend {
+    last_login: Mutex<HashMap<AccountKey, String>>,
+    meta: Mutex<HashMap<String, String>>,
+}
+
+fn lock<T>(lock: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    lock.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[async_trait]
+impl Backend for MemoryBackend {
+    async fn load(&self) -> Result<(Apps, Flags), StoreError> {
+        Ok((Apps::new(), Flags::new()))
+    }
+
+    async fn insert_app(&self, _app: &App) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn update_app(&self, _app: &App) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn set_flags(&self, _: &str, _: &str, _: AccountFlags) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn swap_last_login(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let key = (app_key.to_owned(), account.to_owned());
+        Ok(lock(&self.last_login).insert(key, device_id.to_owned()))
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(lock(&self.meta).get(key).cloned())
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        lock(&self.meta).insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+}

@@ -1,0 +1,297 @@
+//! Durable gateway data: apps (secret, device policy), account flags, the last
+//! login device per account, and the admin key's hash.
+//!
+//! Apps and account flags are few and read on every login, so [`Store`] keeps
+//! them cached in memory and writes them through to its backend: `memory`
+//! (nothing survives a restart), `sqlite` (one file in the data directory,
+//! owned by one thread) or `redis` (shared by a cluster, re-read every 2 s).
+
+mod memory;
+mod redis;
+mod sqlite;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use vestibule_protocol::UnixMillis;
+
+use crate::policy::DevicePolicy;
+use crate::secret::AppSecret;
+
+pub use sqlite::DB_FILE;
+
+/// A registered app.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct App {
+    /// The public key clients log in with.
+    pub app_key: String,
+    /// A name for people.
+    pub name: String,
+    /// Signs and verifies the app's login tokens.
+    pub secret: AppSecret,
+    /// The multi-device policy.
+    pub policy: DevicePolicy,
+    /// When the app was created.
+    pub created_at: UnixMillis,
+}
+
+/// Per-account switches set through the admin API.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountFlags {
+    /// Logins are refused with 403; online sessions were kicked with `banned`.
+    pub banned: bool,
+    /// Logins are refused with 422.
+    pub disabled: bool,
+}
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite said no.
+    #[error("database error: {0}")]
+    Sqlite(Arc<rusqlite::Error>),
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The store's thread is gone (the gateway is shutting down).
+    #[error("the store is closed")]
+    Closed,
+    /// Redis said no or could not be reached.
+    #[error("redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    /// An app with this key already exists.
+    #[error("app {0:?} already exists")]
+    AppExists(String),
+    /// No app with this key.
+    #[error("no app {0:?}")]
+    NoSuchApp(String),
+    /// A stored value could not be read back (written by something else, or damaged).
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sqlite(Arc::new(e))
+    }
+}
+
+pub(crate) type AccountKey = (String, String);
+pub(crate) type Apps = HashMap<String, Arc<App>>;
+pub(crate) type Flags = HashMap<AccountKey, AccountFlags>;
+
+/// Where a [`Store`] writes through to. Each backend is one file of this module.
+#[async_trait]
+pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
+    /// Every app and every account's flags, as stored.
+    async fn load(&self) -> Result<(Apps, Flags), StoreError>;
+    /// Adds an app; [`StoreError::AppExists`] when its key is taken.
+    async fn insert_app(&self, app: &App) -> Result<(), StoreError>;
+    /// Replaces an app's device policy.
+    async fn update_app(&self, app: &App) -> Result<(), StoreError>;
+    /// Sets an account's flags (the default removes them).
+    async fn set_flags(
+        &self,
+        app_key: &str,
+        account: &str,
+        flags: AccountFlags,
+    ) -> Result<(), StoreError>;
+    /// Records the account's last login device; returns the previous one.
+    async fn swap_last_login(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_id: &str,
+    ) -> Result<Option<String>, StoreError>;
+    /// A value of the meta table.
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Sets a value of the meta table.
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Other processes write to it too, so the caches must be re-read.
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// Puts back apps and flags the backend lost (a Redis restarted without
+    /// persistence), without overwriting anything it still has.
+    async fn restore(&self, _apps: &Apps, _flags: &Flags) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// The gateway's durable data, with its in-memory caches.
+#[derive(Debug)]
+pub struct Store {
+    apps: RwLock<Apps>,
+    flags: RwLock<Flags>,
+    backend: Box<dyn Backend>,
+}
+
+impl Store {
+    fn with(backend: Box<dyn Backend>, apps: Apps, flags: Flags) -> Self {
+        Self {
+            apps: RwLock::new(apps),
+            flags: RwLock::new(flags),
+            backend,
+        }
+    }
+
+    /// A store that keeps everything in memory.
+    pub fn memory() -> Self {
+        Self::with(
+            Box::<memory::MemoryBackend>::default(),
+            Apps::new(),
+            Flags::new(),
+        )
+    }
+
+    /// Opens (creating and migrating) the SQLite store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let (backend, apps, flags) = sqlite::SqliteBackend::open(dir)?;
+        Ok(Self::with(Box::new(backend), apps, flags))
+    }
+
+    /// A store shared by a cluster through Redis: apps and account flags are
+    /// cached here and refreshed by [`Store::refresh`].
+    pub async fn redis(url: &str) -> Result<Self, StoreError> {
+        let backend = redis::RedisBackend::connect(url).await?;
+        let store = Self::with(Box::new(backend), Apps::new(), Flags::new());
+        store.refresh().await?;
+        Ok(store)
+    }
+
+    /// Whether the store is shared through Redis (and needs [`Store::refresh`]).
+    pub fn is_shared(&self) -> bool {
+        self.backend.is_shared()
+    }
+
+    /// Re-reads apps and account flags (changes made by other nodes).
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        if !self.backend.is_shared() {
+            return Ok(());
+        }
+        let (apps, flags) = self.backend.load().await?;
+        if apps.is_empty() && !read(&self.apps).is_empty() {
+            // Apps are never deleted: none at all means the backend lost its
+            // data (Redis restarted without persistence). Heal it from this node's copy.
+            tracing::warn!(
+                "the shared store has no apps: restoring apps and account flags from this node's cache"
+            );
+            let apps = read(&self.apps).clone();
+            let flags = read(&self.flags).clone();
+            return self.backend.restore(&apps, &flags).await;
+        }
+        *write(&self.apps) = apps;
+        *write(&self.flags) = flags;
+        Ok(())
+    }
+
+    /// The app with this key, from the cache.
+    pub fn app(&self, app_key: &str) -> Option<Arc<App>> {
+        read(&self.apps).get(app_key).cloned()
+    }
+
+    /// Every app, sorted by key.
+    pub fn apps(&self) -> Vec<Arc<App>> {
+        let mut apps: Vec<_> = read(&self.apps).values().cloned().collect();
+        apps.sort_by(|a, b| a.app_key.cmp(&b.app_key));
+        apps
+    }
+
+    /// Registers a new app.
+    pub async fn create_app(&self, app: App) -> Result<Arc<App>, StoreError> {
+        if self.app(&app.app_key).is_some() {
+            return Err(StoreError::AppExists(app.app_key));
+        }
+        self.backend.insert_app(&app).await?;
+        let app = Arc::new(app);
+        write(&self.apps).insert(app.app_key.clone(), app.clone());
+        Ok(app)
+    }
+
+    /// Replaces an app's device policy.
+    pub async fn set_policy(
+        &self,
+        app_key: &str,
+        policy: DevicePolicy,
+    ) -> Result<Arc<App>, StoreError> {
+        let Some(app) = self.app(app_key) else {
+            return Err(StoreError::NoSuchApp(app_key.to_owned()));
+        };
+        let app = App {
+            policy,
+            ..(*app).clone()
+        };
+        self.backend.update_app(&app).await?;
+        let app = Arc::new(app);
+        write(&self.apps).insert(app.app_key.clone(), app.clone());
+        Ok(app)
+    }
+
+    /// An account's flags, from the cache.
+    pub fn flags(&self, app_key: &str, account: &str) -> AccountFlags {
+        read(&self.flags)
+            .get(&(app_key.to_owned(), account.to_owned()))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Sets an account's flags.
+    pub async fn set_flags(
+        &self,
+        app_key: &str,
+        account: &str,
+        flags: AccountFlags,
+    ) -> Result<(), StoreError> {
+        self.backend.set_flags(app_key, account, flags).await?;
+        let key = (app_key.to_owned(), account.to_owned());
+        let mut cache = write(&self.flags);
+        if flags == AccountFlags::default() {
+            cache.remove(&key);
+        } else {
+            cache.insert(key, flags);
+        }
+        Ok(())
+    }
+
+    /// Records `device_id` as the account's last login device and returns the previous one.
+    pub async fn swap_last_login(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.backend
+            .swap_last_login(app_key, account, device_id)
+            .await
+    }
+
+    /// A value from the meta table.
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.backend.meta(key).await
+    }
+
+    /// Sets a value in the meta table.
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.backend.set_meta(key, value).await
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

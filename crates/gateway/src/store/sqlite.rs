@@ -1,0 +1,429 @@
+//! The store's SQLite backend: one file in the data directory, owned by one
+//! thread that runs operations in order and batches last-login writes (one
+//! per login) into one transaction per wake-up.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, mpsc};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use super::{AccountFlags, AccountKey, App, Apps, Backend, Flags, StoreError};
+use crate::policy::DevicePolicy;
+use crate::secret::AppSecret;
+
+/// The file name of the SQLite database inside the data directory.
+pub const DB_FILE: &str = "gateway.sqlite3";
+
+enum Op {
+    SwapLastLogin {
+        key: AccountKey,
+        device_id: String,
+        reply: oneshot::Sender<Result<Option<String>, StoreError>>,
+    },
+    Exec(Box<dyn FnOnce(&mut Connection) + Send>),
+}
+
+impl std::fmt::Debug for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Op::SwapLastLogin { .. } => "SwapLastLogin",
+            Op::Exec(_) => "Exec",
+        })
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS apps (
+    app_key TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS account_flags (
+    app_key TEXT NOT NULL,
+    account TEXT NOT NULL,
+    banned INTEGER NOT NULL DEFAULT 0,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (app_key, account)
+);
+CREATE TABLE IF NOT EXISTS last_login (
+    app_key TEXT NOT NULL,
+    account TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    PRIMARY KEY (app_key, account)
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
+
+/// The owner thread's mailbox.
+#[derive(Debug)]
+pub(super) struct SqliteBackend(mpsc::Sender<Op>);
+
+impl SqliteBackend {
+    /// Opens (creating and migrating) the database in `dir`; returns the
+    /// backend and what it holds.
+    pub(super) fn open(dir: &Path) -> Result<(Self, Apps, Flags), StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let mut conn = Connection::open(dir.join(DB_FILE))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+        )?;
+        conn.execute_batch(SCHEMA)?;
+        let apps = load_apps(&conn)?;
+        let flags = load_flags(&conn)?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("vestibule-store".into())
+            .spawn(move || run_sqlite(&mut conn, &rx))
+            .map_err(|source| StoreError::DataDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        Ok((Self(tx), apps, flags))
+    }
+
+    /// Runs `f` on the owner thread and returns its result.
+    async fn query<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        self.0
+            .send(Op::Exec(Box::new(move |conn| {
+                let _ = reply.send(f(conn));
+            })))
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    async fn load(&self) -> Result<(Apps, Flags), StoreError> {
+        self.query(|conn| Ok((load_apps(conn)?, load_flags(conn)?)))
+            .await
+    }
+
+    async fn insert_app(&self, app: &App) -> Result<(), StoreError> {
+        let row = app.clone();
+        let policy = policy_json(&row.policy);
+        self.query(move |conn| {
+            conn.execute(
+                "INSERT INTO apps (app_key, name, secret, policy, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![row.app_key, row.name, row.secret.expose(), policy, i64::try_from(row.created_at).unwrap_or(i64::MAX)],
+            )
+            .map(drop)
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    StoreError::AppExists(row.app_key.clone())
+                }
+                other => other.into(),
+            })
+        })
+        .await
+    }
+
+    async fn update_app(&self, app: &App) -> Result<(), StoreError> {
+        let (key, policy) = (app.app_key.clone(), policy_json(&app.policy));
+        self.query(move |conn| {
+            conn.execute(
+                "UPDATE apps SET policy = ?1 WHERE app_key = ?2",
+                params![policy, key],
+            )
+            .map(drop)
+            .map_err(Into::into)
+        })
+        .await
+    }
+
+    async fn set_flags(
+        &self,
+        app_key: &str,
+        account: &str,
+        flags: AccountFlags,
+    ) -> Result<(), StoreError> {
+        let row = (app_key.to_owned(), account.to_owned());
+        self.query(move |conn| {
+            if flags == AccountFlags::default() {
+                conn.execute(
+                    "DELETE FROM account_flags WHERE app_key = ?1 AND account = ?2",
+                    params![row.0, row.1],
+                )
+            } else {
+                conn.execute(
+                    "INSERT INTO account_flags (app_key, account, banned, disabled) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (app_key, account) DO UPDATE SET banned = ?3, disabled = ?4",
+                    params![row.0, row.1, flags.banned, flags.disabled],
+                )
+            }
+            .map(drop)
+            .map_err(Into::into)
+        })
+        .await
+    }
+
+    async fn swap_last_login(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.0
+            .send(Op::SwapLastLogin {
+                key: (app_key.to_owned(), account.to_owned()),
+                device_id: device_id.to_owned(),
+                reply,
+            })
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_owned();
+        self.query(move |conn| {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(Into::into)
+        })
+        .await
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.query(move |conn| {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                params![key, value],
+            )
+            .map(drop)
+            .map_err(Into::into)
+        })
+        .await
+    }
+}
+
+/// A policy as stored: its JSON.
+fn policy_json(policy: &DevicePolicy) -> String {
+    // A policy is plain data: encoding it cannot fail.
+    serde_json::to_string(policy).unwrap_or_default()
+}
+
+fn load_apps(conn: &Connection) -> Result<Apps, StoreError> {
+    let mut stmt = conn.prepare("SELECT app_key, name, secret, policy, created_at FROM apps")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+        ))
+    })?;
+    let mut apps = HashMap::new();
+    for row in rows {
+        let (app_key, name, secret, policy, created_at) = row?;
+        let policy: DevicePolicy = serde_json::from_str(&policy)
+            .map_err(|e| StoreError::Corrupt(format!("policy of app {app_key:?}: {e}")))?;
+        let app = App {
+            app_key: app_key.clone(),
+            name,
+            secret: AppSecret::new(secret),
+            policy,
+            created_at,
+        };
+        apps.insert(app_key, Arc::new(app));
+    }
+    Ok(apps)
+}
+
+fn load_flags(conn: &Connection) -> Result<Flags, StoreError> {
+    let mut stmt = conn.prepare("SELECT app_key, account, banned, disabled FROM account_flags")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+            AccountFlags {
+                banned: r.get(2)?,
+                disabled: r.get(3)?,
+            },
+        ))
+    })?;
+    rows.collect::<Result<_, _>>().map_err(Into::into)
+}
+
+/// The SQLite owner thread: runs admin operations one by one and batches
+/// last-login writes into one transaction per wake-up.
+fn run_sqlite(conn: &mut Connection, rx: &mpsc::Receiver<Op>) {
+    const MAX_BATCH: usize = 512;
+    while let Ok(first) = rx.recv() {
+        let mut swaps = Vec::new();
+        let mut next = Some(first);
+        while let Some(op) = next.take() {
+            match op {
+                Op::Exec(f) => {
+                    flush_swaps(conn, &mut swaps);
+                    f(conn);
+                }
+                Op::SwapLastLogin {
+                    key,
+                    device_id,
+                    reply,
+                } => swaps.push((key, device_id, reply)),
+            }
+            if swaps.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        flush_swaps(conn, &mut swaps);
+    }
+}
+
+type Swap = (
+    AccountKey,
+    String,
+    oneshot::Sender<Result<Option<String>, StoreError>>,
+);
+
+fn flush_swaps(conn: &mut Connection, swaps: &mut Vec<Swap>) {
+    if swaps.is_empty() {
+        return;
+    }
+    let result = (|| -> Result<Vec<Option<String>>, rusqlite::Error> {
+        let tx = conn.transaction()?;
+        let mut previous = Vec::with_capacity(swaps.len());
+        {
+            let mut select = tx.prepare_cached(
+                "SELECT device_id FROM last_login WHERE app_key = ?1 AND account = ?2",
+            )?;
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO last_login (app_key, account, device_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (app_key, account) DO UPDATE SET device_id = ?3",
+            )?;
+            for ((app_key, account), device_id, _) in swaps.iter() {
+                let prev: Option<String> = select
+                    .query_row(params![app_key, account], |r| r.get(0))
+                    .optional()?;
+                upsert.execute(params![app_key, account, device_id])?;
+                previous.push(prev);
+            }
+        }
+        tx.commit()?;
+        Ok(previous)
+    })();
+    match result {
+        Ok(previous) => {
+            for ((_, _, reply), prev) in swaps.drain(..).zip(previous) {
+                let _ = reply.send(Ok(prev));
+            }
+        }
+        Err(e) => {
+            let e = Arc::new(e);
+            for (_, _, reply) in swaps.drain(..) {
+                let _ = reply.send(Err(StoreError::Sqlite(e.clone())));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{AccountFlags, App, Store, StoreError};
+    use crate::policy::DevicePolicy;
+    use crate::secret::AppSecret;
+    use std::sync::Arc;
+
+    fn app(key: &str) -> App {
+        App {
+            app_key: key.into(),
+            name: "Test".into(),
+            secret: AppSecret::new("s"),
+            policy: DevicePolicy::default(),
+            created_at: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_keeps_everything_across_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = Store::open(dir.path()).expect("open");
+            store.create_app(app("k1")).await.expect("create");
+            assert!(matches!(
+                store.create_app(app("k1")).await,
+                Err(StoreError::AppExists(_))
+            ));
+            let flags = AccountFlags {
+                banned: true,
+                disabled: false,
+            };
+            store.set_flags("k1", "bob", flags).await.expect("flags");
+            assert_eq!(
+                store
+                    .swap_last_login("k1", "bob", "d1")
+                    .await
+                    .expect("swap"),
+                None
+            );
+            assert_eq!(
+                store
+                    .swap_last_login("k1", "bob", "d2")
+                    .await
+                    .expect("swap")
+                    .as_deref(),
+                Some("d1")
+            );
+            store.set_meta("admin", "hash").await.expect("meta");
+        }
+        let store = Store::open(dir.path()).expect("reopen");
+        assert_eq!(
+            store.app("k1").map(|a| a.name.clone()).as_deref(),
+            Some("Test")
+        );
+        assert!(store.flags("k1", "bob").banned);
+        assert_eq!(
+            store
+                .swap_last_login("k1", "bob", "d3")
+                .await
+                .expect("swap")
+                .as_deref(),
+            Some("d2")
+        );
+        assert_eq!(
+            store.meta("admin").await.expect("meta").as_deref(),
+            Some("hash")
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_swaps_see_each_other_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open(dir.path()).expect("open"));
+        let mut handles = Vec::new();
+        for i in 0..100 {
+            let store = store.clone();
+            handles.push(tokio::spawn(async move {
+                store.swap_last_login("k", "acc", &format!("d{i}")).await
+            }));
+        }
+        let mut nones = 0;
+        for h in handles {
+            if h.await.expect("join").expect("swap").is_none() {
+                nones += 1;
+            }
+        }
+        assert_eq!(nones, 1, "exactly the first swap sees no previous device");
+    }
+}
