@@ -186,3 +186,60 @@ fn subscribe_sends_the_current_view_then_every_change() {
     let next = rx.recv_timeout(Duration::from_secs(5)).expect("a change");
     assert!(next.demo.is_some(), "{next:?}");
 }
+
+/// The command names live in four places that Tauri cannot tie together:
+/// build.rs (which generates the permissions), the capability file (which
+/// grants them), the handler list in lib.rs, and the UI's backend.ts (which
+/// calls them). They must name the same commands.
+#[test]
+fn every_place_that_names_the_commands_agrees() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read =
+        |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("read {p}: {e}"));
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v.dedup();
+        v
+    };
+    let quoted = |text: &str, open: &str, close: char| -> Vec<String> {
+        text.split(open)
+            .skip(1)
+            .filter_map(|rest| rest.split(close).next().map(str::to_owned))
+            .collect()
+    };
+    let build = read("build.rs");
+    let list = build
+        .split("const COMMANDS")
+        .nth(1)
+        .and_then(|rest| rest.split("];").next())
+        .expect("COMMANDS in build.rs");
+    let in_build = sorted(quoted(list, "\"", '"').into_iter().step_by(2).collect());
+    let capability: Value = serde_json::from_str(&read("capabilities/default.json")).expect("json");
+    let granted = sorted(
+        capability["permissions"]
+            .as_array()
+            .expect("permissions")
+            .iter()
+            .filter_map(|p| p.as_str()?.strip_prefix("allow-"))
+            .map(|p| p.replace('-', "_"))
+            .collect(),
+    );
+    let lib = read("src/lib.rs");
+    let handled = sorted(
+        lib.split("$crate::commands::")
+            .skip(1)
+            .filter_map(|rest| rest.split(',').next().map(|s| s.trim().to_owned()))
+            .collect(),
+    );
+    let backend = read("../ui/src/lib/backend.ts");
+    let called = sorted(
+        quoted(&backend, "call<", ')')
+            .iter()
+            .filter_map(|args| args.split('\'').nth(1).map(str::to_owned))
+            .collect(),
+    );
+    assert!(in_build.len() >= 14, "{in_build:?}");
+    assert_eq!(granted, in_build, "capabilities/default.json vs build.rs");
+    assert_eq!(handled, in_build, "lib.rs app_commands! vs build.rs");
+    assert_eq!(called, in_build, "ui/src/lib/backend.ts vs build.rs");
+}

@@ -197,7 +197,9 @@ async fn create_app(
         ));
     }
     let policy = match req.policy {
-        Some(value) => DevicePolicy::from_json(value).map_err(ApiError::bad_request)?,
+        Some(value) => {
+            DevicePolicy::from_json(value).map_err(|e| ApiError::bad_request(e.to_string()))?
+        }
         None => DevicePolicy::default(),
     };
     let app = shared
@@ -226,7 +228,8 @@ async fn set_policy(
     Path(app_key): Path<String>,
     Body(policy): Body<serde_json::Value>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let policy = DevicePolicy::from_json(policy).map_err(ApiError::bad_request)?;
+    let policy =
+        DevicePolicy::from_json(policy).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let app = shared.store.set_policy(&app_key, policy).await?;
     tracing::info!(app_key = %app.app_key, ?policy, "policy changed");
     Ok(Json(json!(*app)))

@@ -69,46 +69,85 @@ impl Default for DevicePolicy {
     }
 }
 
+/// Why a policy was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// Not a JSON object.
+    #[error("a policy is a JSON object")]
+    NotAnObject,
+    /// A field this gateway does not know (a typo would otherwise be a silent default).
+    #[error("unknown policy field {field:?}; known: {}", PolicyError::KNOWN.join(", "))]
+    UnknownField {
+        /// The field.
+        field: String,
+    },
+    /// `maxDevices` with a mode other than `all`.
+    #[error("maxDevices applies only to mode \"all\"")]
+    MaxDevicesWithoutAll,
+    /// A count outside what the gateway allows.
+    #[error("{field} must be 1–{max}")]
+    OutOfRange {
+        /// The field.
+        field: &'static str,
+        /// The largest allowed.
+        max: u32,
+    },
+    /// The JSON does not describe a policy (wrong types, unknown mode...).
+    #[error("{0}")]
+    Invalid(#[from] serde_json::Error),
+}
+
+impl PolicyError {
+    const KNOWN: [&'static str; 5] = [
+        "mode",
+        "maxDevices",
+        "maxWebInstances",
+        "onConflict",
+        "freshSessionGuardSecs",
+    ];
+}
+
 impl DevicePolicy {
     /// Rejects policies that could never let anyone in.
-    pub fn validate(&self) -> Result<(), String> {
-        let limit = vestibule_protocol::limits::MAX_DEVICES_PER_ACCOUNT;
-        if !(1..=limit).contains(&self.max_web_instances) {
-            return Err(format!("maxWebInstances must be 1–{limit}"));
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        let max = vestibule_protocol::limits::MAX_DEVICES_PER_ACCOUNT;
+        if !(1..=max).contains(&self.max_web_instances) {
+            return Err(PolicyError::OutOfRange {
+                field: "maxWebInstances",
+                max,
+            });
         }
         if let PolicyMode::All { max_devices } = self.mode
-            && !(1..=limit).contains(&max_devices)
+            && !(1..=max).contains(&max_devices)
         {
-            return Err(format!("maxDevices must be 1–{limit}"));
+            return Err(PolicyError::OutOfRange {
+                field: "maxDevices",
+                max,
+            });
         }
         Ok(())
     }
 
     /// Parses a policy from JSON, refusing unknown fields (serde cannot with
     /// the flattened mode), so a typo is an error rather than a silent default.
-    pub fn from_json(value: serde_json::Value) -> Result<Self, String> {
-        const KNOWN: [&str; 5] = [
-            "mode",
-            "maxDevices",
-            "maxWebInstances",
-            "onConflict",
-            "freshSessionGuardSecs",
-        ];
+    pub fn from_json(value: serde_json::Value) -> Result<Self, PolicyError> {
         let Some(object) = value.as_object() else {
-            return Err("a policy is a JSON object".into());
+            return Err(PolicyError::NotAnObject);
         };
-        if let Some(unknown) = object.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            return Err(format!(
-                "unknown policy field {unknown:?}; known: {}",
-                KNOWN.join(", ")
-            ));
+        if let Some(unknown) = object
+            .keys()
+            .find(|k| !PolicyError::KNOWN.contains(&k.as_str()))
+        {
+            return Err(PolicyError::UnknownField {
+                field: unknown.clone(),
+            });
         }
         if object.contains_key("maxDevices")
             && object.get("mode").and_then(|m| m.as_str()) != Some("all")
         {
-            return Err("maxDevices applies only to mode \"all\"".into());
+            return Err(PolicyError::MaxDevicesWithoutAll);
         }
-        let policy: Self = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        let policy: Self = serde_json::from_value(value)?;
         policy.validate()?;
         Ok(policy)
     }
@@ -373,10 +412,10 @@ mod tests {
         assert!(serde_json::from_str::<DevicePolicy>("{\"mode\":\"all\"}").is_err());
         let typo =
             DevicePolicy::from_json(serde_json::json!({"mode": "perType", "maxWebInstance": 3}));
-        assert!(typo.is_err_and(|e| e.contains("maxWebInstance")));
+        assert!(typo.is_err_and(|e| e.to_string().contains("maxWebInstance")));
         let too_many =
             DevicePolicy::from_json(serde_json::json!({"mode": "all", "maxDevices": 100_000}));
-        assert!(too_many.is_err_and(|e| e.contains("maxDevices")));
+        assert!(too_many.is_err_and(|e| e.to_string().contains("maxDevices")));
         let ok = DevicePolicy::from_json(
             serde_json::json!({"mode": "all", "maxDevices": 3, "onConflict": "rejectNew"}),
         );

@@ -10,6 +10,7 @@ import type { DeviceType } from './bindings/DeviceType';
 import type { KickResult } from './bindings/KickResult';
 import type { LoginRequest } from './bindings/LoginRequest';
 import type { SessionView } from './bindings/SessionView';
+import type { TimelineUpdate } from './bindings/TimelineUpdate';
 import { toCommandError } from './errors';
 
 export type { CommandError };
@@ -21,6 +22,12 @@ export type Invoke = <T>(cmd: string, args?: Record<string, unknown>) => Promise
 export interface Backend {
   /** Streams the whole view: the current one first, then every change. Call once. */
   subscribe(onView: (view: SessionView) => void): Promise<void>;
+  /**
+   * Streams every account's connection log apart from the view: first one
+   * `reset` update per account with its whole history, then the new entries.
+   * A `reset` may come again (when the UI fell behind). Call once.
+   */
+  subscribeTimeline(onUpdate: (update: TimelineUpdate) => void): Promise<void>;
   /** Logs in with the form; resolves to the account id. */
   login(request: LoginRequest): Promise<string>;
   /** Logs in to the embedded demo gateway; resolves to the account id. */
@@ -56,6 +63,11 @@ export function createBackend(invoke: Invoke = tauriInvoke): Backend {
       const channel = new Channel<SessionView>();
       channel.onmessage = onView;
       await call<null>('subscribe', { onView: channel });
+    },
+    async subscribeTimeline(onUpdate) {
+      const channel = new Channel<TimelineUpdate>();
+      channel.onmessage = onUpdate;
+      await call<null>('subscribe_timeline', { onUpdate: channel });
     },
     login: (request) => call<string>('login', { request }),
     loginDemo: (account) => call<string>('login_demo', { account }),

@@ -6,7 +6,6 @@ const CODES: readonly ErrorCode[] = [
   'notFound',
   'notConnected',
   'rejected',
-  'keychain',
   'storage',
   'demo',
   'internal',
@@ -39,8 +38,6 @@ export function errorText(error: CommandError): string {
   switch (error.code) {
     case 'notConnected':
       return `Not connected right now — try again once the connection is back.${message ? ` (${message})` : ''}`;
-    case 'keychain':
-      return `The system keychain could not be used: ${message}`;
     case 'storage':
       return `Vestibule could not save its settings: ${message}`;
     case 'notFound':

@@ -173,7 +173,8 @@ export function disconnectNotice(info: DisconnectInfo, ctx: NoticeContext): Noti
 /** The Login page's notice for an account it shows, or `null`. */
 export function signedOutNotice(account: AccountView | null, now: number): Notice | null {
   if (!account) return null;
-  const { status, lastDisconnect, appKey } = account.session;
+  const { status, lastDisconnect } = account.session;
+  const { appKey } = account;
   if (status !== 'signedOut' && status !== 'needsToken' && status !== 'idle') return null;
   if (!lastDisconnect) {
     return status === 'needsToken'

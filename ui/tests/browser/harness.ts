@@ -1,9 +1,11 @@
 // The fake backend for browser tests, injected before the app's script runs.
 // It installs Tauri's own IPC mock (`mockIPC` from @tauri-apps/api/mocks) and
 // exposes `window.__vestibule` so a test can push SessionViews down the
-// `subscribe` channel, script command results, and read the commands called.
+// `subscribe` channel and timeline updates down the `subscribe_timeline`
+// channel, script command results, and read the commands called.
 import type { Channel } from '@tauri-apps/api/core';
 import { mockIPC } from '@tauri-apps/api/mocks';
+import type { TimelineUpdate } from '../../src/lib/bindings/TimelineUpdate';
 
 type Call = { cmd: string; args: unknown };
 type Response = { value: unknown } | { error: unknown };
@@ -25,6 +27,9 @@ const DEFAULTS: Record<string, unknown> = {
 
 let view: unknown = null;
 let channel: Channel<unknown> | null = null;
+/** Every timeline update so far: what a (new) `subscribe_timeline` gets first. */
+let timeline: TimelineUpdate[] = [];
+let timelineChannel: Channel<TimelineUpdate> | null = null;
 const calls: Call[] = [];
 const responses = new Map<string, Response>();
 const violations: string[] = [];
@@ -39,6 +44,12 @@ mockIPC(
       calls.push({ cmd, args: {} });
       channel = (args as { onView: Channel<unknown> }).onView;
       if (view !== null) channel.onmessage(view);
+      return null;
+    }
+    if (cmd === 'subscribe_timeline') {
+      calls.push({ cmd, args: {} });
+      timelineChannel = (args as { onUpdate: Channel<TimelineUpdate> }).onUpdate;
+      for (const update of timeline) timelineChannel.onmessage(update);
       return null;
     }
     calls.push({ cmd, args: JSON.parse(JSON.stringify(args ?? {})) });
@@ -56,6 +67,15 @@ const api = {
   push(next: unknown) {
     view = next;
     channel?.onmessage(next);
+  },
+  /**
+   * Streams a timeline update to the app (or keeps it for when the app
+   * subscribes); a `reset` one drops what was kept for that account.
+   */
+  pushTimeline(update: TimelineUpdate) {
+    if (update.reset) timeline = timeline.filter((u) => u.accountId !== update.accountId);
+    timeline.push(update);
+    timelineChannel?.onmessage(update);
   },
   /** Makes `cmd` resolve with `value` (or reject with `error`) from now on. */
   respond(cmd: string, response: Response) {

@@ -18,7 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { build } from 'vite';
-import { scenarioViews } from './states.mjs';
+import { scenarioTimelines, scenarioViews } from './states.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const uiDir = resolve(here, '..', '..');
@@ -105,12 +105,16 @@ function serve() {
 }
 
 /**
- * A fresh page with the IPC mock installed and `initialView` ready for the
- * app's `subscribe`.
- * @param {unknown} initialView
- * @param {{width?: number, height?: number, colorScheme?: 'light' | 'dark'}} [opts]
+ * A fresh page with the IPC mock installed, `initialView` ready for the
+ * app's `subscribe` and `timeline` (by default the accounts' sample
+ * histories, as `reset` updates) ready for its `subscribe_timeline`.
+ * @param {import('./states.mjs').SessionView} initialView
+ * @param {{width?: number, height?: number, colorScheme?: 'light' | 'dark', timeline?: import('./states.mjs').TimelineUpdate[]}} [opts]
  */
-async function openApp(initialView, { width = 800, height = 600, colorScheme = 'light' } = {}) {
+async function openApp(
+  initialView,
+  { width = 800, height = 600, colorScheme = 'light', timeline = scenarioTimelines(initialView) } = {},
+) {
   const page = await context.newPage();
   /** @type {string[]} */
   const problems = [];
@@ -122,11 +126,16 @@ async function openApp(initialView, { width = 800, height = 600, colorScheme = '
   await page.emulateMedia({ colorScheme, reducedMotion: 'reduce' });
   await page.addInitScript({ content: harness });
   await page.addInitScript((v) => /** @type {any} */ (window).__vestibule.push(v), initialView);
+  await page.addInitScript((updates) => {
+    for (const u of updates) /** @type {any} */ (window).__vestibule.pushTimeline(u);
+  }, timeline);
   await page.goto(`${baseUrl}/index.html`);
   return {
     page,
     /** @param {unknown} v */
     push: (v) => page.evaluate((x) => /** @type {any} */ (window).__vestibule.push(x), v),
+    /** @param {import('./states.mjs').TimelineUpdate} u */
+    pushTimeline: (u) => page.evaluate((x) => /** @type {any} */ (window).__vestibule.pushTimeline(x), u),
     /** @param {string} [cmd] @returns {Promise<Array<{cmd: string, args: any}>>} */
     calls: (cmd) => page.evaluate((c) => /** @type {any} */ (window).__vestibule.calls(c), cmd),
     /**
@@ -355,12 +364,22 @@ describe('Vestibule UI in chromium', () => {
     await page.getByTestId('diagnostics-page').waitFor();
     const first = await page.getByTestId('timeline-entry').first().innerText();
     assert.match(first, /kick refused/);
+    assert.equal((await app.calls('subscribe_timeline')).length, 1, 'the timeline is subscribed to once');
     await shot(page, 'diagnostics');
     await app.respond('export_diagnostics', { value: '/home/alice/.local/share/vestibule/exports/diag-alice.json' });
     await page.getByRole('button', { name: 'Export…' }).click();
     await page.getByTestId('export-path').getByText('diag-alice.json').waitFor();
     assert.deepEqual((await app.calls('export_diagnostics'))[0].args, { accountId: views.connected.active });
     await shot(page, 'diagnostics-exported');
+    const entries = page.getByTestId('timeline-entry');
+    const before = await entries.count();
+    await app.pushTimeline({
+      accountId: views.connected.active ?? '',
+      entries: [{ at: Date.now(), kind: 'action', text: 'export diagnostics', code: null }],
+      reset: false,
+    });
+    await entries.first().getByText('export diagnostics').waitFor();
+    assert.equal(await entries.count(), before + 1, 'a new entry is added on top');
     await page.getByRole('button', { name: 'Back' }).click();
     await page.getByTestId('home-page').waitFor();
     await app.close();
@@ -387,7 +406,7 @@ describe('Vestibule UI in chromium', () => {
 
   test('7. screenshots of every page and state, 800×600 and 1280×800, light and dark', async () => {
     const states = scenarioViews(Date.now());
-    /** @type {Array<[string, unknown, ((app: Awaited<ReturnType<typeof openApp>>) => Promise<void>)?]>} */
+    /** @type {Array<[string, import('./states.mjs').SessionView, ((app: Awaited<ReturnType<typeof openApp>>) => Promise<void>)?]>} */
     const gallery = [
       ['login-empty', states.loginEmpty],
       ['login-demo', states.loginWithDemo],

@@ -1,15 +1,19 @@
-// The SessionViews the browser tests push, built from the shared fixtures.
+// The SessionViews (and timeline updates) the browser tests push, built from
+// the shared fixtures.
 import {
   account,
   connectedAccount,
   disconnect,
   kickedAccount,
   reconnectingAccount,
-  sampleTimeline,
+  sampleTimelines,
   threeDevices,
   view,
   viewWith,
 } from '../fixtures/views.js';
+
+/** @typedef {import('../../src/lib/bindings/SessionView').SessionView} SessionView */
+/** @typedef {import('../../src/lib/bindings/TimelineUpdate').TimelineUpdate} TimelineUpdate */
 
 const DEMO = {
   url: 'ws://127.0.0.1:40404/v1/ws',
@@ -63,7 +67,6 @@ export function scenarioViews(now) {
     expired: viewWith(
       account({
         remembered: true,
-        timeline: sampleTimeline(now),
         session: {
           status: 'needsToken',
           lastDisconnect: disconnect(
@@ -85,4 +88,15 @@ export function scenarioViews(now) {
     demoConnected: viewWith(demoAccount, { demo: DEMO }),
     twoAccounts: view({ accounts: [connected, bob], active: connected.id }),
   };
+}
+
+/**
+ * What `subscribe_timeline` sends first in a state: every account's sample
+ * history, one `reset: true` update each.
+ * @param {SessionView} state
+ * @param {number} [now]
+ * @returns {TimelineUpdate[]}
+ */
+export function scenarioTimelines(state, now = Date.now()) {
+  return sampleTimelines(state, now);
 }

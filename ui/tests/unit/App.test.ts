@@ -1,11 +1,21 @@
 // The whole app against a scripted subscription: the page follows the view.
-import { render, screen } from '@testing-library/svelte';
+import { render, screen, waitFor } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import App from '../../src/App.svelte';
 import { backend } from '../../src/lib/backend';
 import type { SessionView } from '../../src/lib/bindings/SessionView';
-import { account, connectedAccount, kickedAccount, view, viewWith } from '../fixtures/views.js';
+import type { TimelineUpdate } from '../../src/lib/bindings/TimelineUpdate';
+import {
+  account,
+  connectedAccount,
+  kickedAccount,
+  sampleTimeline,
+  sampleTimelines,
+  timelineUpdate,
+  view,
+  viewWith,
+} from '../fixtures/views.js';
 
 vi.mock('../../src/lib/backend', () => import('./mock-backend'));
 const mocked = vi.mocked(backend);
@@ -74,6 +84,41 @@ describe('App', () => {
     expect(mocked.forgetAccount).not.toHaveBeenCalled();
     await user.click(screen.getByRole('button', { name: 'Forget account' }));
     expect(mocked.forgetAccount).toHaveBeenCalledWith(alice.id);
+  });
+
+  it('subscribes to the timeline once at start and the connection log shows what it streams', async () => {
+    const user = userEvent.setup();
+    let pushTimeline: (u: TimelineUpdate) => void = () => {};
+    mocked.subscribeTimeline.mockImplementationOnce(async (onUpdate) => {
+      pushTimeline = onUpdate;
+    });
+    const { push } = start();
+    expect(mocked.subscribeTimeline).toHaveBeenCalledTimes(1);
+    const connected = connectedAccount();
+    const shown = viewWith(connected);
+    for (const update of sampleTimelines(shown)) pushTimeline(update);
+    push(shown);
+    await screen.findByTestId('home-page');
+    await user.click(screen.getByRole('button', { name: 'Connection log' }));
+    expect(screen.getAllByTestId('timeline-entry')).toHaveLength(sampleTimeline().length);
+    expect(screen.getAllByTestId('timeline-text')[0]).toHaveTextContent('kick refused: unknown device');
+
+    pushTimeline(timelineUpdate(connected.id, [{ at: Date.now(), kind: 'action', text: 'retry now', code: null }]));
+    await waitFor(() => expect(screen.getAllByTestId('timeline-text')[0]).toHaveTextContent('retry now'));
+    expect(screen.getAllByTestId('timeline-entry')).toHaveLength(sampleTimeline().length + 1);
+    push(shown);
+    expect(mocked.subscribeTimeline).toHaveBeenCalledTimes(1);
+    expect(screen.queryByTestId('timeline-error')).toBeNull();
+  });
+
+  it('keeps working when the timeline subscription fails, and says so in the connection log', async () => {
+    const user = userEvent.setup();
+    mocked.subscribeTimeline.mockRejectedValueOnce('Command subscribe_timeline not allowed by ACL');
+    const { push } = start();
+    push(viewWith(connectedAccount()));
+    expect(await screen.findByTestId('home-page')).toBeInTheDocument();
+    await user.click(screen.getByRole('button', { name: 'Connection log' }));
+    expect(await screen.findByTestId('timeline-error')).toHaveTextContent('not allowed by ACL');
   });
 
   it('says so when subscribing fails', async () => {

@@ -1,25 +1,33 @@
-import { render, screen, within } from '@testing-library/svelte';
+import { render, screen, waitFor, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import { backend } from '../../src/lib/backend';
 import Diagnostics from '../../src/lib/components/Diagnostics.svelte';
-import { connectedAccount, viewWith } from '../fixtures/views.js';
+import { applyTimelineUpdate } from '../../src/lib/timelines.svelte';
+import { connectedAccount, sampleTimelines, viewWith } from '../fixtures/views.js';
 
 vi.mock('../../src/lib/backend', () => import('./mock-backend'));
 const mocked = vi.mocked(backend);
 
-function renderDiagnostics() {
+/** Renders the log of a connected account whose history came down `subscribeTimeline`, as App wires it. */
+async function renderDiagnostics() {
   const shown = connectedAccount();
+  const shownView = viewWith(shown);
+  const history = sampleTimelines(shownView);
+  mocked.subscribeTimeline.mockImplementationOnce(async (onUpdate) => {
+    for (const update of history) onUpdate(update);
+  });
+  await backend.subscribeTimeline(applyTimelineUpdate);
   const onback = vi.fn();
-  render(Diagnostics, { view: viewWith(shown), account: shown, onback });
-  return { shown, onback };
+  render(Diagnostics, { view: shownView, account: shown, onback });
+  return { shown, timeline: history[0].entries, onback };
 }
 
 describe('Diagnostics', () => {
-  it('lists the timeline newest first with kind badges', () => {
-    const { shown } = renderDiagnostics();
+  it('lists the timeline newest first with kind badges', async () => {
+    const { timeline } = await renderDiagnostics();
     const entries = screen.getAllByTestId('timeline-entry');
-    expect(entries).toHaveLength(shown.timeline.length);
+    expect(entries).toHaveLength(timeline.length);
     expect(within(entries[0]).getByTestId('timeline-text')).toHaveTextContent('kick refused: unknown device');
     expect(within(entries[0]).getByTestId('timeline-kind')).toHaveTextContent('Error');
     expect(within(entries[0]).getByTestId('timeline-text')).toHaveTextContent('414');
@@ -31,7 +39,7 @@ describe('Diagnostics', () => {
 
   it('exports and shows the path', async () => {
     const user = userEvent.setup();
-    const { shown } = renderDiagnostics();
+    const { shown } = await renderDiagnostics();
     expect(screen.queryByTestId('export-path')).toBeNull();
     await user.click(screen.getByRole('button', { name: 'Export…' }));
     expect(mocked.exportDiagnostics).toHaveBeenCalledWith(shown.id);
@@ -41,26 +49,52 @@ describe('Diagnostics', () => {
   it('shows a failed export', async () => {
     const user = userEvent.setup();
     mocked.exportDiagnostics.mockRejectedValueOnce({ code: 'storage', message: 'disk full' });
-    renderDiagnostics();
+    await renderDiagnostics();
     await user.click(screen.getByRole('button', { name: 'Export…' }));
     expect(await screen.findByTestId('export-error')).toHaveTextContent('disk full');
   });
 
-  it('copies the JSON of the account, without any token field', async () => {
+  it('copies the JSON of the account with its timeline, without any token field', async () => {
     const user = userEvent.setup();
     const writeText = vi.fn(async (_text: string) => {});
     Object.defineProperty(navigator, 'clipboard', { value: { writeText }, configurable: true });
-    const { shown } = renderDiagnostics();
+    const { shown, timeline } = await renderDiagnostics();
     await user.click(screen.getByRole('button', { name: 'Copy JSON' }));
     expect(writeText).toHaveBeenCalledTimes(1);
     const copied = JSON.parse(writeText.mock.calls[0][0]);
     expect(copied.account.id).toBe(shown.id);
+    expect(copied.account).toEqual({ ...shown, timeline });
     expect(JSON.stringify(copied)).not.toMatch(/"token"/i);
+  });
+
+  it('follows the timeline stream: appends new entries, a reset replaces them', async () => {
+    const { shown, timeline } = await renderDiagnostics();
+    const newest = { at: Date.now(), kind: 'action' as const, text: 'kick phone-77aa', code: null };
+    applyTimelineUpdate({ accountId: shown.id, entries: [newest], reset: false });
+    await waitFor(() => expect(screen.getAllByTestId('timeline-entry')).toHaveLength(timeline.length + 1));
+    expect(within(screen.getAllByTestId('timeline-entry')[0]).getByTestId('timeline-text')).toHaveTextContent(
+      'kick phone-77aa',
+    );
+    applyTimelineUpdate({ accountId: shown.id, entries: [], reset: true });
+    expect(await screen.findByText('Nothing has happened yet.')).toBeInTheDocument();
+    expect(screen.queryAllByTestId('timeline-entry')).toHaveLength(0);
+  });
+
+  it('says so when the timeline stream could not start', async () => {
+    const shown = connectedAccount();
+    render(Diagnostics, {
+      view: viewWith(shown),
+      account: shown,
+      timelineError: 'Something went wrong inside Vestibule: no channel',
+      onback: vi.fn(),
+    });
+    expect(screen.getByTestId('timeline-error')).toHaveTextContent('no channel');
+    expect(screen.getByText('Nothing has happened yet.')).toBeInTheDocument();
   });
 
   it('goes back', async () => {
     const user = userEvent.setup();
-    const { onback } = renderDiagnostics();
+    const { onback } = await renderDiagnostics();
     await user.click(screen.getByRole('button', { name: 'Back' }));
     expect(onback).toHaveBeenCalledTimes(1);
   });

@@ -5,7 +5,8 @@ import { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createBackend } from '../../src/lib/backend';
 import type { SessionView } from '../../src/lib/bindings/SessionView';
-import { view } from '../fixtures/views.js';
+import type { TimelineUpdate } from '../../src/lib/bindings/TimelineUpdate';
+import { sampleTimeline, timelineUpdate, view } from '../fixtures/views.js';
 
 afterEach(() => clearMocks());
 
@@ -75,6 +76,25 @@ describe('backend', () => {
     channel!.onmessage(first);
     channel!.onmessage(second);
     expect(seen.mock.calls).toEqual([[first], [second]]);
+  });
+
+  it('subscribeTimeline passes a Channel as onUpdate and delivers every update in order', async () => {
+    const calls: string[] = [];
+    let channel: Channel<TimelineUpdate> | undefined;
+    mockIPC((cmd, args) => {
+      calls.push(cmd);
+      if (cmd === 'subscribe_timeline') channel = (args as { onUpdate: Channel<TimelineUpdate> }).onUpdate;
+      return null;
+    });
+    const seen = vi.fn();
+    await createBackend().subscribeTimeline(seen);
+    expect(calls).toEqual(['subscribe_timeline']);
+    expect(channel).toBeInstanceOf(Channel);
+    const history = timelineUpdate('id1', sampleTimeline(), true);
+    const next = timelineUpdate('id1', [{ at: Date.now(), kind: 'action', text: 'log out', code: null }]);
+    channel!.onmessage(history);
+    channel!.onmessage(next);
+    expect(seen.mock.calls).toEqual([[history], [next]]);
   });
 
   it('passes a CommandError through', async () => {

@@ -6,6 +6,7 @@ import type { Backend } from '../../src/lib/backend';
 
 export const backend = {
   subscribe: vi.fn<Backend['subscribe']>(async () => {}),
+  subscribeTimeline: vi.fn<Backend['subscribeTimeline']>(async () => {}),
   login: vi.fn<Backend['login']>(async (request) => `${request.url}|${request.appKey}|${request.account}`),
   loginDemo: vi.fn<Backend['loginDemo']>(async (account) => `demo|${account}`),
   logout: vi.fn<Backend['logout']>(async () => {}),
