@@ -12,9 +12,34 @@ use vestibule_app::view::{
 };
 use vestibule_client::DeviceType;
 
-/// The live `subscribe` stream; a new subscription (a reloaded page) replaces the old one.
+/// A live stream to the UI; a new subscription (a reloaded page) replaces the old one.
 #[derive(Debug, Default)]
-pub struct Subscription(Mutex<Option<tauri::async_runtime::JoinHandle<()>>>);
+pub struct Stream(Mutex<Option<tauri::async_runtime::JoinHandle<()>>>);
+
+impl Stream {
+    /// Makes `task` the stream, stopping the one it replaces.
+    fn replace(&self, task: tauri::async_runtime::JoinHandle<()>) {
+        let previous = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(task);
+        if let Some(previous) = previous {
+            previous.abort();
+        }
+    }
+}
+
+/// The live `subscribe` stream.
+#[derive(Debug, Default)]
+pub struct Subscription(Stream);
+
+impl std::ops::Deref for Subscription {
+    type Target = Stream;
+    fn deref(&self) -> &Stream {
+        &self.0
+    }
+}
 
 /// Sends the current view, then every change, in order, until `send` fails.
 pub async fn forward_views(
@@ -43,20 +68,20 @@ pub async fn subscribe(
     let views = core.view();
     let task =
         tauri::async_runtime::spawn(forward_views(views, move |view| on_view.send(view).is_ok()));
-    let previous = subscription
-        .0
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .replace(task);
-    if let Some(previous) = previous {
-        previous.abort();
-    }
+    subscription.replace(task);
     Ok(())
 }
 
-/// The live `subscribe_timeline` stream; a new one replaces the old one.
+/// The live `subscribe_timeline` stream.
 #[derive(Debug, Default)]
-pub struct TimelineSubscription(Mutex<Option<tauri::async_runtime::JoinHandle<()>>>);
+pub struct TimelineSubscription(Stream);
+
+impl std::ops::Deref for TimelineSubscription {
+    type Target = Stream;
+    fn deref(&self) -> &Stream {
+        &self.0
+    }
+}
 
 /// Sends every account's timeline, then each new entry, until `send` fails.
 /// A subscriber that fell behind gets the whole history again (`reset`).
@@ -94,14 +119,7 @@ pub async fn subscribe_timeline(
     let task = tauri::async_runtime::spawn(forward_timelines(core, move |update| {
         on_update.send(update).is_ok()
     }));
-    let previous = subscription
-        .0
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .replace(task);
-    if let Some(previous) = previous {
-        previous.abort();
-    }
+    subscription.replace(task);
     Ok(())
 }
 

@@ -259,10 +259,27 @@ async fn a_redis_restart_keeps_sessions_and_the_registry_comes_back_whole() {
         .expect("b");
     a.connect();
     b.connect();
-    wait_status(&a, Status::Connected).await;
-    wait_status(&b, Status::Connected).await;
+    a.ready(WAIT).await.expect("a logs in");
+    b.ready(WAIT).await.expect("b logs in");
 
     redis.kill();
+    // /healthz says so within a heartbeat, so a load balancer stops sending logins here.
+    let degraded = async {
+        loop {
+            let health = reqwest::get(format!("{}/healthz", n1.http()))
+                .await
+                .expect("healthz");
+            if health.status() == 503 {
+                return health.json::<serde_json::Value>().await.expect("json");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let body = tokio::time::timeout(WAIT, degraded)
+        .await
+        .expect("/healthz reports the outage");
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(body["registry"], "unreachable", "{body}");
     // Connected sessions stay up; a new login is told to back off (503) and retries.
     let c = Vestibule::new()
         .instance(options(&n1.url, "alice", "tab", DeviceType::Web))
@@ -286,7 +303,21 @@ async fn a_redis_restart_keeps_sessions_and_the_registry_comes_back_whole() {
     // Redis comes back empty on the same port: the nodes re-register their sessions.
     let _redis = RedisServer::start_on(port).expect("redis again");
     c.retry_now();
-    wait_status(&c, Status::Connected).await;
+    let healthy = async {
+        loop {
+            let status = reqwest::get(format!("{}/healthz", n1.http()))
+                .await
+                .map(|r| r.status().as_u16());
+            if status.is_ok_and(|s| s == 200) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, healthy)
+        .await
+        .expect("/healthz is ok again once Redis is back");
+    c.ready(WAIT).await.expect("c logs in");
     until_devices(&n2, "alice", &["desk", "phone", "tab"]).await;
     assert_eq!(a.snapshot().status, Status::Connected);
     assert_eq!(b.snapshot().status, Status::Connected);
@@ -302,7 +333,7 @@ async fn a_same_device_reconnect_on_another_node_shows_no_flap_and_no_ghost() {
         .instance(options(&n1.url, "alice", "laptop", DeviceType::Pc))
         .expect("first");
     first.connect();
-    wait_status(&first, Status::Connected).await;
+    first.ready(WAIT).await.expect("first logs in");
     observer
         .line_where(WAIT, |l| {
             l.contains("devicesChanged") && l.contains("laptop")
@@ -315,7 +346,7 @@ async fn a_same_device_reconnect_on_another_node_shows_no_flap_and_no_ghost() {
         .instance(options(&n2.url, "alice", "laptop", DeviceType::Pc))
         .expect("second");
     second.connect();
-    wait_status(&second, Status::Connected).await;
+    second.ready(WAIT).await.expect("second logs in");
     assert!(second.snapshot().login.expect("login").repeat_login);
     wait_status(&first, Status::SignedOut).await;
     assert_eq!(

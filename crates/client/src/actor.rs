@@ -347,18 +347,11 @@ impl Actor {
         self.pong_deadline = None;
         let message = match next {
             Some(Ok(message)) => message,
-            Some(Err(e)) => {
-                let message = format!("connection broke: {e}");
-                return self
-                    .apply(Input::Ended {
-                        cause: CloseCause::Transport,
-                        message,
-                        by: None,
-                    })
-                    .await;
-            }
-            None => {
-                let message = "the gateway closed the connection".to_owned();
+            broke => {
+                let message = match broke {
+                    Some(Err(e)) => format!("connection broke: {e}"),
+                    _ => "the gateway closed the connection".to_owned(),
+                };
                 return self
                     .apply(Input::Ended {
                         cause: CloseCause::Transport,
