@@ -79,6 +79,8 @@ pub(crate) struct Inner {
     pub(crate) store: Mutex<AccountStore>,
     pub(crate) state: Mutex<State>,
     pub(crate) view: watch::Sender<SessionView>,
+    /// How many times the view changed and was sent (diagnostics: one per change).
+    pub(crate) publishes: std::sync::atomic::AtomicU64,
     pub(crate) timelines: TimelineHub,
     pub(crate) notices: broadcast::Sender<Notice>,
     pub(crate) demo: tokio::sync::Mutex<Option<Demo>>,
@@ -158,6 +160,7 @@ impl AppCore {
                 registry: Vestibule::new(),
                 device_id,
                 view: watch::Sender::new(crate::projection::initial(&keychain, &install)),
+                publishes: std::sync::atomic::AtomicU64::new(0),
                 keychain,
                 install,
                 store: Mutex::new(store),
@@ -200,6 +203,13 @@ impl AppCore {
     /// The view; every change is published.
     pub fn view(&self) -> watch::Receiver<SessionView> {
         self.inner.view.subscribe()
+    }
+
+    /// How many views were published so far (each one a real change).
+    pub fn view_publishes(&self) -> u64 {
+        self.inner
+            .publishes
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Remote sign-outs, for OS notifications.

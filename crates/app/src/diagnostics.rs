@@ -23,6 +23,7 @@ impl AppCore {
             "exportedAt": now(),
             "app": {"name": "vestibule-desktop", "version": view.version},
             "install": view.install,
+            "viewPublishes": self.view_publishes(),
             "account": account_json,
         });
         let text = serde_json::to_vec_pretty(&report)

@@ -63,7 +63,7 @@ impl AppCore {
             install: self.inner.install.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
         };
-        self.inner.view.send_if_modified(|view| {
+        let sent = self.inner.view.send_if_modified(|view| {
             if *view == next {
                 false
             } else {
@@ -71,5 +71,10 @@ impl AppCore {
                 true
             }
         });
+        if sent {
+            self.inner
+                .publishes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }

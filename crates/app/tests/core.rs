@@ -311,6 +311,47 @@ async fn two_accounts_switch_without_dropping_and_forget_removes_everything() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_is_one_view_publish() {
+    let gw = gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = config(dir.path(), Arc::new(MemoryVault::new()), DemoMode::Never);
+    // A long backoff: nothing happens after the drop but the drop itself.
+    cfg.timing.backoff.initial = Duration::from_secs(600);
+    cfg.timing.backoff.max = Duration::from_secs(600);
+    let core = AppCore::start(cfg).await.expect("start");
+    let id = core
+        .login(request(&gw, "alice", false))
+        .await
+        .expect("login");
+    view_until(&core, "connected", |v| {
+        status_of(v, &id) == Some(Status::Connected)
+    })
+    .await;
+    // Let the login's own publishes settle.
+    let settled = core.view_publishes();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(core.view_publishes(), settled, "nothing changes while idle");
+    gw.abort();
+    let view = view_until(&core, "reconnecting", |v| {
+        status_of(v, &id) == Some(Status::Reconnecting)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // NotReady, NetState and WillReconnect arrive together: one view, not three.
+    assert_eq!(core.view_publishes(), settled + 1);
+    let account = view.accounts.iter().find(|a| a.id == id).expect("account");
+    assert!(account.session.retry.is_some());
+    assert!(
+        core.timeline_of(&id)
+            .expect("timeline")
+            .iter()
+            .any(|e| e.kind == vestibule_app::view::TimelineKind::Reconnect),
+        "the timeline still records every event"
+    );
+    core.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_token_lands_on_signed_out_with_302_and_bad_input_is_refused() {
     let gw = gateway().await;
     let dir = tempfile::tempdir().expect("tempdir");
