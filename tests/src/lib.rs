@@ -5,6 +5,8 @@
 //! The binaries must be built first (`scripts/test.sh` does it):
 //! `cargo build -p vestibule-gateway -p vestibule-cli -p vestibule-desktop`.
 
+pub mod ui;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;

@@ -2,79 +2,11 @@
 //! under Xvfb, against a real gateway process and real `vestibule-cli`
 //! processes. Run by `scripts/test.sh` inside `xvfb-run`.
 
-use std::path::PathBuf;
+use fantoccini::Locator;
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, Locator};
+use vestibule_e2e::ui::{WAIT, fill, find, shot, text_of, wait_text};
 use vestibule_e2e::{AppHome, Driver, GatewayProc, Proc, bin, cli, token};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-fn shots_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-output/desktop");
-    let _ = std::fs::create_dir_all(&dir);
-    dir
-}
-
-/// A screenshot of the whole (virtual) screen. WebKitWebDriver's own
-/// screenshot command does not return with this app, so ImageMagick's
-/// `import` reads the X display instead; the short pause lets a transition finish.
-async fn shot(_client: &Client, name: &str) {
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let path = shots_dir().join(format!("{name}.png"));
-    let status = tokio::process::Command::new("import")
-        .args(["-window", "root"])
-        .arg(&path)
-        .status()
-        .await;
-    if !matches!(status, Ok(s) if s.success()) {
-        eprintln!("screenshot {name} failed: {status:?}");
-    }
-}
-
-async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
-    client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css} within {WAIT:?}: {e}"))
-}
-
-async fn fill(client: &Client, css: &str, value: &str) {
-    let field = find(client, css).await;
-    field
-        .clear()
-        .await
-        .unwrap_or_else(|e| panic!("clear {css}: {e}"));
-    field
-        .send_keys(value)
-        .await
-        .unwrap_or_else(|e| panic!("type into {css}: {e}"));
-}
-
-async fn text_of(client: &Client, css: &str) -> String {
-    find(client, css).await.text().await.unwrap_or_default()
-}
-
-/// Polls until `css` has text containing `needle`.
-async fn wait_text(client: &Client, css: &str, needle: &str) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let text = match client.find(Locator::Css(css)).await {
-            Ok(element) => element.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        if text.contains(needle) {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{css} never contained {needle:?}; last text {text:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_in_see_another_device_kick_it_then_get_kicked() {

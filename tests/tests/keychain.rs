@@ -2,45 +2,9 @@
 //! session): the token goes to the keychain, never to a file, and the next
 //! start of the real app logs in by itself with the same deviceId.
 
-use std::time::{Duration, Instant};
-
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
+use vestibule_e2e::ui::{fill, find, wait_text};
 use vestibule_e2e::{AppHome, Driver, GatewayProc, bin, cli, token};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
-    client
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css} within {WAIT:?}: {e}"))
-}
-
-async fn fill(client: &Client, css: &str, value: &str) {
-    let field = find(client, css).await;
-    field.clear().await.expect("clear");
-    field.send_keys(value).await.expect("type");
-}
-
-async fn wait_text(client: &Client, css: &str, needle: &str) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let text = match client.find(Locator::Css(css)).await {
-            Ok(e) => e.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        if text.contains(needle) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{css} never contained {needle:?}; last {text:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remember_me_keeps_the_token_in_the_keychain_and_logs_in_after_a_restart() {

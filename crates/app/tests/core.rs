@@ -23,6 +23,13 @@ fn config(dir: &Path, vault: Arc<dyn TokenVault>, demo: DemoMode) -> CoreConfig 
     }
 }
 
+/// A core on `dir` with an in-memory keychain.
+async fn start(dir: &Path, demo: DemoMode) -> AppCore {
+    AppCore::start(config(dir, Arc::new(MemoryVault::new()), demo))
+        .await
+        .expect("start")
+}
+
 async fn gateway() -> Gateway {
     let mut config = GatewayConfig::new("127.0.0.1:0".parse().expect("addr"));
     config.demo_secret = Some(SECRET.into());
@@ -79,13 +86,7 @@ fn all_text(dir: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_logs_in_adds_a_device_and_can_sign_me_out() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let core = AppCore::start(config(
-        dir.path(),
-        Arc::new(MemoryVault::new()),
-        DemoMode::Auto,
-    ))
-    .await
-    .expect("start");
+    let core = start(dir.path(), DemoMode::Auto).await;
     let demo = view_until(&core, "the demo gateway", |v| v.demo.is_some())
         .await
         .demo
@@ -355,13 +356,7 @@ async fn a_dropped_connection_is_one_view_publish() {
 async fn a_wrong_token_lands_on_signed_out_with_302_and_bad_input_is_refused() {
     let gw = gateway().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let core = AppCore::start(config(
-        dir.path(),
-        Arc::new(MemoryVault::new()),
-        DemoMode::Never,
-    ))
-    .await
-    .expect("start");
+    let core = start(dir.path(), DemoMode::Never).await;
     let mut req = request(&gw, "alice", false);
     req.token = "wrong".into();
     let id = core.login(req).await.expect("accepted for trying");
@@ -394,13 +389,7 @@ async fn a_wrong_token_lands_on_signed_out_with_302_and_bad_input_is_refused() {
 async fn diagnostics_export_has_the_timeline_and_never_the_token() {
     let gw = gateway().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let core = AppCore::start(config(
-        dir.path(),
-        Arc::new(MemoryVault::new()),
-        DemoMode::Never,
-    ))
-    .await
-    .expect("start");
+    let core = start(dir.path(), DemoMode::Never).await;
     let req = request(&gw, "alice", false);
     let secret = req.token.clone();
     let id = core.login(req).await.expect("login");

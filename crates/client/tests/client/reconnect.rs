@@ -108,15 +108,8 @@ async fn retry_now_skips_the_backoff() {
     let gw = gateway().await;
     let addr = gw.local_addr();
     let mut opts = options(&gw.ws_url(), "alice", "pc-1", DeviceType::Pc);
-    opts.timing.backoff = BackoffConfig {
-        initial: Duration::from_secs(60),
-        max: Duration::from_secs(60),
-        multiplier: 1.0,
-    };
-    let client = Vestibule::new().instance(opts).expect("instance");
-    let mut events = client.subscribe();
-    client.connect();
-    until(&mut events, |e| matches!(e, Event::Ready)).await;
+    opts.timing.backoff = fixed_backoff(Duration::from_secs(60));
+    let (client, mut events) = connected_with(opts).await;
     gw.shutdown().await;
     until(&mut events, |e| will_reconnect(e).is_some()).await;
     let _gw = gateway_on(&addr.to_string()).await;
@@ -169,15 +162,8 @@ async fn waking_from_sleep_retries_at_once() {
     let reading = wall.clone();
     let mut opts = options(&gw.ws_url(), "alice", "pc-1", DeviceType::Pc);
     opts.wall_clock = WallClock::from_fn(move || reading.load(Ordering::SeqCst));
-    opts.timing.backoff = BackoffConfig {
-        initial: Duration::from_secs(300),
-        max: Duration::from_secs(300),
-        multiplier: 1.0,
-    };
-    let client = Vestibule::new().instance(opts).expect("instance");
-    let mut events = client.subscribe();
-    client.connect();
-    until(&mut events, |e| matches!(e, Event::Ready)).await;
+    opts.timing.backoff = fixed_backoff(Duration::from_secs(300));
+    let (_client, mut events) = connected_with(opts).await;
     gw.shutdown().await;
     let (event, _) = until(&mut events, |e| will_reconnect(e).is_some()).await;
     let _gw = gateway_on(&addr.to_string()).await;
@@ -197,15 +183,8 @@ async fn network_up_retries_at_once() {
     let gw = gateway().await;
     let addr = gw.local_addr();
     let mut opts = options(&gw.ws_url(), "alice", "pc-1", DeviceType::Pc);
-    opts.timing.backoff = BackoffConfig {
-        initial: Duration::from_secs(300),
-        max: Duration::from_secs(300),
-        multiplier: 1.0,
-    };
-    let client = Vestibule::new().instance(opts).expect("instance");
-    let mut events = client.subscribe();
-    client.connect();
-    until(&mut events, |e| matches!(e, Event::Ready)).await;
+    opts.timing.backoff = fixed_backoff(Duration::from_secs(300));
+    let (client, mut events) = connected_with(opts).await;
     gw.shutdown().await;
     until(&mut events, |e| will_reconnect(e).is_some()).await;
     client.network_changed(false);

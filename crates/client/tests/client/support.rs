@@ -114,13 +114,25 @@ pub async fn connected(
     device_id: &str,
     device_type: DeviceType,
 ) -> (vestibule_client::Client, Events) {
-    let client = Vestibule::new()
-        .instance(options(url, account, device_id, device_type))
-        .expect("instance");
+    connected_with(options(url, account, device_id, device_type)).await
+}
+
+/// A client with `options` in its own registry, connected, with its events since the start.
+pub async fn connected_with(options: ClientOptions) -> (vestibule_client::Client, Events) {
+    let client = Vestibule::new().instance(options).expect("instance");
     let mut events = client.subscribe();
     client.connect();
     until(&mut events, |e| matches!(e, Event::Ready)).await;
     (client, events)
+}
+
+/// A backoff that always waits `delay` (no jitter to wait through in a test).
+pub fn fixed_backoff(delay: Duration) -> vestibule_client::BackoffConfig {
+    vestibule_client::BackoffConfig {
+        initial: delay,
+        max: delay,
+        multiplier: 1.0,
+    }
 }
 
 pub fn all_policy() -> serde_json::Value {

@@ -1,0 +1,75 @@
+//! Driving the real app's UI over WebDriver: find, type, wait for text, screenshots.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, Locator};
+
+/// How long any UI wait may take.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+pub fn shots_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../test-output/desktop");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// A screenshot of the whole (virtual) screen. WebKitWebDriver's own
+/// screenshot command does not return with this app, so ImageMagick's
+/// `import` reads the X display instead; the short pause lets a transition finish.
+pub async fn shot(_client: &Client, name: &str) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let path = shots_dir().join(format!("{name}.png"));
+    let status = tokio::process::Command::new("import")
+        .args(["-window", "root"])
+        .arg(&path)
+        .status()
+        .await;
+    if !matches!(status, Ok(s) if s.success()) {
+        eprintln!("screenshot {name} failed: {status:?}");
+    }
+}
+
+pub async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} within {WAIT:?}: {e}"))
+}
+
+pub async fn fill(client: &Client, css: &str, value: &str) {
+    let field = find(client, css).await;
+    field
+        .clear()
+        .await
+        .unwrap_or_else(|e| panic!("clear {css}: {e}"));
+    field
+        .send_keys(value)
+        .await
+        .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+}
+
+pub async fn text_of(client: &Client, css: &str) -> String {
+    find(client, css).await.text().await.unwrap_or_default()
+}
+
+/// Polls until `css` has text containing `needle`.
+pub async fn wait_text(client: &Client, css: &str, needle: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = match client.find(Locator::Css(css)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{css} never contained {needle:?}; last text {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
