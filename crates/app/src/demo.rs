@@ -92,7 +92,7 @@ impl Demo {
             DeviceType::Ios => "iOS 18.2",
             DeviceType::Mac => "macOS 15.2",
             DeviceType::Web => "Firefox 134 on Linux",
-            DeviceType::Pc => "Windows 11",
+            DeviceType::Pc | DeviceType::Unknown => "Windows 11",
         };
         let options = ClientOptions::builder(
             self.gateway.ws_url(),

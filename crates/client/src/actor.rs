@@ -148,7 +148,7 @@ impl Actor {
             if self.machine.status() == Status::Destroyed {
                 break;
             }
-            let wake_at = self.wake_check.0 + self.options.timing.wake_check_interval;
+            let wake_at = after(self.wake_check.0, self.options.timing.wake_check_interval);
             // Biased: frames that already arrived beat a timer that fired at the same moment.
             tokio::select! {
                 biased;
@@ -218,7 +218,7 @@ impl Actor {
                 }
                 Action::Hangup { logout } => self.hangup(logout).await,
                 Action::ArmRetry { attempt, delay } => {
-                    self.retry_at = Some(Instant::now() + delay);
+                    self.retry_at = Some(after(Instant::now(), delay));
                     let info = RetryInfo {
                         retry_count: attempt,
                         delay_ms: millis(delay),
@@ -231,7 +231,7 @@ impl Actor {
                     edits.retry = Some(None);
                 }
                 Action::ArmStable => {
-                    self.stable_at = Some(Instant::now() + self.options.timing.stable_after);
+                    self.stable_at = Some(after(Instant::now(), self.options.timing.stable_after));
                 }
                 Action::Probe => self.ping().await,
                 Action::Record(info) => edits.last_disconnect = Some(info),
@@ -301,7 +301,7 @@ impl Actor {
             Ok((socket, ok)) => {
                 self.socket = Some(socket);
                 let now = Instant::now();
-                self.ping_at = Some(now + self.options.timing.ping_interval);
+                self.ping_at = Some(after(now, self.options.timing.ping_interval));
                 self.pong_deadline = None;
                 let info = LoginInfo::from_login_ok(
                     &self.options.app_key,
@@ -455,7 +455,8 @@ impl Actor {
                     }
                     // The gateway is going away: the machine remembers when it said to come back.
                     None if code == Code::Busy && retry_after_ms.is_some() => {
-                        let after = Duration::from_millis(retry_after_ms.unwrap_or_default());
+                        let after =
+                            vestibule_protocol::server_wait_ms(retry_after_ms.unwrap_or_default());
                         self.apply(Input::GoingAway { after }).await;
                     }
                     None => self.emit(Event::error(code, message)),
@@ -467,7 +468,7 @@ impl Actor {
                 retry_after_ms,
                 ..
             } => {
-                let retry_after = retry_after_ms.map(Duration::from_millis);
+                let retry_after = retry_after_ms.map(vestibule_protocol::server_wait_ms);
                 self.apply(Input::Ended {
                     cause: CloseCause::Rejected { code, retry_after },
                     message,
@@ -480,6 +481,10 @@ impl Actor {
                     Code::BadRequest,
                     "unexpected loginOk on a live session",
                 ));
+            }
+            // A newer gateway's frame: nothing this version must act on.
+            ServerFrame::Unknown => {
+                tracing::debug!("ignoring a frame type this version does not know")
             }
         }
     }
@@ -598,13 +603,13 @@ impl Actor {
 
     async fn ping(&mut self) {
         let now = Instant::now();
-        self.ping_at = Some(now + self.options.timing.ping_interval);
+        self.ping_at = Some(after(now, self.options.timing.ping_interval));
         let Some(socket) = self.socket.as_mut() else {
             self.ping_at = None;
             return;
         };
         if self.pong_deadline.is_none() {
-            self.pong_deadline = Some(now + self.options.timing.pong_timeout);
+            self.pong_deadline = Some(after(now, self.options.timing.pong_timeout));
         }
         if timeout(
             self.options.timing.pong_timeout,
@@ -625,7 +630,7 @@ impl Actor {
         self.wake_check = (now_mono, now_wall);
         let mono = now_mono.duration_since(then_mono);
         let wall = Duration::from_millis(now_wall.saturating_sub(then_wall));
-        if wall > mono + self.options.timing.wake_threshold {
+        if wall > mono.saturating_add(self.options.timing.wake_threshold) {
             tracing::info!(slept = ?(wall - mono), "the machine slept; checking the connection");
             self.apply(Input::Woke).await;
         }
@@ -699,6 +704,13 @@ fn reject(command: Command, error: ClientError) {
         | Command::RetryNow
         | Command::Network(_) => {}
     }
+}
+
+/// `from + wait`, or a century from now when that does not fit: no wait,
+/// however long a server or a setting asks for, can overflow the clock.
+fn after(from: Instant, wait: Duration) -> Instant {
+    from.checked_add(wait)
+        .unwrap_or_else(|| from + Duration::from_secs(100 * 365 * 86_400))
 }
 
 fn millis(d: Duration) -> u64 {

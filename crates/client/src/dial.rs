@@ -113,7 +113,7 @@ async fn dial_inner(options: &ClientOptions, id: u64) -> Result<(Ws, LoginOk), F
                 }) => {
                     // Let the gateway's close reach us so the socket ends cleanly.
                     let _ = timeout(CLOSE_GRACE, drain(&mut socket)).await;
-                    let retry_after = retry_after_ms.map(Duration::from_millis);
+                    let retry_after = retry_after_ms.map(vestibule_protocol::server_wait_ms);
                     return Err(Failure {
                         cause: CloseCause::Rejected { code, retry_after },
                         message,

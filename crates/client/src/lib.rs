@@ -41,6 +41,8 @@ mod actor;
 pub mod backoff;
 mod dial;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hub;
 pub mod machine;
 mod model;

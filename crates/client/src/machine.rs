@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use vestibule_protocol::limits::MAX_SERVER_WAIT;
 use vestibule_protocol::{CloseCause, Code, Device, Disposition, KickedBy, UnixMillis, classify};
 
 use crate::backoff::Backoff;
@@ -323,10 +324,9 @@ impl Machine {
         match disposition {
             Disposition::Retry { after } => {
                 self.attempts = self.attempts.saturating_add(1);
-                let delay = self
-                    .backoff
-                    .delay(self.attempts)
-                    .max(after.unwrap_or_default());
+                // A server's wait counts, up to the documented maximum.
+                let floor = after.unwrap_or_default().min(MAX_SERVER_WAIT);
+                let delay = self.backoff.delay(self.attempts).max(floor);
                 self.status = Status::Reconnecting;
                 out.push(Action::ArmRetry {
                     attempt: self.attempts,

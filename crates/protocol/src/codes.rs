@@ -132,6 +132,10 @@ pub enum KickReason {
     Admin,
     /// The account was banned.
     Banned,
+    /// A reason this version does not know (a newer gateway): still a
+    /// sign-out. Its close code is 4900; unknown codes 4907–4999 read as it too.
+    #[serde(other)]
+    Unknown,
 }
 
 impl KickReason {
@@ -154,6 +158,7 @@ impl KickReason {
             Self::TokenExpired => 4904,
             Self::Admin => 4905,
             Self::Banned => 4906,
+            Self::Unknown => close_code::KICK_BASE,
         }
     }
 
@@ -166,6 +171,7 @@ impl KickReason {
             Self::TokenExpired => "tokenExpired",
             Self::Admin => "admin",
             Self::Banned => "banned",
+            Self::Unknown => "unknown",
         }
     }
 
@@ -178,6 +184,7 @@ impl KickReason {
             Self::TokenExpired => "your session expired",
             Self::Admin => "signed out by the server administrator",
             Self::Banned => "the account was banned",
+            Self::Unknown => "signed out by the server",
         }
     }
 }
@@ -232,7 +239,7 @@ pub enum CloseCause {
 
 impl CloseCause {
     /// What a WebSocket close code says when no frame explained it: `4001` is a
-    /// replaced session, `4901–4906` a kick, `4300–4599` a refusal with
+    /// replaced session, `4900–4999` a kick (unknown numbers: [`KickReason::Unknown`]), `4300–4599` a refusal with
     /// `code − 4000`, `1002/1003/1007/1008/1009` a frame the gateway refused
     /// (a client bug, 414); anything else is a plain close.
     pub fn from_close_code(close: Option<u16>) -> Self {
@@ -249,6 +256,8 @@ impl CloseCause {
             return Self::Kicked(reason);
         }
         match close {
+            // A kick this version does not know is still a kick.
+            4900..=4999 => Self::Kicked(KickReason::Unknown),
             1002 | 1003 | 1007 | 1008 | 1009 => Self::Rejected {
                 code: Code::BadRequest,
                 retry_after: None,

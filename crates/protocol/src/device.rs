@@ -20,6 +20,11 @@ pub enum DeviceType {
     Web,
     /// A macOS desktop.
     Mac,
+    /// A type this version does not know, in a device list from a newer
+    /// gateway (see [`DeviceType::lenient`]). A `login` with an unknown type
+    /// is refused (414) instead.
+    #[serde(skip_deserializing)]
+    Unknown,
 }
 
 /// Which group of device types conflict under the `desktopMobile` policy.
@@ -43,6 +48,7 @@ impl DeviceType {
             Self::Pc => "PC",
             Self::Web => "Web",
             Self::Mac => "Mac",
+            Self::Unknown => "Unknown",
         }
     }
 
@@ -50,7 +56,7 @@ impl DeviceType {
     pub fn class(self) -> DeviceClass {
         match self {
             Self::Android | Self::Ios => DeviceClass::Mobile,
-            Self::Pc | Self::Web | Self::Mac => DeviceClass::Desktop,
+            Self::Pc | Self::Web | Self::Mac | Self::Unknown => DeviceClass::Desktop,
         }
     }
 
@@ -61,6 +67,17 @@ impl DeviceType {
         } else {
             Self::Pc
         }
+    }
+}
+
+impl DeviceType {
+    /// Reads a device type in what the gateway sends: a type this version
+    /// does not know becomes [`DeviceType::Unknown`] instead of failing the
+    /// whole frame (a newer gateway may list devices of newer kinds).
+    pub fn lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        let known = Self::ALL.into_iter().find(|t| t.as_str() == name);
+        Ok(known.unwrap_or(Self::Unknown))
     }
 }
 
@@ -128,7 +145,7 @@ pub struct Device {
     /// The device's stable id.
     pub device_id: String,
     /// The device type.
-    #[serde(rename = "type")]
+    #[serde(rename = "type", deserialize_with = "DeviceType::lenient")]
     pub device_type: DeviceType,
     /// The OS the device reported.
     pub os: String,
@@ -158,7 +175,7 @@ pub struct KickedBy {
     /// The kicking device's id.
     pub device_id: String,
     /// The kicking device's type.
-    #[serde(rename = "type")]
+    #[serde(rename = "type", deserialize_with = "DeviceType::lenient")]
     pub device_type: DeviceType,
     /// The kicking device's OS.
     pub os: String,
@@ -180,6 +197,19 @@ impl std::fmt::Display for KickedBy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_types_are_listed_but_never_logged_in_with() {
+        assert!(serde_json::from_str::<DeviceType>("\"Unknown\"").is_err());
+        assert!(serde_json::from_str::<DeviceType>("\"Watch\"").is_err());
+        let listed: Result<KickedBy, _> = serde_json::from_value(serde_json::json!({
+            "deviceId": "w", "type": "Watch", "os": "", "ip": ""
+        }));
+        assert_eq!(
+            listed.map(|k| k.device_type).ok(),
+            Some(DeviceType::Unknown)
+        );
+    }
 
     #[test]
     fn device_types_use_nim_names() {

@@ -28,16 +28,29 @@ pub const WS_PATH: &str = "/v1/ws";
 pub const RETRY_AFTER_MS_HEADER: &str = "retry-after-ms";
 
 /// The wait an HTTP refusal asks for: its `Retry-After-Ms` header (our
-/// gateway's), else `Retry-After` in whole seconds (any HTTP server's). An
-/// HTTP date is not honoured: the client's backoff covers it.
+/// gateway's), else `Retry-After` in whole seconds (any HTTP server's), at
+/// most [`limits::MAX_SERVER_WAIT`]. An HTTP date is not honoured: the
+/// client's backoff covers it. Numbers too big for a `u64` count as the maximum.
 pub fn retry_after_from_headers(
     retry_after_ms: Option<&str>,
     retry_after_secs: Option<&str>,
 ) -> Option<std::time::Duration> {
-    let number = |v: Option<&str>| v.and_then(|v| v.trim().parse::<u64>().ok());
+    let number = |v: Option<&str>| {
+        let v = v?.trim();
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(v.parse::<u64>().unwrap_or(u64::MAX))
+    };
     number(retry_after_ms)
-        .map(std::time::Duration::from_millis)
-        .or_else(|| number(retry_after_secs).map(std::time::Duration::from_secs))
+        .map(server_wait_ms)
+        .or_else(|| number(retry_after_secs).map(|s| server_wait_ms(s.saturating_mul(1000))))
+}
+
+/// A wait a server asked for in milliseconds (`retryAfterMs`), at most
+/// [`limits::MAX_SERVER_WAIT`].
+pub fn server_wait_ms(ms: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(ms).min(limits::MAX_SERVER_WAIT)
 }
 
 /// The `retryAfterMs` a gateway that shuts down gives each live session is

@@ -38,3 +38,7 @@ pub const MAX_CUSTOM_TAG_LEN: usize = 1024;
 pub const MAX_TOKEN_LEN: usize = 4096;
 /// Most deviceIds one `kick` may name.
 pub const MAX_KICK_IDS: usize = 64;
+
+/// The longest wait a server may ask a client for (`Retry-After`,
+/// `Retry-After-Ms`, `retryAfterMs`): longer asks are cut to this.
+pub const MAX_SERVER_WAIT: Duration = Duration::from_secs(600);

@@ -6,5 +6,7 @@ mod support;
 mod api;
 mod devices;
 mod faults;
+mod fuzz_corpus;
+mod hostile;
 mod login;
 mod reconnect;

@@ -5,4 +5,4 @@
  *
  * Linux desktops report [`DeviceType::Pc`] with their real OS string.
  */
-export type DeviceType = "Android" | "iOS" | "PC" | "Web" | "Mac";
+export type DeviceType = "Android" | "iOS" | "PC" | "Web" | "Mac" | "Unknown";

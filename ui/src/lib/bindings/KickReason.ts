@@ -3,4 +3,4 @@
 /**
  * Why a session was kicked (TIM's KICKED_OUT types, plus NIM's device kick).
  */
-export type KickReason = "loginElsewhere" | "instanceLimit" | "byDevice" | "tokenExpired" | "admin" | "banned";
+export type KickReason = "loginElsewhere" | "instanceLimit" | "byDevice" | "tokenExpired" | "admin" | "banned" | "unknown";
