@@ -17,6 +17,8 @@ export function deviceTypeLabel(type: DeviceType): string {
       return 'Web browser';
     case 'Mac':
       return 'Mac';
+    case 'Unknown':
+      return 'Other device';
   }
 }
 

@@ -97,6 +97,13 @@ export function disconnectNotice(info: DisconnectInfo, ctx: NoticeContext): Noti
         case 'tokenExpired':
           // Handled above; kept for exhaustiveness.
           return null;
+        case 'unknown':
+          // A newer server's reason: still a sign-out, with the server's own words.
+          return notice(
+            'error',
+            'Signed out by the server',
+            `The server ended this session (${t})${info.message ? `: ${info.message}` : ''}.`,
+          );
       }
       return null;
     case 'rejected':

@@ -66,6 +66,14 @@ describe('disconnectNotice — kicks', () => {
     expect(disconnectNotice(kicked('admin'), { ...ctx, status: 'needsToken' })!.title).toBe('Your session expired');
   });
 
+  it('a reason from a newer server is still a sign-out, in its own words', () => {
+    const info = disconnect({ kind: 'kicked', reason: 'unknown' }, { at, message: 'reason from the future' });
+    const n = disconnectNotice(info, ctx)!;
+    expect(n.title).toBe('Signed out by the server');
+    expect(n.detail).toContain('reason from the future');
+    expect(n.tone).toBe('error');
+  });
+
   it('admin: signed out by the administrator', () => {
     expect(disconnectNotice(kicked('admin'), ctx)!.title).toBe('Signed out by the administrator');
   });
