@@ -5,7 +5,8 @@ use std::sync::Weak;
 
 use tokio::task::AbortHandle;
 use vestibule_client::{
-    Client, DisconnectInfo, DisconnectReason, Event, KickReason, NetState, RecvError, TryRecvError,
+    Client, DisconnectInfo, DisconnectReason, Event, Events, KickReason, NetState, RecvError,
+    TryRecvError,
 };
 
 use crate::core::{AppCore, Inner, Notice};
@@ -35,9 +36,24 @@ impl Drop for Account {
 
 /// Follows one account: each wake handles every event already queued, then
 /// publishes the view once (a drop is one publish, not one per event).
-pub(crate) async fn watch_account(inner: Weak<Inner>, id: String, client: Client) {
-    let mut events = client.subscribe();
-    let mut snapshots = client.watch();
+/// Subscribes at once (before the caller connects), so nothing the account
+/// does is missed, and returns the follower to spawn.
+pub(crate) fn watch_account(
+    inner: Weak<Inner>,
+    id: String,
+    client: &Client,
+) -> impl Future<Output = ()> + Send + 'static {
+    let events = client.subscribe();
+    let snapshots = client.watch();
+    follow(inner, id, events, snapshots)
+}
+
+async fn follow(
+    inner: Weak<Inner>,
+    id: String,
+    mut events: Events,
+    mut snapshots: tokio::sync::watch::Receiver<vestibule_client::Snapshot>,
+) {
     loop {
         let first = tokio::select! {
             event = events.recv() => Some(event),
@@ -50,29 +66,33 @@ pub(crate) async fn watch_account(inner: Weak<Inner>, id: String, client: Client
         };
         let Some(inner) = inner.upgrade() else { return };
         let core = AppCore { inner };
-        if let Some(first) = first {
-            let mut next = Some(first);
-            while let Some(event) = next.take() {
-                match event {
-                    Ok(event) => core.on_event(&id, &event),
-                    Err(RecvError::Lagged(n)) => core.timeline(
-                        &id,
-                        TimelineKind::Error,
-                        format!("{n} events were missed (the state shown is current)"),
-                        None,
-                    ),
-                    Err(RecvError::Closed) => return,
-                }
-                next = match events.try_recv() {
-                    Ok(event) => Some(Ok(event)),
-                    Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
-                    Err(TryRecvError::Empty) => None,
-                    Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
-                };
+        // Every event already announced, whichever woke us: one publish for all.
+        let mut next = first.or_else(|| ready(&mut events));
+        while let Some(event) = next.take() {
+            match event {
+                Ok(event) => core.on_event(&id, &event),
+                Err(RecvError::Lagged(n)) => core.timeline(
+                    &id,
+                    TimelineKind::Error,
+                    format!("{n} events were missed (the state shown is current)"),
+                    None,
+                ),
+                Err(RecvError::Closed) => return,
             }
+            next = ready(&mut events);
         }
         snapshots.mark_unchanged();
         core.publish();
+    }
+}
+
+/// An event that is already waiting, if any.
+fn ready(events: &mut Events) -> Option<Result<Event, RecvError>> {
+    match events.try_recv() {
+        Ok(event) => Some(Ok(event)),
+        Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+        Err(TryRecvError::Empty) => None,
+        Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
     }
 }
 

@@ -36,10 +36,26 @@ impl SavedAccount {
     pub fn id(&self) -> String {
         account_id(&self.url, &self.app_key, &self.account)
     }
+
+    /// The id an older version kept its token under.
+    pub fn legacy_id(&self) -> String {
+        legacy_account_id(&self.url, &self.app_key, &self.account)
+    }
 }
 
-/// The id of an account on a gateway and app.
+/// The id of an account on a gateway and app: `account@appKey@url`, with `%`
+/// and `@` inside each part written as `%25` and `%40`, so no two accounts
+/// share an id (it keys the keychain entry too).
 pub fn account_id(url: &str, app_key: &str, account: &str) -> String {
+    fn part(s: &str) -> String {
+        s.replace('%', "%25").replace('@', "%40")
+    }
+    format!("{}@{}@{}", part(account), part(app_key), part(url))
+}
+
+/// The id older versions used (`account@appKey@url` with nothing escaped),
+/// to find keychain entries they left.
+pub fn legacy_account_id(url: &str, app_key: &str, account: &str) -> String {
     format!("{account}@{app_key}@{url}")
 }
 
@@ -210,6 +226,25 @@ mod tests {
             remember: true,
             last_used: used,
         }
+    }
+
+    #[test]
+    fn account_ids_cannot_collide() {
+        // An account or appKey containing '@' must not read as another split.
+        assert_ne!(
+            account_id("ws://h/v1/ws", "b@c", "a"),
+            account_id("ws://h/v1/ws", "c", "a@b")
+        );
+        assert_ne!(
+            account_id("ws://h/v1/ws", "c", "a@b"),
+            account_id("b@ws://h/v1/ws", "c", "a")
+        );
+        assert_ne!(account_id("u", "k%40", "a"), account_id("u", "k@", "a"));
+        // Ordinary names read as before.
+        assert_eq!(
+            account_id("ws://127.0.0.1:7878/v1/ws", "demo", "alice"),
+            "alice@demo@ws://127.0.0.1:7878/v1/ws"
+        );
     }
 
     #[test]

@@ -176,6 +176,7 @@ impl AppCore {
         }
         for saved in remembered {
             let id = saved.id();
+            core.move_legacy_token(&saved);
             match core.inner.config.vault.get(&id) {
                 Ok(Some(token)) => {
                     let request = OpenRequest {
@@ -198,6 +199,28 @@ impl AppCore {
         }
         core.publish();
         Ok(core)
+    }
+
+    /// Moves a token an older version kept under the ambiguous id to the new one.
+    fn move_legacy_token(&self, saved: &SavedAccount) {
+        let (id, legacy) = (saved.id(), saved.legacy_id());
+        if id == legacy {
+            return;
+        }
+        let vault = &self.inner.config.vault;
+        if let Ok(Some(token)) = vault.get(&legacy)
+            && vault.get(&id).is_ok_and(|t| t.is_none())
+        {
+            match vault.set(&id, &token) {
+                Ok(()) => {
+                    let _ = vault.delete(&legacy);
+                    tracing::info!(account = %id, "moved a remembered token to its new keychain id");
+                }
+                Err(e) => {
+                    tracing::warn!(account = %id, error = %e, "cannot move a remembered token")
+                }
+            }
+        }
     }
 
     /// The view; every change is published.
@@ -303,7 +326,7 @@ impl AppCore {
         let watcher = tokio::spawn(watch_account(
             Arc::downgrade(&self.inner),
             id.clone(),
-            client.clone(),
+            &client,
         ))
         .abort_handle();
         state.accounts.push(Account {

@@ -23,6 +23,13 @@ fn config(dir: &Path, vault: Arc<dyn TokenVault>, demo: DemoMode) -> CoreConfig 
     }
 }
 
+/// A core on `dir` with `vault`, no demo.
+async fn start_with(dir: &Path, vault: Arc<MemoryVault>) -> AppCore {
+    AppCore::start(config(dir, vault, DemoMode::Never))
+        .await
+        .expect("start")
+}
+
 /// A core on `dir` with an in-memory keychain.
 async fn start(dir: &Path, demo: DemoMode) -> AppCore {
     AppCore::start(config(dir, Arc::new(MemoryVault::new()), demo))
@@ -308,6 +315,49 @@ async fn two_accounts_switch_without_dropping_and_forget_removes_everything() {
     assert!(!saved.contains("\"bob\""));
 
     assert_eq!(gw.registry().devices("demo", "bob").await.devices.len(), 0);
+    core.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_kept_under_the_old_ambiguous_id_is_moved() {
+    let gw = gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vault: Arc<MemoryVault> = Arc::new(MemoryVault::new());
+    // What an older version left: the account saved, its token under `account@appKey@url`.
+    let account = "ann@example.com";
+    let saved = serde_json::json!({
+        "version": 1,
+        "accounts": [{
+            "url": gw.ws_url(), "appKey": "demo", "account": account,
+            "deviceId": "desk-1", "remember": true, "lastUsed": 1
+        }]
+    });
+    std::fs::create_dir_all(dir.path().join("config")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("config/accounts.json"),
+        serde_json::to_vec(&saved).expect("json"),
+    )
+    .expect("write");
+    let legacy = format!("{account}@demo@{}", gw.ws_url());
+    vault
+        .set(&legacy, &token(account).into())
+        .expect("old entry");
+    let core = start_with(dir.path(), vault.clone()).await;
+    let id = vestibule_app::accounts::account_id(&gw.ws_url(), "demo", account);
+    assert_ne!(id, legacy, "the new id is not the ambiguous one");
+    view_until(&core, "logged in with the moved token", |v| {
+        status_of(v, &id) == Some(Status::Connected)
+    })
+    .await;
+    assert!(
+        vault.get(&id).expect("vault").is_some(),
+        "moved to the new id"
+    );
+    assert_eq!(
+        vault.get(&legacy).expect("vault"),
+        None,
+        "the old entry is gone"
+    );
     core.shutdown().await;
 }
 

@@ -3,7 +3,7 @@
 //! lock so that a new subscriber sees a consistent start.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, watch};
@@ -67,11 +67,15 @@ impl Hub {
         self.snapshot.subscribe()
     }
 
-    pub(crate) fn subscribe(&self) -> Events {
+    pub(crate) fn subscribe(self: &Arc<Self>) -> Events {
         let _order = self.lock();
         let live = self.events.subscribe();
         let backlog = catch_up(&self.snapshot.borrow());
-        Events { backlog, live }
+        Events {
+            backlog,
+            live,
+            hub: self.clone(),
+        }
     }
 }
 
@@ -113,6 +117,7 @@ fn catch_up(s: &Snapshot) -> VecDeque<Event> {
 pub struct Events {
     backlog: VecDeque<Event>,
     live: broadcast::Receiver<Event>,
+    hub: Arc<Hub>,
 }
 
 impl Events {
@@ -125,11 +130,16 @@ impl Events {
         }
     }
 
-    /// The next event if one is waiting.
+    /// The next event if one is waiting. A change being announced at this
+    /// moment is finished first, so a watcher woken by a snapshot change finds
+    /// the events that came with it.
     pub fn try_recv(&mut self) -> Result<Event, TryRecvError> {
         match self.backlog.pop_front() {
             Some(event) => Ok(event),
-            None => self.live.try_recv(),
+            None => {
+                drop(self.hub.lock());
+                self.live.try_recv()
+            }
         }
     }
 }
