@@ -74,11 +74,20 @@ impl SqliteBackend {
             path: dir.to_owned(),
             source,
         })?;
+        make_private(dir).map_err(|source| StoreError::DataDir {
+            path: dir.to_owned(),
+            source,
+        })?;
         let mut conn = Connection::open(dir.join(DB_FILE))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
         )?;
         conn.execute_batch(SCHEMA)?;
+        // The WAL and shared-memory files exist now: tighten them too.
+        make_private(dir).map_err(|source| StoreError::DataDir {
+            path: dir.to_owned(),
+            source,
+        })?;
         let apps = load_apps(&conn)?;
         let flags = load_flags(&conn)?;
         let (tx, rx) = mpsc::channel();
@@ -214,6 +223,49 @@ impl Backend for SqliteBackend {
         })
         .await
     }
+}
+
+/// The data directory holds app secrets: it is `0700` and the database files
+/// `0600` (SQLite gives its `-wal` and `-shm` files the database's mode). A
+/// directory an older version left open to others is tightened, and that is logged.
+#[cfg(unix)]
+fn make_private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let tighten = |path: &Path, mode: u32| -> std::io::Result<()> {
+        let current = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        if current != mode {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+            tracing::info!(path = %path.display(), from = format!("{current:o}"), to = format!("{mode:o}"), "made private");
+        }
+        Ok(())
+    };
+    tighten(dir, 0o700)?;
+    let db = dir.join(DB_FILE);
+    if !db.exists() {
+        // Created private, so it is never readable by others even for a moment.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&db)?;
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let ours = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(DB_FILE));
+        if ours {
+            tighten(&path, 0o600)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn make_private(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// A policy as stored: its JSON.
@@ -353,6 +405,35 @@ mod tests {
             policy: DevicePolicy::default(),
             created_at: 1,
         }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_data_is_private_to_the_gateway() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+        };
+        let parent = tempfile::tempdir().expect("tempdir");
+        // A fresh directory is created private.
+        let fresh = parent.path().join("fresh");
+        let store = Store::open(&fresh).expect("open");
+        store.set_meta("k", "v").await.expect("write");
+        assert_eq!(mode(&fresh), 0o700);
+        for entry in std::fs::read_dir(&fresh).expect("list") {
+            let path = entry.expect("entry").path();
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
+        drop(store);
+        // An existing one left open to others is tightened at start.
+        let old = parent.path().join("old");
+        drop(Store::open(&old).expect("create"));
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let db = old.join(super::DB_FILE);
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        drop(Store::open(&old).expect("reopen"));
+        assert_eq!(mode(&old), 0o700);
+        assert_eq!(mode(&db), 0o600);
     }
 
     #[tokio::test]
