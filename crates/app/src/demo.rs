@@ -39,6 +39,8 @@ impl Demo {
     pub async fn start() -> Result<Self, CommandError> {
         let mut config = GatewayConfig::new(([127, 0, 0, 1], 0).into());
         config.storage = Storage::Memory;
+        // Only this app may talk to it, never a web page in the person's browser.
+        config.local_only = true;
         let gateway = Gateway::start(config)
             .await
             .map_err(|e| demo_error(format!("cannot start the demo gateway: {e}")))?;

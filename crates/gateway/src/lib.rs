@@ -91,6 +91,10 @@ pub struct GatewayConfig {
     pub allowed_origins: Vec<String>,
     /// Serve `wss://` with this certificate chain and key (PEM files).
     pub tls: Option<TlsFiles>,
+    /// Serve only native apps on this machine: refuse (403) any request that
+    /// carries an `Origin` (a web page) or whose `Host` is not this loopback
+    /// address (DNS rebinding). The desktop's embedded demo gateway sets it.
+    pub local_only: bool,
 }
 
 /// PEM files for TLS.
@@ -135,6 +139,7 @@ impl GatewayConfig {
             max_connections_per_ip: Some(DEFAULT_CONNECTIONS_PER_IP),
             allowed_origins: Vec::new(),
             tls: None,
+            local_only: false,
         }
     }
 }

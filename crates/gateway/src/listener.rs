@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use vestibule_protocol::limits::{MAX_FRAME_BYTES, MAX_SERVER_FRAME_BYTES};
 
 use crate::Shared;
-use crate::transport::{Prefixed, Stream, read_head};
+use crate::transport::{Head, Prefixed, Stream, read_head};
 
 /// Read buffer per connection. tungstenite's default is 128 KiB; frames are
 /// small JSON, so 4 KiB keeps idle connections cheap.
@@ -77,6 +77,7 @@ pub(crate) async fn serve(
         let http = http.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
+        let local = stream.local_addr().ok();
         // Routing reads the request head, so it runs in the connection's own
         // task: a slow client never holds up the accept loop.
         tokio::spawn(async move {
@@ -98,10 +99,20 @@ pub(crate) async fn serve(
                     }
                 }
             };
-            let Some((stream, upgrade)) = read_head(stream, shared.config.login_deadline).await
-            else {
+            let Some((stream, head)) = read_head(stream, shared.config.login_deadline).await else {
                 return;
             };
+            if shared.config.local_only && !local_request(&head, local) {
+                tracing::info!(host = ?head.host, origin = head.origin, "refused: this gateway serves only local apps");
+                refuse(
+                    stream,
+                    "403 Forbidden",
+                    "this gateway serves only the local app",
+                )
+                .await;
+                return;
+            }
+            let upgrade = head.upgrade;
             if upgrade {
                 accept_websocket(stream, peer, shared, slot).await;
             } else {
@@ -186,12 +197,28 @@ fn busy(wait: Duration) -> ErrorResponse {
     refusal
 }
 
-/// Answers 429 to a connection over the per-IP cap, then closes it.
-async fn too_many(mut stream: TcpStream) {
+/// A request a local-only gateway serves: no `Origin` (no web page), and a
+/// `Host` that names this loopback address (not a rebinding host name).
+fn local_request(head: &Head, local: Option<SocketAddr>) -> bool {
+    let Some(local) = local else { return false };
+    let port = local.port();
+    let ok = [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ];
+    !head.origin
+        && head
+            .host
+            .as_deref()
+            .is_some_and(|h| ok.iter().any(|o| o == h))
+}
+
+/// Answers `status` with a short text body, then closes.
+async fn refuse<S: tokio::io::AsyncWrite + Unpin>(mut stream: S, status: &str, body: &str) {
     use tokio::io::AsyncWriteExt;
-    let body = "too many open connections from this address";
     let response = format!(
-        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = tokio::time::timeout(
@@ -200,4 +227,14 @@ async fn too_many(mut stream: TcpStream) {
     )
     .await;
     let _ = stream.shutdown().await;
+}
+
+/// Answers 429 to a connection over the per-IP cap, then closes it.
+async fn too_many(stream: TcpStream) {
+    refuse(
+        stream,
+        "429 Too Many Requests",
+        "too many open connections from this address",
+    )
+    .await;
 }

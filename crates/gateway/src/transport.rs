@@ -9,10 +9,21 @@ use tokio::net::TcpStream;
 /// Bytes of the request head looked at to recognise an upgrade.
 const PEEK: usize = 2048;
 
-/// Reads the request head (up to its blank line, at most [`PEEK`] bytes)
-/// and says whether it is `GET /v1/ws` with `Upgrade: websocket`. The bytes
-/// read are replayed to whichever side serves the connection.
-pub(crate) async fn read_head(stream: Stream, wait: Duration) -> Option<(Prefixed, bool)> {
+/// What the router learns from a request head.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Head {
+    /// `GET /v1/ws` with `Upgrade: websocket`.
+    pub(crate) upgrade: bool,
+    /// The `Host` header, lower-cased.
+    pub(crate) host: Option<String>,
+    /// An `Origin` header is present (a browser sent it).
+    pub(crate) origin: bool,
+}
+
+/// Reads the request head (up to its blank line, at most [`PEEK`] bytes) and
+/// says what it asks for. The bytes read are replayed to whichever side
+/// serves the connection.
+pub(crate) async fn read_head(stream: Stream, wait: Duration) -> Option<(Prefixed, Head)> {
     use tokio::io::AsyncReadExt;
     let mut stream = stream;
     let mut head = Vec::with_capacity(512);
@@ -33,17 +44,25 @@ pub(crate) async fn read_head(stream: Stream, wait: Duration) -> Option<(Prefixe
     let end = find(&head, b"\r\n\r\n").unwrap_or(head.len());
     let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
     let path_ok = text.starts_with("get /v1/ws ") || text.starts_with("get /v1/ws?");
-    let upgrade = path_ok
-        && text
-            .lines()
-            .any(|l| l.starts_with("upgrade:") && l.contains("websocket"));
+    let header = |name: &str| {
+        text.lines().skip(1).find_map(|l| {
+            l.strip_prefix(name)?
+                .strip_prefix(':')
+                .map(|v| v.trim().to_owned())
+        })
+    };
+    let parsed = Head {
+        upgrade: path_ok && header("upgrade").is_some_and(|v| v.contains("websocket")),
+        host: header("host"),
+        origin: header("origin").is_some(),
+    };
     Some((
         Prefixed {
             prefix: head,
             pos: 0,
             inner: stream,
         },
-        upgrade,
+        parsed,
     ))
 }
 
