@@ -26,6 +26,7 @@ fn gateway() -> &'static (tokio::runtime::Runtime, Gateway) {
             config.login_deadline = Duration::from_millis(200);
             config.attempts_per_ip = None;
             config.failures_per_account = None;
+            config.failures_per_account_and_ip = None;
             config.max_connections_per_ip = None;
             // Lives as long as the fuzzing process.
             Gateway::start(config).await.expect("gateway")

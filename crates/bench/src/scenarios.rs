@@ -70,12 +70,14 @@ impl Baseline {
 
 /// Flags every bench gateway gets: load comes from few addresses and many
 /// accounts, so the per-IP and per-account abuse limits are off.
-pub const UNLIMITED: [&str; 8] = [
+pub const UNLIMITED: [&str; 10] = [
     "--idle-timeout",
     "3600",
     "--attempts-per-ip",
     "0",
     "--failures-per-account",
+    "0",
+    "--failures-per-account-and-ip",
     "0",
     "--connections-per-ip",
     "0",

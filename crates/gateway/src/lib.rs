@@ -84,6 +84,10 @@ pub struct GatewayConfig {
     pub attempts_per_ip: Option<guard::Rate>,
     /// Failed logins per account (416 + retryAfterMs beyond, even with the right token); `None`: no limit.
     pub failures_per_account: Option<guard::Rate>,
+    /// Failed logins per account from one client IP (416 + retryAfterMs
+    /// beyond, for that address only); `None`: no limit. Much lower than the
+    /// account-wide ceiling, so a guesser elsewhere cannot lock the owner out.
+    pub failures_per_account_and_ip: Option<guard::Rate>,
     /// Open connections per client IP (429 beyond); `None`: no limit.
     pub max_connections_per_ip: Option<u32>,
     /// Browser origins allowed to open a WebSocket (403 otherwise); empty: any.
@@ -111,8 +115,14 @@ pub const DEFAULT_ATTEMPTS_PER_IP: guard::Rate = guard::Rate {
     burst: 600,
     per_minute: 600,
 };
-/// The default failed-login limit per account: 20 a minute.
+/// The default failed-login ceiling per account, from all addresses together:
+/// 600 a minute (a guessing botnet stays slow; one address alone cannot reach it).
 pub const DEFAULT_FAILURES_PER_ACCOUNT: guard::Rate = guard::Rate {
+    burst: 600,
+    per_minute: 600,
+};
+/// The default failed-login limit per account and client IP: 20 a minute.
+pub const DEFAULT_FAILURES_PER_ACCOUNT_AND_IP: guard::Rate = guard::Rate {
     burst: 20,
     per_minute: 20,
 };
@@ -136,6 +146,7 @@ impl GatewayConfig {
             max_logins_per_sec: None,
             attempts_per_ip: Some(DEFAULT_ATTEMPTS_PER_IP),
             failures_per_account: Some(DEFAULT_FAILURES_PER_ACCOUNT),
+            failures_per_account_and_ip: Some(DEFAULT_FAILURES_PER_ACCOUNT_AND_IP),
             max_connections_per_ip: Some(DEFAULT_CONNECTIONS_PER_IP),
             allowed_origins: Vec::new(),
             tls: None,
@@ -180,6 +191,7 @@ pub(crate) struct Shared {
     pub(crate) admission: Option<admission::Admission>,
     pub(crate) ip_attempts: Option<guard::Limiter<std::net::IpAddr>>,
     pub(crate) account_failures: Option<guard::Limiter<(String, String)>>,
+    pub(crate) address_failures: Option<guard::Limiter<(String, String, std::net::IpAddr)>>,
     pub(crate) connection_cap: Option<Arc<guard::ConnectionCap>>,
 }
 
@@ -201,6 +213,7 @@ impl Shared {
             admission: config.max_logins_per_sec.map(admission::Admission::new),
             ip_attempts: config.attempts_per_ip.map(guard::Limiter::new),
             account_failures: config.failures_per_account.map(guard::Limiter::new),
+            address_failures: config.failures_per_account_and_ip.map(guard::Limiter::new),
             connection_cap: config
                 .max_connections_per_ip
                 .map(|m| Arc::new(guard::ConnectionCap::new(m))),

@@ -64,8 +64,12 @@ struct ServeArgs {
     /// Login attempts per client IP per minute before 416 + retryAfterMs. 0: no limit.
     #[arg(long, env = "VESTIBULE_ATTEMPTS_PER_IP", default_value_t = vestibule_gateway::DEFAULT_ATTEMPTS_PER_IP.per_minute)]
     attempts_per_ip: u32,
-    /// Failed logins per account per minute before 416 + retryAfterMs (even with
-    /// the right token, so guessing stays slow). 0: no limit.
+    /// Failed logins per account and client IP per minute before that address
+    /// gets 416 + retryAfterMs (even with the right token). 0: no limit.
+    #[arg(long, env = "VESTIBULE_FAILURES_PER_ACCOUNT_AND_IP", default_value_t = vestibule_gateway::DEFAULT_FAILURES_PER_ACCOUNT_AND_IP.per_minute)]
+    failures_per_account_and_ip: u32,
+    /// Failed logins per account per minute from all addresses together
+    /// before every address gets 416 (a ceiling for guessing botnets). 0: no limit.
     #[arg(long, env = "VESTIBULE_FAILURES_PER_ACCOUNT", default_value_t = vestibule_gateway::DEFAULT_FAILURES_PER_ACCOUNT.per_minute)]
     failures_per_account: u32,
     /// Open connections per client IP (beyond: HTTP 429). 0: no limit.
@@ -132,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
     config.max_logins_per_sec = (args.max_logins_per_sec > 0).then_some(args.max_logins_per_sec);
     config.attempts_per_ip = rate(args.attempts_per_ip);
     config.failures_per_account = rate(args.failures_per_account);
+    config.failures_per_account_and_ip = rate(args.failures_per_account_and_ip);
     config.max_connections_per_ip =
         (args.connections_per_ip > 0).then_some(args.connections_per_ip);
     config.allowed_origins = args.allowed_origins.clone();

@@ -183,10 +183,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     async fn admit(&mut self, login: Login) -> Option<Live> {
         let shared = self.shared.clone();
         let account_key = (login.app_key.clone(), login.account.clone());
+        let address_key = (login.app_key.clone(), login.account.clone(), self.peer.ip());
+        // Failures count per (account, address), under a much higher
+        // ceiling per account: a guesser elsewhere cannot lock the owner out.
         let limited = shared
             .ip_attempts
             .as_ref()
             .map_or(Ok(()), |l| l.spend(&self.peer.ip()))
+            .and_then(|()| {
+                shared
+                    .address_failures
+                    .as_ref()
+                    .map_or(Ok(()), |l| l.check(&address_key))
+            })
             .and_then(|()| {
                 shared
                     .account_failures
@@ -218,6 +227,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         ) {
             Ok(claims) => claims,
             Err(e) => {
+                if let Some(limiter) = &shared.address_failures {
+                    let _ = limiter.spend(&address_key);
+                }
                 if let Some(limiter) = &shared.account_failures {
                     let _ = limiter.spend(&account_key);
                 }

@@ -72,6 +72,57 @@ async fn failed_logins_per_account_are_limited_even_for_the_right_token() {
 }
 
 #[tokio::test]
+async fn garbage_from_elsewhere_cannot_lock_a_person_out() {
+    // The defaults: what a gateway runs with.
+    let gw = TestGateway::start().await;
+    let elsewhere: std::net::IpAddr = "127.0.0.2".parse().expect("ip");
+    let mut last = serde_json::Value::Null;
+    for _ in 0..30 {
+        let mut attacker = Client::connect_from(&gw.url(), elsewhere).await;
+        last = attacker
+            .login_with(&login_frame("alice", "pc-x", "PC", "garbage"))
+            .await;
+    }
+    assert_eq!(last["code"], 416, "the guesser is slowed down: {last}");
+    // alice, from her own address, with her token, gets in.
+    gw.login("alice", "pc-1", "PC").await;
+    // And the guesser stays slowed down even with the right token.
+    let mut attacker = Client::connect_from(&gw.url(), elsewhere).await;
+    let reply = attacker
+        .login_with(&login_frame("alice", "pc-x", "PC", &token("alice")))
+        .await;
+    assert_eq!(reply["code"], 416, "{reply}");
+}
+
+#[tokio::test]
+async fn many_addresses_guessing_one_account_hit_the_account_ceiling() {
+    let gw = TestGateway::start_with(|c| {
+        c.failures_per_account = Some(Rate {
+            burst: 10,
+            per_minute: 10,
+        })
+    })
+    .await;
+    for i in 0..10u8 {
+        let from: std::net::IpAddr = format!("127.0.1.{}", i + 1).parse().expect("ip");
+        let mut attacker = Client::connect_from(&gw.url(), from).await;
+        let reply = attacker
+            .login_with(&login_frame("alice", "pc-x", "PC", "garbage"))
+            .await;
+        assert_eq!(reply["code"], 302, "{reply}");
+    }
+    let from: std::net::IpAddr = "127.0.1.200".parse().expect("ip");
+    let mut attacker = Client::connect_from(&gw.url(), from).await;
+    let reply = attacker
+        .login_with(&login_frame("alice", "pc-x", "PC", "garbage"))
+        .await;
+    assert_eq!(
+        reply["code"], 416,
+        "a botnet is slowed down per account: {reply}"
+    );
+}
+
+#[tokio::test]
 async fn connections_per_ip_are_capped_with_429() {
     let gw = TestGateway::start_with(|c| c.max_connections_per_ip = Some(2)).await;
     let first = Client::connect(&gw.url()).await;

@@ -10,6 +10,7 @@ async fn the_gateway_session_corpus_replays_cleanly() {
     let gw = TestGateway::start_with(|c| {
         c.attempts_per_ip = None;
         c.failures_per_account = None;
+        c.failures_per_account_and_ip = None;
     })
     .await;
     let dir =

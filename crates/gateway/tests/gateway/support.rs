@@ -110,6 +110,24 @@ impl Client {
         Self { ws }
     }
 
+    /// Connects from another loopback address (`127.0.0.x`): another "machine".
+    pub async fn connect_from(url: &str, source: std::net::IpAddr) -> Self {
+        let addr: std::net::SocketAddr = url
+            .trim_start_matches("ws://")
+            .trim_end_matches("/v1/ws")
+            .parse()
+            .expect("a ws://IP:PORT/v1/ws URL");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::new(source, 0))
+            .expect("bind the source address");
+        let stream = socket.connect(addr).await.expect("tcp connects");
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+            .await
+            .expect("websocket connects");
+        Self { ws }
+    }
+
     pub fn local_port(&self) -> u16 {
         match self.ws.get_ref() {
             MaybeTlsStream::Plain(tcp) => tcp.local_addr().expect("local addr").port(),
