@@ -62,6 +62,9 @@ enum Command {
         /// Where to write soak.json.
         #[arg(long, default_value = "target/bench")]
         out: PathBuf,
+        /// Self-test: plant a panic in the gateway (the soak must then fail).
+        #[arg(long, hide = true)]
+        plant_panic: bool,
     },
     /// The raw baseline: accept a WebSocket (4 KiB read buffer), answer one frame, hold.
     BaselineServer {
@@ -105,8 +108,12 @@ const SCENARIOS: [&str; 7] = [
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run { quick, only, out } => run(Scale { quick }, &only, &out).await,
-        Command::Soak { seconds, out } => {
-            let report = soak::soak(Duration::from_secs(seconds)).await?;
+        Command::Soak {
+            seconds,
+            out,
+            plant_panic,
+        } => {
+            let report = soak::soak(Duration::from_secs(seconds), plant_panic).await?;
             let json = serde_json::to_string_pretty(&report)?;
             std::fs::create_dir_all(&out)?;
             std::fs::write(out.join("soak.json"), &json)?;

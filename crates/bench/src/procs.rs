@@ -29,7 +29,17 @@ pub struct GatewayProc {
 impl GatewayProc {
     /// Starts `vestibule-gateway serve` on `listen` with `extra` flags.
     pub async fn start(listen: &str, extra: &[&str]) -> anyhow::Result<Self> {
+        Self::start_with_env(listen, extra, &[]).await
+    }
+
+    /// Like [`GatewayProc::start`], with extra environment variables.
+    pub async fn start_with_env(
+        listen: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let mut command = Command::new(bin("vestibule-gateway"));
+        command.envs(env.iter().copied());
         command
             .args([
                 "serve",

@@ -89,8 +89,14 @@ async fn ghosts(gw: &GatewayProc) -> anyhow::Result<usize> {
 }
 
 /// Runs the soak for `duration`.
-pub async fn soak(duration: Duration) -> anyhow::Result<SoakReport> {
-    let gw = GatewayProc::start(
+pub async fn soak(duration: Duration, plant_panic: bool) -> anyhow::Result<SoakReport> {
+    // The planted panic hits every login of the first soak account.
+    let env: &[(&str, &str)] = if plant_panic {
+        &[("VESTIBULE_TEST_PANIC_ACCOUNT", "soak-0")]
+    } else {
+        &[]
+    };
+    let gw = GatewayProc::start_with_env(
         "127.0.0.1:0",
         &[
             "--memory",
@@ -100,9 +106,12 @@ pub async fn soak(duration: Duration) -> anyhow::Result<SoakReport> {
             "0",
             "--failures-per-account",
             "0",
+            "--failures-per-account-and-ip",
+            "0",
             "--connections-per-ip",
             "0",
         ],
+        env,
     )
     .await?;
     let proxy = Proxy::start(gw.addr).await?;

@@ -99,6 +99,10 @@ pub struct GatewayConfig {
     /// carries an `Origin` (a web page) or whose `Host` is not this loopback
     /// address (DNS rebinding). The desktop's embedded demo gateway sets it.
     pub local_only: bool,
+    /// Fault injection for tests: the session of a login of this account
+    /// panics right after joining the registry (`VESTIBULE_TEST_PANIC_ACCOUNT`).
+    #[doc(hidden)]
+    pub panic_on_account: Option<String>,
 }
 
 /// PEM files for TLS.
@@ -151,6 +155,7 @@ impl GatewayConfig {
             allowed_origins: Vec::new(),
             tls: None,
             local_only: false,
+            panic_on_account: None,
         }
     }
 }
@@ -246,6 +251,7 @@ pub struct Gateway {
 impl Gateway {
     /// Opens the store, seeds the demo app if needed, binds and starts serving.
     pub async fn start(config: GatewayConfig) -> Result<Self, StartError> {
+        metrics::count_panics();
         if let Some(url) = config.redis.clone() {
             let node = config
                 .node_id

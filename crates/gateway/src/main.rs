@@ -113,7 +113,6 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    vestibule_gateway::metrics::count_panics();
     let Command::Serve(args) = Cli::parse().command;
     let storage = if args.memory || args.redis.is_some() {
         Storage::Memory
@@ -137,6 +136,8 @@ async fn main() -> anyhow::Result<()> {
     config.attempts_per_ip = rate(args.attempts_per_ip);
     config.failures_per_account = rate(args.failures_per_account);
     config.failures_per_account_and_ip = rate(args.failures_per_account_and_ip);
+    // Fault injection for the soak's self-test; never set in production.
+    config.panic_on_account = std::env::var("VESTIBULE_TEST_PANIC_ACCOUNT").ok();
     config.max_connections_per_ip =
         (args.connections_per_ip > 0).then_some(args.connections_per_ip);
     config.allowed_origins = args.allowed_origins.clone();

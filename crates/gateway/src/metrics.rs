@@ -30,14 +30,24 @@ pub struct KindLabel {
 /// Panics anywhere in the process, counted by [`count_panics`].
 static PANICS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Installs a panic hook that counts panics (a panic in a connection's task
-/// does not stop the gateway, so it must be visible) and then runs the previous hook.
+/// Installs (once per process) a panic hook that counts panics — a panic in a
+/// connection's task does not stop the gateway, so it must be visible — and
+/// then runs the previous hook. [`crate::Gateway::start`] calls it.
 pub fn count_panics() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        PANICS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        previous(info);
-    }));
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(panic = %info, "a task panicked");
+            previous(info);
+        }));
+    });
+}
+
+/// Panics counted so far in this process.
+pub fn panics_so_far() -> u64 {
+    PANICS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The gateway's metrics.
@@ -138,6 +148,8 @@ impl Metrics {
     pub fn render(&self, sessions: usize) -> String {
         self.sessions
             .set(i64::try_from(sessions).unwrap_or(i64::MAX));
+        self.panics
+            .set(i64::try_from(panics_so_far()).unwrap_or(i64::MAX));
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             out = format!("# encoding failed: {e}\n");

@@ -62,11 +62,31 @@ struct Conn<S> {
 
 /// A logged-in session's own state.
 struct Live {
+    /// Still in the registry as far as this task knows: dropping a `Live`
+    /// that is (a panic unwinding through the task) removes it, so no ghost
+    /// device stays listed. Every normal end clears it.
+    registered: bool,
+    registry: Arc<dyn crate::registry::SessionRegistry>,
     key: SessionKey,
     app: Arc<App>,
     mailbox: crate::registry::Mailbox,
     expires: Option<Instant>,
     last_rev: u64,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if !self.registered {
+            return;
+        }
+        tracing::error!(connection_id = %self.key.connection_id, "a session ended without leaving the registry (a panic); removing it");
+        let (registry, key) = (self.registry.clone(), self.key.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                registry.remove(&key).await;
+            });
+        }
+    }
 }
 
 // The calls inside `serve` and `serve_live` are boxed: an idle connection's
@@ -111,6 +131,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         if matches!(end, End::Leave) {
             self.shared.registry.remove(&live.key).await;
         }
+        live.registered = false;
         span.in_scope(|| tracing::info!("session ended"));
     }
 
@@ -329,14 +350,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             "logged in"
         );
         let live = Live {
+            registered: true,
+            registry: shared.registry.clone(),
             key,
             app,
             mailbox,
             expires: Some(expiry_instant(expires_at_ms)),
             last_rev: granted.devices.rev,
         };
+        if shared.config.panic_on_account.as_deref() == Some(login.account.as_str()) {
+            panic!("planted panic for account {:?}", login.account);
+        }
         if self.send(ServerFrame::LoginOk(ok)).await.is_err() {
             self.shared.registry.remove(&live.key).await;
+            let mut live = live;
+            live.registered = false;
             return None;
         }
         Some(live)

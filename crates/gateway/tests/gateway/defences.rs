@@ -299,3 +299,39 @@ fn client_tls() -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVeri
     .with_safe_default_protocol_versions()
     .expect("ring supports the default TLS versions")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_session_is_counted_and_cleaned_up_and_the_others_carry_on() {
+    let gw = TestGateway::start_with(|c| c.panic_on_account = Some("boom".into())).await;
+    let panics_before = vestibule_testkit::metric(&gw.gw.http_url(), "vestibule_panics ").await;
+    let (mut bob, _) = gw.login("bob", "pc-1", "PC").await;
+    let mut boom = Client::connect(&gw.url()).await;
+    boom.send(&login_frame("boom", "pc-1", "PC", &token("boom")))
+        .await;
+    // Its connection just ends: the task that owned it is gone.
+    assert!(
+        boom.next_within(Duration::from_secs(10))
+            .await
+            .is_some_and(|e| !matches!(e, Event::Frame(ref f) if f["type"] == "loginOk"))
+    );
+    let panics = vestibule_testkit::metric(&gw.gw.http_url(), "vestibule_panics ").await;
+    assert_eq!(panics, panics_before + 1.0, "the panic is counted");
+    assert!(
+        vestibule_testkit::eventually(Duration::from_secs(5), || gw.gw.registry().local_sessions()
+            == 1)
+        .await,
+        "the panicked session left the registry"
+    );
+    assert!(
+        gw.gw
+            .registry()
+            .devices("demo", "boom")
+            .await
+            .devices
+            .is_empty(),
+        "no ghost"
+    );
+    // Everyone else is untouched.
+    bob.send(&json!({"type": "logout", "id": 7})).await;
+    assert_eq!(bob.frame().await["type"], "ok");
+}
