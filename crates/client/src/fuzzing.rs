@@ -74,16 +74,18 @@ pub fn script(data: &[u8]) -> Script {
 
 const LOGIN_OK: &str = r#"{"type":"loginOk","id":1,"connectionId":"fuzz","ip":"127.0.0.1","port":1,"country":"","lastLoginDeviceId":null,"customTag":null,"serverTime":1800000000000,"repeatLogin":false,"devices":[],"rev":1}"#;
 
-/// Serves `script` to every connection on a loopback port; returns the URL.
-async fn serve(script: Script) -> Result<String, String> {
+/// Serves `script` to every connection on a loopback port until the handle
+/// is dropped; returns the URL.
+async fn serve(script: Script) -> Result<(String, Server), String> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("bind: {e}"))?;
     let addr = listener.local_addr().map_err(|e| format!("addr: {e}"))?;
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
         while let Ok((mut stream, _)) = listener.accept().await {
             let script = script.clone();
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 if let Handshake::Raw(bytes) = &script.handshake {
                     let mut head = [0u8; 2048];
                     let _ = stream.read(&mut head).await;
@@ -116,13 +118,22 @@ async fn serve(script: Script) -> Result<String, String> {
             });
         }
     });
-    Ok(format!("ws://{addr}/v1/ws"))
+    Ok((format!("ws://{addr}/v1/ws"), Server(task)))
+}
+
+/// The scripted server; dropping it stops it and its connections.
+struct Server(tokio::task::JoinHandle<()>);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Runs a client against a server playing `script` for a moment and checks
 /// that it survived. An error names what went wrong.
 pub async fn replay(script: Script) -> Result<(), String> {
-    let url = serve(script).await?;
+    let (url, _server) = serve(script).await?;
     let mut options = ClientOptions::builder(&url, "demo", "fuzz", "token", "fuzz-device")
         .auto_connect(false)
         .build()
