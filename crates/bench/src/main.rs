@@ -94,12 +94,13 @@ enum Command {
     },
 }
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "memory",
     "throughput",
     "latency",
     "kick",
     "push",
+    "slowreader",
     "storm",
     "cluster",
 ];
@@ -154,6 +155,7 @@ async fn run(scale: Scale, only: &[String], out: &std::path::Path) -> anyhow::Re
             "latency" => scenarios::login_latency(scale).await,
             "kick" => scenarios::kicks(scale).await,
             "push" => scenarios::pushes(scale).await,
+            "slowreader" => scenarios::slow_reader(scale).await,
             "storm" => scenarios::storm(scale).await,
             _ => scenarios::cluster(scale).await,
         };

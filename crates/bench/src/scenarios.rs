@@ -504,6 +504,65 @@ pub async fn pushes(scale: Scale) -> anyhow::Result<Vec<Row>> {
     ])
 }
 
+/// One slow reader (a phone on a bad link: it takes a kilobyte a second)
+/// while its account changes ten times a second: the gateway's memory must
+/// not grow with what it cannot deliver (lists waiting for it coalesce).
+pub async fn slow_reader(scale: Scale) -> anyhow::Result<Vec<Row>> {
+    let seconds = scale.pick(60, 8);
+    let gw = gateway(&[]).await?;
+    gw.set_policy(serde_json::json!({"mode": "all", "maxDevices": 500}))
+        .await?;
+    let account = "slow";
+    let token = net::token(account);
+    let (ws, reply) = net::login(
+        gw.addr,
+        None,
+        account,
+        "slow-reader",
+        DeviceType::Ios,
+        &token,
+    )
+    .await?;
+    ensure!(matches!(reply, ServerFrame::LoginOk(_)), "login: {reply:?}");
+    // The reader: its socket's receive buffer is tiny and it drains 1 KiB a second.
+    let reader = tokio::spawn(async move {
+        let mut ws = ws;
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if net::next_text(&mut ws).await.is_err() {
+                return;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_start = rss_kib(gw.proc.pid());
+    let started = Instant::now();
+    let mut logins = 0u64;
+    let mut held: std::collections::VecDeque<Ws> = std::collections::VecDeque::new();
+    while started.elapsed() < Duration::from_secs(seconds) {
+        // A device joins (and an old one leaves): two list changes each time.
+        let device = format!("churn-{logins}");
+        let (ws, reply) =
+            net::login(gw.addr, None, account, &device, DeviceType::Web, &token).await?;
+        ensure!(matches!(reply, ServerFrame::LoginOk(_)), "login: {reply:?}");
+        held.push_back(ws);
+        if held.len() > 20 {
+            drop(held.pop_front());
+        }
+        logins += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rss_end = rss_kib(gw.proc.pid());
+    reader.abort();
+    drop(held);
+    gw.proc.terminate().await;
+    let scenario = format!("slow reader ({logins} logins on its account in {seconds} s)");
+    let growth = (rss_end.saturating_sub(rss_start)) as f64 / 1024.0;
+    Ok(vec![
+        Row::new(&scenario, "gateway RSS growth", growth, "MiB").target("≤ 2 MiB", growth <= 2.0),
+    ])
+}
+
 /// What a storm client does once connected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {

@@ -376,8 +376,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         let mut idle_deadline = Instant::now() + self.shared.config.idle_timeout;
         loop {
             let deadline = live.expires.map_or(idle_deadline, |e| e.min(idle_deadline));
+            // The token's expiry is checked on every turn, not only when
+            // nothing else is ready: a busy mailbox or a chatty client cannot
+            // keep an expired session alive.
+            if live.expires.is_some_and(|e| e <= Instant::now()) {
+                if let Some(end) =
+                    Box::pin(self.on_wake(live, Wake::Timer, &mut idle_deadline)).await
+                {
+                    return end;
+                }
+                continue;
+            }
             // Biased: frames that already arrived are handled before a timer
-            // that fired at the same moment declares the client idle or expired.
+            // that fired at the same moment declares the client idle.
             let wake = tokio::select! {
                 biased;
                 () = self.shared.shutdown.cancelled() => Wake::Stop,
@@ -803,6 +814,95 @@ mod tests {
                 other => panic!("the session ended: {other:?}"),
             }
         }
+    }
+
+    /// A session whose mailbox never empties (a device list pushed for every
+    /// login on its account, endlessly) still expires on time.
+    #[tokio::test(start_paused = true)]
+    async fn the_token_expires_however_busy_the_mailbox_is() {
+        let shared = shared().await;
+        let (client_io, server_io) = tokio::io::duplex(1024 * 1024);
+        let server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
+        let peer: SocketAddr = ([192, 0, 2, 7], 40_000).into();
+        tokio::spawn(run(server, peer, shared.clone()));
+        let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+        let token = token::mint(SECRET, "demo", "alice", Duration::from_secs(5)).expect("mint");
+        let ClientFrame::Login(mut frame) = ClientFrame::decode(&login("alice")).expect("login")
+        else {
+            unreachable!()
+        };
+        frame.token = token;
+        client
+            .send(Message::text(ClientFrame::Login(frame).encode()))
+            .await
+            .expect("send login");
+        let ServerFrame::LoginOk(_) = next_frame(&mut client).await else {
+            panic!("expected loginOk")
+        };
+        // Another device of alice logs in again and again: every time, alice
+        // gets a list, faster than she can be sent them.
+        const FLOOD: u64 = 100_000;
+        let kicked_at = Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
+        let logins = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let flood = tokio::spawn({
+            let (shared, kicked_at, logins) = (shared.clone(), kicked_at.clone(), logins.clone());
+            async move {
+                let policy = crate::policy::DevicePolicy::default();
+                for n in 0..FLOOD {
+                    if kicked_at.load(std::sync::atomic::Ordering::SeqCst) != u64::MAX {
+                        return;
+                    }
+                    let session = crate::registry::NewSession {
+                        key: SessionKey {
+                            app_key: "demo".into(),
+                            account: "alice".into(),
+                            connection_id: format!("flood-{n}"),
+                        },
+                        device: DeviceInfo {
+                            device_id: "phone".into(),
+                            device_type: DeviceType::Ios,
+                            os: "iOS".into(),
+                            mac: None,
+                            custom_tag: None,
+                        },
+                        ip: "192.0.2.8".into(),
+                        login_time: 0,
+                        mailbox: crate::registry::Mailbox::new(),
+                    };
+                    let _ = shared.registry.login(&policy, session).await;
+                    logins.store(n + 1, std::sync::atomic::Ordering::SeqCst);
+                    if n % 1000 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }
+        });
+        let reader = tokio::spawn({
+            let (kicked_at, logins) = (kicked_at.clone(), logins.clone());
+            async move {
+                loop {
+                    if let ServerFrame::Kicked { reason, .. } = next_frame(&mut client).await {
+                        kicked_at.store(
+                            logins.load(std::sync::atomic::Ordering::SeqCst),
+                            std::sync::atomic::Ordering::SeqCst,
+                        );
+                        return reason;
+                    }
+                }
+            }
+        });
+        for _ in 0..7 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            tokio::task::yield_now().await;
+        }
+        let kicked = reader.await;
+        flood.abort();
+        assert!(matches!(kicked, Ok(KickReason::TokenExpired)), "{kicked:?}");
+        let at = kicked_at.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            at < FLOOD,
+            "the expiry waited until the flood of {FLOOD} lists was over (kicked after {at})"
+        );
     }
 
     /// One session driven over an in-memory pipe: no socket, no listener.

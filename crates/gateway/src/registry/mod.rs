@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
@@ -34,16 +33,26 @@ pub enum SessionMsg {
     Replaced,
 }
 
-/// Where the registry leaves messages for a connection's task. A queue and a
-/// `Notify` (≈100 bytes) rather than an mpsc channel, whose first block alone
-/// is ~600 bytes: it is held by every idle connection.
+/// Where the registry leaves messages for a connection's task. Bounded by
+/// what matters, so a client that reads slowly cannot grow the gateway: the
+/// session's end (a kick or a replacement — the first one wins) and the newest
+/// device list (an older one is worthless once a newer exists). The end is
+/// delivered first: it is never stuck behind lists. A `Notify` (≈100 bytes
+/// with the slots) rather than an mpsc channel, whose first block alone is
+/// ~600 bytes: it is held by every idle connection.
 #[derive(Clone, Debug, Default)]
 pub struct Mailbox(Arc<MailboxInner>);
 
 #[derive(Debug, Default)]
 struct MailboxInner {
-    queue: Mutex<VecDeque<SessionMsg>>,
+    slots: Mutex<Slots>,
     notify: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Slots {
+    end: Option<SessionMsg>,
+    devices: Option<Arc<DeviceList>>,
 }
 
 impl Mailbox {
@@ -52,27 +61,55 @@ impl Mailbox {
         Self::default()
     }
 
-    /// Leaves a message (never blocks).
-    pub fn send(&self, msg: SessionMsg) {
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
         self.0
-            .queue
+            .slots
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push_back(msg);
+    }
+
+    /// Leaves a message (never blocks): a list replaces an older waiting
+    /// list; the first end of the session is kept, later ones are moot.
+    pub fn send(&self, msg: SessionMsg) {
+        {
+            let mut slots = self.slots();
+            match msg {
+                SessionMsg::Devices(list) => {
+                    if slots.devices.as_ref().is_none_or(|d| d.rev < list.rev) {
+                        slots.devices = Some(list);
+                    }
+                }
+                end @ (SessionMsg::Kicked(_) | SessionMsg::Replaced) => {
+                    slots.end.get_or_insert(end);
+                }
+            }
+        }
         self.0.notify.notify_one();
     }
 
-    /// The next message, in order. Cancel-safe: a message is only taken when returned.
+    /// Messages waiting (at most 2).
+    pub fn len(&self) -> usize {
+        let slots = self.slots();
+        usize::from(slots.end.is_some()) + usize::from(slots.devices.is_some())
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The next message: the session's end first, then the newest list.
+    /// Cancel-safe: a message is only taken when returned.
     pub async fn recv(&self) -> SessionMsg {
         loop {
-            if let Some(msg) = self
-                .0
-                .queue
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .pop_front()
             {
-                return msg;
+                let mut slots = self.slots();
+                if let Some(end) = slots.end.take() {
+                    return end;
+                }
+                if let Some(list) = slots.devices.take() {
+                    return SessionMsg::Devices(list);
+                }
             }
             // notify_one stores a permit when nobody waits, so a message sent
             // between the check above and this await is not missed.
@@ -373,4 +410,43 @@ pub trait SessionRegistry: Send + Sync + std::fmt::Debug {
 
     /// The gateway is stopping (its sessions are already gone).
     async fn shutdown(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(rev: u64) -> SessionMsg {
+        SessionMsg::Devices(Arc::new(DeviceList {
+            devices: Vec::new(),
+            rev,
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_mailbox_nobody_reads_stays_small_and_a_kick_jumps_the_queue() {
+        let mailbox = Mailbox::new();
+        for rev in 1..=10_000 {
+            mailbox.send(list(rev));
+        }
+        mailbox.send(SessionMsg::kicked(KickReason::Banned, None));
+        for rev in 10_001..=10_010 {
+            mailbox.send(list(rev));
+        }
+        assert!(mailbox.len() <= 2, "holds {} messages", mailbox.len());
+        // The kick first, then only the newest list.
+        assert!(
+            matches!(mailbox.recv().await, SessionMsg::Kicked(n) if n.reason == KickReason::Banned)
+        );
+        assert!(matches!(mailbox.recv().await, SessionMsg::Devices(l) if l.rev == 10_010));
+        assert_eq!(mailbox.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_older_list_never_replaces_a_newer_one() {
+        let mailbox = Mailbox::new();
+        mailbox.send(list(5));
+        mailbox.send(list(3));
+        assert!(matches!(mailbox.recv().await, SessionMsg::Devices(l) if l.rev == 5));
+    }
 }

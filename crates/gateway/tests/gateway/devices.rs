@@ -109,16 +109,20 @@ async fn rev_strictly_rises_across_a_burst_of_fifty_logins() {
     for task in tasks {
         clients.push(task.await.expect("login task"));
     }
+    // Lists waiting for a slow reader coalesce (only the newest matters), so
+    // the observer may see fewer than 50 pushes: each newer than the last,
+    // the final one with all 51 devices.
     let mut last = first["rev"].as_u64().expect("rev");
     let mut seen = 0;
-    while seen < 50 {
+    loop {
         let push = observer.frame_of("devices").await;
         let rev = push["rev"].as_u64().expect("rev");
         assert!(rev > last, "rev went from {last} to {rev}");
         last = rev;
         seen += 1;
-        if seen == 50 {
-            assert_eq!(push["devices"].as_array().map(Vec::len), Some(51));
+        assert!(seen <= 50, "more pushes than changes");
+        if push["devices"].as_array().map(Vec::len) == Some(51) {
+            break;
         }
     }
     let list = gw.gw.registry().devices(APP, "alice").await;
