@@ -90,6 +90,9 @@ pub struct GatewayConfig {
     pub failures_per_account_and_ip: Option<guard::Rate>,
     /// Open connections per client IP (429 beyond); `None`: no limit.
     pub max_connections_per_ip: Option<u32>,
+    /// Open connections in all (503 "server full" beyond), so the process
+    /// never runs out of file descriptors; `None`: the descriptor limit less a reserve.
+    pub max_connections: Option<u32>,
     /// Browser origins allowed to open a WebSocket (403 otherwise); empty: any.
     /// Requests without an `Origin` header (native clients) are always allowed.
     pub allowed_origins: Vec<String>,
@@ -152,6 +155,7 @@ impl GatewayConfig {
             failures_per_account: Some(DEFAULT_FAILURES_PER_ACCOUNT),
             failures_per_account_and_ip: Some(DEFAULT_FAILURES_PER_ACCOUNT_AND_IP),
             max_connections_per_ip: Some(DEFAULT_CONNECTIONS_PER_IP),
+            max_connections: None,
             allowed_origins: Vec::new(),
             tls: None,
             local_only: false,
@@ -198,6 +202,8 @@ pub(crate) struct Shared {
     pub(crate) account_failures: Option<guard::Limiter<(String, String)>>,
     pub(crate) address_failures: Option<guard::Limiter<(String, String, std::net::IpAddr)>>,
     pub(crate) connection_cap: Option<Arc<guard::ConnectionCap>>,
+    /// Every open connection holds one permit.
+    pub(crate) all_connections: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -222,6 +228,11 @@ impl Shared {
             connection_cap: config
                 .max_connections_per_ip
                 .map(|m| Arc::new(guard::ConnectionCap::new(m))),
+            all_connections: Arc::new(tokio::sync::Semaphore::new(
+                config
+                    .max_connections
+                    .map_or_else(default_max_connections, |m| m as usize),
+            )),
             config,
         }
     }
@@ -398,6 +409,28 @@ impl Gateway {
         self.shared.kill.cancel();
         // Wakes every session, which sees `kill` and drops its socket unclosed.
         self.shared.shutdown.cancel();
+    }
+}
+
+/// Descriptors kept for everything that is not a client connection (the
+/// store, Redis, logs, the listener, outgoing connections).
+const RESERVED_DESCRIPTORS: u64 = 256;
+
+/// As many connections as the descriptor limit allows, less a reserve.
+fn default_max_connections() -> usize {
+    let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((1024, 1024));
+    usize::try_from(soft.saturating_sub(RESERVED_DESCRIPTORS).max(64)).unwrap_or(usize::MAX)
+}
+
+/// Raises this process's open-file soft limit to its hard limit (logged), so
+/// the gateway can hold as many connections as the system allows it.
+pub fn raise_descriptor_limit() {
+    let before = rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft);
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(now) => {
+            tracing::info!(before = ?before.ok(), now, "open-file limit raised to the hard limit")
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
 }
 

@@ -17,7 +17,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use vestibule_protocol::limits::{MAX_FRAME_BYTES, MAX_SERVER_FRAME_BYTES};
 
 use crate::Shared;
-use crate::transport::{Head, Prefixed, Stream, read_head};
+use crate::transport::{Head, IdleTimeout, Prefixed, Stream, read_head};
+
+/// An HTTP connection (not a WebSocket) with no traffic this long is closed.
+const HTTP_IDLE: Duration = Duration::from_secs(30);
 
 /// Read buffer per connection. tungstenite's default is 128 KiB; frames are
 /// small JSON, so 4 KiB keeps idle connections cheap.
@@ -42,7 +45,14 @@ pub(crate) async fn serve(
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let router = crate::http::router(shared.clone());
-    let http = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A request head must arrive whole within the login deadline, the first
+    // and every later one on a kept-alive connection.
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(shared.config.login_deadline);
+    let http = Arc::new(builder);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let accepted = tokio::select! {
@@ -61,6 +71,15 @@ pub(crate) async fn serve(
         };
         // Frames are small and latency matters more than packet count: no Nagle.
         let _ = stream.set_nodelay(true);
+        let Ok(held) = shared.all_connections.clone().try_acquire_owned() else {
+            tracing::warn!("connection refused: the gateway is at its connection limit");
+            tokio::spawn(refuse(
+                stream,
+                "503 Service Unavailable",
+                "the server is full; try again later",
+            ));
+            continue;
+        };
         let slot = match &shared.connection_cap {
             Some(cap) => match cap.acquire(peer.ip()) {
                 Some(slot) => Some(slot),
@@ -114,10 +133,12 @@ pub(crate) async fn serve(
             }
             let upgrade = head.upgrade;
             if upgrade {
-                accept_websocket(stream, peer, shared, slot).await;
+                accept_websocket(stream, peer, shared, (slot, held)).await;
             } else {
-                let _slot = slot;
+                // Counted against both caps until this connection ends.
+                let _counted = (slot, held);
                 let service = hyper_util::service::TowerToHyperService::new(router);
+                let stream = IdleTimeout::new(stream, HTTP_IDLE);
                 let connection = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 if let Err(e) = watcher.watch(connection).await {
                     tracing::debug!(error = %e, "http connection ended with an error");
@@ -133,7 +154,10 @@ async fn accept_websocket(
     stream: Prefixed,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    slot: Option<crate::guard::Slot>,
+    counted: (
+        Option<crate::guard::Slot>,
+        tokio::sync::OwnedSemaphorePermit,
+    ),
 ) {
     if shared.shutdown.is_cancelled() {
         return;
@@ -175,8 +199,8 @@ async fn accept_websocket(
         Ok(Ok(ws)) => {
             let tracker = shared.connections.clone();
             tracker.spawn(async move {
-                // The connection counts against its IP's cap until the session ends.
-                let _slot = slot;
+                // The connection counts against its IP's cap and the total until the session ends.
+                let _counted = counted;
                 crate::session::run(ws, peer, shared).await;
             });
         }

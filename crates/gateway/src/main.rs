@@ -75,6 +75,10 @@ struct ServeArgs {
     /// Open connections per client IP (beyond: HTTP 429). 0: no limit.
     #[arg(long, env = "VESTIBULE_CONNECTIONS_PER_IP", default_value_t = vestibule_gateway::DEFAULT_CONNECTIONS_PER_IP)]
     connections_per_ip: u32,
+    /// Open connections in all (beyond: HTTP 503 "server full"). 0: the
+    /// open-file limit less a reserve of 256.
+    #[arg(long, env = "VESTIBULE_MAX_CONNECTIONS", default_value_t = 0)]
+    max_connections: u32,
     /// A browser origin allowed to open WebSockets (repeatable; default: any).
     /// Clients that send no Origin header are always allowed.
     #[arg(
@@ -114,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let Command::Serve(args) = Cli::parse().command;
+    vestibule_gateway::raise_descriptor_limit();
     let storage = if args.memory || args.redis.is_some() {
         Storage::Memory
     } else {
@@ -138,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
     config.failures_per_account_and_ip = rate(args.failures_per_account_and_ip);
     // Fault injection for the soak's self-test; never set in production.
     config.panic_on_account = std::env::var("VESTIBULE_TEST_PANIC_ACCOUNT").ok();
+    config.max_connections = (args.max_connections > 0).then_some(args.max_connections);
     config.max_connections_per_ip =
         (args.connections_per_ip > 0).then_some(args.connections_per_ip);
     config.allowed_origins = args.allowed_origins.clone();

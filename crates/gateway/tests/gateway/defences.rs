@@ -335,3 +335,90 @@ async fn a_panicking_session_is_counted_and_cleaned_up_and_the_others_carry_on()
     bob.send(&json!({"type": "logout", "id": 7})).await;
     assert_eq!(bob.frame().await["type"], "ok");
 }
+
+/// Reads from a raw TCP connection until the gateway closes it; returns what
+/// it said. Real time is bounded; the held clock is advanced in steps.
+async fn closed_after(mut stream: tokio::net::TcpStream, advance_by: Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut waited = Duration::ZERO;
+    while waited <= advance_by {
+        match real_timeout(Duration::from_millis(50), stream.read(&mut buf)).await {
+            Some(Ok(0)) | Some(Err(_)) => return Some(String::from_utf8_lossy(&seen).into_owned()),
+            Some(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+            None => {
+                advance(Duration::from_secs(1)).await;
+                waited += Duration::from_secs(1);
+            }
+        }
+    }
+    None
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_keep_alive_connection_is_closed() {
+    use tokio::io::AsyncWriteExt;
+    let _clock = hold_clock();
+    let gw = TestGateway::start().await;
+    let mut stream = tokio::net::TcpStream::connect(gw.gw.local_addr())
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("request");
+    let said = closed_after(stream, Duration::from_secs(120)).await;
+    let said = said.expect("the idle connection is closed within two minutes");
+    assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_head_that_never_ends_is_closed() {
+    use tokio::io::AsyncWriteExt;
+    let _clock = hold_clock();
+    let gw = TestGateway::start().await;
+    let mut stream = tokio::net::TcpStream::connect(gw.gw.local_addr())
+        .await
+        .expect("connect");
+    let mut head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: ".to_vec();
+    head.extend(std::iter::repeat_n(b'a', 3000));
+    stream.write_all(&head).await.expect("request");
+    assert!(
+        closed_after(stream, Duration::from_secs(120))
+            .await
+            .is_some(),
+        "a head that never ends holds no socket"
+    );
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_new_connections_are_told_so() {
+    use tokio::io::AsyncWriteExt;
+    let gw = TestGateway::start_with(|c| {
+        c.max_connections = Some(3);
+        c.max_connections_per_ip = None;
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(Client::connect(&gw.url()).await);
+    }
+    let mut stream = tokio::net::TcpStream::connect(gw.gw.local_addr())
+        .await
+        .expect("connect");
+    let _ = stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let mut said = String::new();
+    use tokio::io::AsyncReadExt;
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut said)).await;
+    assert!(said.starts_with("HTTP/1.1 503"), "{said:?}");
+    assert!(said.contains("full"), "{said:?}");
+    drop(held.pop());
+    assert!(
+        vestibule_testkit::eventually(Duration::from_secs(5), || gw.gw.open_connections() < 3)
+            .await
+    );
+    let _again = Client::connect(&gw.url()).await;
+}
