@@ -18,7 +18,7 @@ use crate::Shared;
 use crate::clock::unix_millis;
 use crate::policy::DevicePolicy;
 use crate::secret::{AppSecret, admin_key_matches, random_string};
-use crate::store::{AccountFlags, App, StoreError};
+use crate::store::{App, Flag, StoreError};
 
 /// Longest token lifetime the admin API mints: 30 days.
 const MAX_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
@@ -107,6 +107,15 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "badRequest", message)
     }
 
+    fn unavailable(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "admin request could not reach the session registry");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the session registry is unreachable; nothing was changed on the sessions",
+        )
+    }
+
     fn no_app() -> Self {
         Self::new(StatusCode::NOT_FOUND, "notFound", "no such app")
     }
@@ -124,6 +133,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::AppExists(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
             StoreError::NoSuchApp(_) => Self::no_app(),
+            StoreError::Redis(_) | StoreError::Closed => Self::unavailable(e),
             other => {
                 tracing::error!(error = %other, "admin request failed in the store");
                 Self::new(
@@ -312,7 +322,8 @@ async fn get_account(
 ) -> ApiResult<Json<serde_json::Value>> {
     app_of(&shared, &app_key)?;
     check_account(&account)?;
-    let flags = shared.store.flags(&app_key, &account);
+    // As stored now: another node may have changed them a moment ago.
+    let flags = shared.store.fresh_flags(&app_key, &account).await?;
     let list = shared.registry.devices(&app_key, &account).await;
     Ok(Json(json!({
         "appKey": app_key,
@@ -351,7 +362,8 @@ async fn kick(
             req.device_ids.as_deref(),
             KickReason::Admin,
         )
-        .await;
+        .await
+        .map_err(ApiError::unavailable)?;
     let mut seen = std::collections::HashSet::new();
     let not_found: Vec<&String> = req
         .device_ids
@@ -363,25 +375,27 @@ async fn kick(
     Ok(Json(json!({ "kicked": kicked, "notFound": not_found })))
 }
 
+/// Sets one flag (never rewriting the other: two admins on two nodes cannot
+/// undo each other) and, when it signs the account out, kicks every session
+/// on every node. Either step failing (Redis unreachable) is a 503, never a
+/// success that reached no one.
 async fn set_flag(
     shared: &Shared,
     app_key: &str,
     account: &str,
-    change: impl FnOnce(&mut AccountFlags),
+    flag: Flag,
+    on: bool,
     kick_reason: Option<KickReason>,
 ) -> ApiResult<Json<serde_json::Value>> {
     app_of(shared, app_key)?;
     check_account(account)?;
-    let mut flags = shared.store.flags(app_key, account);
-    change(&mut flags);
-    shared.store.set_flags(app_key, account, flags).await?;
+    let flags = shared.store.set_flag(app_key, account, flag, on).await?;
     let kicked = match kick_reason {
-        Some(reason) => {
-            shared
-                .registry
-                .kick_account(app_key, account, None, reason)
-                .await
-        }
+        Some(reason) => shared
+            .registry
+            .kick_account(app_key, account, None, reason)
+            .await
+            .map_err(ApiError::unavailable)?,
         None => Vec::new(),
     };
     tracing::info!(%app_key, %account, ?flags, ?kicked, "account flags changed");
@@ -398,40 +412,28 @@ async fn ban(
     State(shared): State<Arc<Shared>>,
     Path((app_key, account)): Path<(String, String)>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    set_flag(
-        &shared,
-        &app_key,
-        &account,
-        |f| f.banned = true,
-        Some(KickReason::Banned),
-    )
-    .await
+    let reason = Some(KickReason::Banned);
+    set_flag(&shared, &app_key, &account, Flag::Banned, true, reason).await
 }
 
 async fn unban(
     State(shared): State<Arc<Shared>>,
     Path((app_key, account)): Path<(String, String)>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    set_flag(&shared, &app_key, &account, |f| f.banned = false, None).await
+    set_flag(&shared, &app_key, &account, Flag::Banned, false, None).await
 }
 
 async fn disable(
     State(shared): State<Arc<Shared>>,
     Path((app_key, account)): Path<(String, String)>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    set_flag(
-        &shared,
-        &app_key,
-        &account,
-        |f| f.disabled = true,
-        Some(KickReason::Admin),
-    )
-    .await
+    let reason = Some(KickReason::Admin);
+    set_flag(&shared, &app_key, &account, Flag::Disabled, true, reason).await
 }
 
 async fn enable(
     State(shared): State<Arc<Shared>>,
     Path((app_key, account)): Path<(String, String)>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    set_flag(&shared, &app_key, &account, |f| f.disabled = false, None).await
+    set_flag(&shared, &app_key, &account, Flag::Disabled, false, None).await
 }

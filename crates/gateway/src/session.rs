@@ -302,6 +302,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 let message = match refused.code {
                     Code::DuplicateLogin => "already logged in on a device of a conflicting type",
                     Code::DeviceLimit => "too many devices of this account are online",
+                    Code::Forbidden => "account banned",
+                    Code::AccountDisabled => "account disabled",
                     _ => "the session registry is unavailable",
                 };
                 let retry = refused
@@ -312,6 +314,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 return None;
             }
         };
+        // A ban made between the check above and the registry write (on
+        // this node: the registry has no flags) is seen now: the ban's kick
+        // either found this session or the flag is set.
+        let flags = shared.store.flags(&app.app_key, &login.account);
+        if flags.banned || flags.disabled {
+            shared.registry.remove(&key).await;
+            let (code, message) = if flags.banned {
+                (Code::Forbidden, "account banned")
+            } else {
+                (Code::AccountDisabled, "account disabled")
+            };
+            self.refuse(Some(login.id), code, message, None).await;
+            return None;
+        }
         let last_login_device_id = match shared
             .store
             .swap_last_login(&app.app_key, &login.account, &login.device.device_id)
@@ -489,20 +505,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 }
             }
             Wake::Timer if live.expires.is_some_and(|e| e <= Instant::now()) => {
-                // Leave first so the other devices' lists update even if this client is slow.
-                self.shared.registry.remove(&live.key).await;
-                self.shared.metrics.kick(KickReason::TokenExpired);
                 tracing::info!("token expired");
-                let frame = ServerFrame::Kicked {
-                    reason: KickReason::TokenExpired,
-                    by: None,
-                    message: KickReason::TokenExpired.describe().to_owned(),
-                };
-                if self.send(frame).await.is_ok() {
-                    self.close(KickReason::TokenExpired.close_code(), "tokenExpired")
-                        .await;
-                }
-                Some(End::Gone)
+                Some(self.signed_out(live, KickReason::TokenExpired).await)
             }
             Wake::Timer if *idle_deadline <= Instant::now() => {
                 tracing::info!("idle timeout");
@@ -517,6 +521,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             }
             Wake::Timer => None,
         }
+    }
+
+    /// Signs this session out for `reason` by itself (its token expired, or
+    /// the account turned out banned): leaves the registry first, so the other
+    /// devices' lists update even if this client is slow, then tells it.
+    async fn signed_out(&mut self, live: &Live, reason: KickReason) -> End {
+        self.shared.registry.remove(&live.key).await;
+        self.shared.metrics.kick(reason);
+        let frame = ServerFrame::Kicked {
+            reason,
+            by: None,
+            message: reason.describe().to_owned(),
+        };
+        if self.send(frame).await.is_ok() {
+            self.close(reason.close_code(), reason.as_str()).await;
+        }
+        End::Gone
     }
 
     /// Leaves the registry at once (so other devices see it), then closes.
@@ -595,6 +616,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             .store
             .app(&live.key.app_key)
             .unwrap_or_else(|| live.app.clone());
+        // Flags as stored now, not as cached: a ban on another node may be seconds old.
+        match self
+            .shared
+            .store
+            .fresh_flags(&live.key.app_key, &live.key.account)
+            .await
+        {
+            Ok(flags) if flags.banned || flags.disabled => {
+                let reason = if flags.banned {
+                    KickReason::Banned
+                } else {
+                    KickReason::Admin
+                };
+                return Err(self.signed_out(live, reason).await);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "refresh: cannot read the account's flags");
+                let message =
+                    "cannot check the account right now; the session keeps its current token";
+                return self.error(Some(id), Code::Busy, message).await;
+            }
+        }
         match token::verify(app.secret.expose(), &app.app_key, &live.key.account, token) {
             Ok(claims) => {
                 live.expires = Some(expiry_instant(claims.exp.saturating_mul(1000)));

@@ -11,7 +11,7 @@ use vestibule_protocol::{Code, Device, KickReason};
 
 use super::{
     DeviceList, Granted, KickOutcome, Mailbox, NewSession, Refused, SessionKey, SessionMsg,
-    SessionRegistry, plan_account_kick, plan_kick, plan_login,
+    SessionRegistry, Unreachable, plan_account_kick, plan_kick, plan_login,
 };
 use crate::clock::unix_millis;
 use crate::policy::DevicePolicy;
@@ -195,15 +195,15 @@ impl SessionRegistry for MemoryRegistry {
         account: &str,
         device_ids: Option<&[String]>,
         reason: KickReason,
-    ) -> Vec<String> {
+    ) -> Result<Vec<String>, Unreachable> {
         let account_key = (app_key.to_owned(), account.to_owned());
         let mut shard = self.shard(app_key, account);
         let Some(state) = shard.get_mut(&account_key) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let targets = plan_account_kick(&state.devices(), device_ids);
         if targets.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let ids: Vec<String> = targets
             .iter()
@@ -220,7 +220,7 @@ impl SessionRegistry for MemoryRegistry {
             state.rev = self.next_rev();
             state.push(None);
         }
-        ids
+        Ok(ids)
     }
 
     async fn devices(&self, app_key: &str, account: &str) -> Arc<DeviceList> {

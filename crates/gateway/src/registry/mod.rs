@@ -366,6 +366,11 @@ pub struct KickOutcome {
     pub not_found: Vec<String>,
 }
 
+/// The registry's backing store could not be reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the session registry is unreachable")]
+pub struct Unreachable;
+
 /// The session registry.
 #[async_trait]
 pub trait SessionRegistry: Send + Sync + std::fmt::Debug {
@@ -386,15 +391,16 @@ pub trait SessionRegistry: Send + Sync + std::fmt::Debug {
         guard: Option<Duration>,
     ) -> Result<KickOutcome, Code>;
 
-    /// Signs out the given devices of an account (all when `None`) with `reason`.
-    /// Returns the deviceIds signed out.
+    /// Signs out the given devices of an account (all when `None`) with
+    /// `reason`, on every node. Returns the deviceIds signed out, or
+    /// [`Unreachable`] when the registry could not be reached (nothing was done).
     async fn kick_account(
         &self,
         app_key: &str,
         account: &str,
         device_ids: Option<&[String]>,
         reason: KickReason,
-    ) -> Vec<String>;
+    ) -> Result<Vec<String>, Unreachable>;
 
     /// The account's online devices.
     async fn devices(&self, app_key: &str, account: &str) -> Arc<DeviceList>;

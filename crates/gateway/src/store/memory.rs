@@ -5,11 +5,13 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{AccountFlags, AccountKey, App, Apps, Backend, Flags, StoreError};
+use super::{AccountFlags, AccountKey, App, Apps, Backend, Flag, Flags, StoreError};
 
-/// Only what is not cached by [`super::Store`] itself.
+/// What the store cannot keep in its caches alone.
 #[derive(Debug, Default)]
 pub(super) struct MemoryBackend {
+    /// The one copy the field-by-field updates apply to (the store's cache follows it).
+    flags: Mutex<Flags>,
     last_login: Mutex<HashMap<AccountKey, String>>,
     meta: Mutex<HashMap<String, String>>,
 }
@@ -33,8 +35,19 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
-    async fn set_flags(&self, _: &str, _: &str, _: AccountFlags) -> Result<(), StoreError> {
-        Ok(())
+    async fn set_flag(
+        &self,
+        app_key: &str,
+        account: &str,
+        flag: Flag,
+        on: bool,
+    ) -> Result<AccountFlags, StoreError> {
+        let mut flags = lock(&self.flags);
+        let entry = flags
+            .entry((app_key.to_owned(), account.to_owned()))
+            .or_default();
+        *entry = entry.with(flag, on);
+        Ok(*entry)
     }
 
     async fn swap_last_login(

@@ -49,6 +49,36 @@ pub struct AccountFlags {
     pub disabled: bool,
 }
 
+/// One of an account's switches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flag {
+    /// [`AccountFlags::banned`].
+    Banned,
+    /// [`AccountFlags::disabled`].
+    Disabled,
+}
+
+impl Flag {
+    /// Its column / field name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Banned => "banned",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+impl AccountFlags {
+    /// These flags with `flag` set to `on`.
+    pub fn with(mut self, flag: Flag, on: bool) -> Self {
+        match flag {
+            Flag::Banned => self.banned = on,
+            Flag::Disabled => self.disabled = on,
+        }
+        self
+    }
+}
+
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -99,13 +129,25 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
     async fn insert_app(&self, app: &App) -> Result<(), StoreError>;
     /// Replaces an app's device policy.
     async fn update_app(&self, app: &App) -> Result<(), StoreError>;
-    /// Sets an account's flags (the default removes them).
-    async fn set_flags(
+    /// Sets one of an account's flags, touching no other (two admins changing
+    /// two flags at once never undo each other); returns all its flags after.
+    async fn set_flag(
         &self,
         app_key: &str,
         account: &str,
-        flags: AccountFlags,
-    ) -> Result<(), StoreError>;
+        flag: Flag,
+        on: bool,
+    ) -> Result<AccountFlags, StoreError>;
+    /// The account's flags as stored now (not a cache), for decisions that
+    /// must not act on stale data (a token refresh).
+    async fn fresh_flags(
+        &self,
+        app_key: &str,
+        account: &str,
+    ) -> Result<Option<AccountFlags>, StoreError> {
+        let _ = (app_key, account);
+        Ok(None)
+    }
     /// Records the account's last login device; returns the previous one.
     async fn swap_last_login(
         &self,
@@ -121,6 +163,8 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
     fn is_shared(&self) -> bool {
         false
     }
+    /// An operation failed: reconnect if there is anything to reconnect.
+    fn failed(&self) {}
     /// Puts back apps and flags the backend lost (a Redis restarted without
     /// persistence), without overwriting anything it still has.
     async fn restore(&self, _apps: &Apps, _flags: &Flags) -> Result<(), StoreError> {
@@ -179,7 +223,11 @@ impl Store {
         if !self.backend.is_shared() {
             return Ok(());
         }
-        let (apps, flags) = self.backend.load().await?;
+        let (apps, flags) = self
+            .backend
+            .load()
+            .await
+            .inspect_err(|_| self.backend.failed())?;
         if apps.is_empty() && !read(&self.apps).is_empty() {
             // Apps are never deleted: none at all means the backend lost its
             // data (Redis restarted without persistence). Heal it from this node's copy.
@@ -245,14 +293,46 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// Sets an account's flags.
-    pub async fn set_flags(
+    /// Sets one flag of an account (the other stays as stored); returns the
+    /// account's flags after the change.
+    pub async fn set_flag(
         &self,
         app_key: &str,
         account: &str,
-        flags: AccountFlags,
-    ) -> Result<(), StoreError> {
-        self.backend.set_flags(app_key, account, flags).await?;
+        flag: Flag,
+        on: bool,
+    ) -> Result<AccountFlags, StoreError> {
+        let flags = self.backend.set_flag(app_key, account, flag, on).await?;
+        // Field by field in the cache too: concurrent changes of the two
+        // flags may come back in either order.
+        let key = (app_key.to_owned(), account.to_owned());
+        let mut cache = write(&self.flags);
+        let cached = cache.get(&key).copied().unwrap_or_default().with(flag, on);
+        if cached == AccountFlags::default() {
+            cache.remove(&key);
+        } else {
+            cache.insert(key, cached);
+        }
+        Ok(flags)
+    }
+
+    /// The account's flags as stored right now: from the shared store where
+    /// there is one (other nodes change them), else from the cache.
+    pub async fn fresh_flags(
+        &self,
+        app_key: &str,
+        account: &str,
+    ) -> Result<AccountFlags, StoreError> {
+        match self.backend.fresh_flags(app_key, account).await? {
+            Some(flags) => {
+                self.cache_flags(app_key, account, flags);
+                Ok(flags)
+            }
+            None => Ok(self.flags(app_key, account)),
+        }
+    }
+
+    fn cache_flags(&self, app_key: &str, account: &str, flags: AccountFlags) {
         let key = (app_key.to_owned(), account.to_owned());
         let mut cache = write(&self.flags);
         if flags == AccountFlags::default() {
@@ -260,7 +340,6 @@ impl Store {
         } else {
             cache.insert(key, flags);
         }
-        Ok(())
     }
 
     /// Records `device_id` as the account's last login device and returns the previous one.

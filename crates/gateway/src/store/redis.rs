@@ -1,6 +1,9 @@
 //! The store's Redis backend, shared by every node of a cluster: apps in the
-//! hash `vst:apps`, account flags in `vst:flags`, meta in `vst:meta`, and the
-//! last login device per app in `vst:last:{appKey}`.
+//! hash `vst:apps`, each flagged account's flags in its own hash
+//! `vst:flags:{appKey}:{account}` (fields `banned`, `disabled`; the login
+//! script reads it atomically with the session write) listed in the set
+//! `vst:flagged`, meta in `vst:meta`, and the last login device per app in
+//! `vst:last:{appKey}`.
 
 use std::sync::Arc;
 
@@ -8,18 +11,36 @@ use async_trait::async_trait;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
-use super::{AccountFlags, App, Apps, Backend, Flags, StoreError};
+use super::{AccountFlags, App, Apps, Backend, Flag, Flags, StoreError};
+use crate::registry::redis::flags_key;
 
 const APPS: &str = "vst:apps";
-const FLAGS: &str = "vst:flags";
+/// Where versions before the per-account flag hashes kept every account's flags (JSON).
+const LEGACY_FLAGS: &str = "vst:flags";
+const FLAGGED: &str = "vst:flagged";
 const META: &str = "vst:meta";
+
+/// Sets one flag field and returns both, atomically; keeps `vst:flagged` in step.
+const SET_FLAG: &str = r"
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local banned = redis.call('HGET', KEYS[1], 'banned') == '1'
+local disabled = redis.call('HGET', KEYS[1], 'disabled') == '1'
+if banned or disabled then
+  redis.call('SADD', KEYS[2], ARGV[3])
+else
+  redis.call('SREM', KEYS[2], ARGV[3])
+  redis.call('DEL', KEYS[1])
+end
+return {banned and 1 or 0, disabled and 1 or 0}
+";
 
 /// Sets a hash field and returns its previous value, atomically.
 const SWAP_LAST: &str = include_str!("swap_last.lua");
 
 pub(super) struct RedisBackend {
-    conn: ConnectionManager,
+    link: crate::registry::redis::Link,
     swap: Arc<redis::Script>,
+    set_flag: Arc<redis::Script>,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -29,21 +50,65 @@ impl std::fmt::Debug for RedisBackend {
 }
 
 impl RedisBackend {
-    pub(super) async fn connect(url: &str) -> Result<Self, redis::RedisError> {
-        let (_, conn) = crate::registry::redis::connect(url).await?;
-        Ok(Self {
-            conn,
+    pub(super) async fn connect(url: &str) -> Result<Self, StoreError> {
+        let link = crate::registry::redis::Link::connect(url).await?;
+        let backend = Self {
+            link,
             swap: Arc::new(redis::Script::new(SWAP_LAST)),
-        })
+            set_flag: Arc::new(redis::Script::new(SET_FLAG)),
+        };
+        backend.migrate_legacy_flags().await?;
+        Ok(backend)
     }
 
     fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
+        self.link.get()
     }
 }
 
-fn flags_field(app_key: &str, account: &str) -> String {
-    format!("{app_key}:{account}")
+/// How an account is named in `vst:flagged` (names never hold a newline).
+fn flagged_member(app_key: &str, account: &str) -> String {
+    format!("{app_key}\n{account}")
+}
+
+fn read_flags(fields: &[(String, String)]) -> AccountFlags {
+    let on = |name: &str| fields.iter().any(|(k, v)| k == name && v == "1");
+    AccountFlags {
+        banned: on("banned"),
+        disabled: on("disabled"),
+    }
+}
+
+impl RedisBackend {
+    /// Moves flags an older version kept as JSON in one hash to the
+    /// per-account hashes, once.
+    async fn migrate_legacy_flags(&self) -> Result<(), StoreError> {
+        let legacy: Vec<(String, String)> = self.conn().hgetall(LEGACY_FLAGS).await?;
+        for (field, raw) in &legacy {
+            let (Some((app, account)), Ok(flags)) = (
+                field.split_once(':'),
+                serde_json::from_str::<AccountFlags>(raw),
+            ) else {
+                continue;
+            };
+            for (flag, on) in [
+                (Flag::Banned, flags.banned),
+                (Flag::Disabled, flags.disabled),
+            ] {
+                if on {
+                    self.set_flag(app, account, flag, true).await?;
+                }
+            }
+        }
+        if !legacy.is_empty() {
+            let _: i64 = self.conn().del(LEGACY_FLAGS).await?;
+            tracing::info!(
+                accounts = legacy.len(),
+                "moved account flags to per-account hashes"
+            );
+        }
+        Ok(())
+    }
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
@@ -64,12 +129,15 @@ impl Backend for RedisBackend {
             }
         }
         let mut flags = Flags::new();
-        let stored: Vec<(String, String)> = self.conn().hgetall(FLAGS).await?;
-        for (field, raw) in stored {
-            if let (Some((app, account)), Ok(value)) = (
-                field.split_once(':'),
-                serde_json::from_str::<AccountFlags>(&raw),
-            ) {
+        let flagged: Vec<String> = self.conn().smembers(FLAGGED).await?;
+        for member in flagged {
+            let Some((app, account)) = member.split_once('\n') else {
+                continue;
+            };
+            let fields: Vec<(String, String)> =
+                self.conn().hgetall(flags_key(app, account)).await?;
+            let value = read_flags(&fields);
+            if value != AccountFlags::default() {
                 flags.insert((app.to_owned(), account.to_owned()), value);
             }
         }
@@ -90,19 +158,36 @@ impl Backend for RedisBackend {
         Ok(())
     }
 
-    async fn set_flags(
+    async fn set_flag(
         &self,
         app_key: &str,
         account: &str,
-        flags: AccountFlags,
-    ) -> Result<(), StoreError> {
-        let field = flags_field(app_key, account);
-        if flags == AccountFlags::default() {
-            let _: i64 = self.conn().hdel(FLAGS, &field).await?;
-        } else {
-            let () = self.conn().hset(FLAGS, &field, json(&flags)?).await?;
-        }
-        Ok(())
+        flag: Flag,
+        on: bool,
+    ) -> Result<AccountFlags, StoreError> {
+        let (banned, disabled): (i64, i64) = self
+            .set_flag
+            .key(flags_key(app_key, account))
+            .key(FLAGGED)
+            .arg(flag.name())
+            .arg(if on { "1" } else { "0" })
+            .arg(flagged_member(app_key, account))
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(AccountFlags {
+            banned: banned == 1,
+            disabled: disabled == 1,
+        })
+    }
+
+    async fn fresh_flags(
+        &self,
+        app_key: &str,
+        account: &str,
+    ) -> Result<Option<AccountFlags>, StoreError> {
+        let fields: Vec<(String, String)> =
+            self.conn().hgetall(flags_key(app_key, account)).await?;
+        Ok(Some(read_flags(&fields)))
     }
 
     async fn swap_last_login(
@@ -133,6 +218,10 @@ impl Backend for RedisBackend {
         true
     }
 
+    fn failed(&self) {
+        self.link.failed();
+    }
+
     async fn restore(&self, apps: &Apps, flags: &Flags) -> Result<(), StoreError> {
         for app in apps.values() {
             let _: bool = self
@@ -141,9 +230,20 @@ impl Backend for RedisBackend {
                 .await?;
         }
         for ((app, account), value) in flags {
-            let _: bool = self
+            for (flag, on) in [
+                (Flag::Banned, value.banned),
+                (Flag::Disabled, value.disabled),
+            ] {
+                if on {
+                    let _: bool = self
+                        .conn()
+                        .hset_nx(flags_key(app, account), flag.name(), "1")
+                        .await?;
+                }
+            }
+            let _: i64 = self
                 .conn()
-                .hset_nx(FLAGS, flags_field(app, account), json(value)?)
+                .sadd(FLAGGED, flagged_member(app, account))
                 .await?;
         }
         Ok(())

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use super::{AccountFlags, AccountKey, App, Apps, Backend, Flags, StoreError};
+use super::{AccountFlags, AccountKey, App, Apps, Backend, Flag, Flags, StoreError};
 use crate::policy::DevicePolicy;
 use crate::secret::AppSecret;
 
@@ -158,28 +158,41 @@ impl Backend for SqliteBackend {
         .await
     }
 
-    async fn set_flags(
+    async fn set_flag(
         &self,
         app_key: &str,
         account: &str,
-        flags: AccountFlags,
-    ) -> Result<(), StoreError> {
+        flag: Flag,
+        on: bool,
+    ) -> Result<AccountFlags, StoreError> {
         let row = (app_key.to_owned(), account.to_owned());
         self.query(move |conn| {
+            // One column, in one statement: the other flag is never rewritten.
+            let column = flag.name();
+            conn.execute(
+                &format!(
+                    "INSERT INTO account_flags (app_key, account, {column}) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (app_key, account) DO UPDATE SET {column} = ?3"
+                ),
+                params![row.0, row.1, on],
+            )?;
+            let flags = conn.query_row(
+                "SELECT banned, disabled FROM account_flags WHERE app_key = ?1 AND account = ?2",
+                params![row.0, row.1],
+                |r| {
+                    Ok(AccountFlags {
+                        banned: r.get(0)?,
+                        disabled: r.get(1)?,
+                    })
+                },
+            )?;
             if flags == AccountFlags::default() {
                 conn.execute(
                     "DELETE FROM account_flags WHERE app_key = ?1 AND account = ?2",
                     params![row.0, row.1],
-                )
-            } else {
-                conn.execute(
-                    "INSERT INTO account_flags (app_key, account, banned, disabled) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (app_key, account) DO UPDATE SET banned = ?3, disabled = ?4",
-                    params![row.0, row.1, flags.banned, flags.disabled],
-                )
+                )?;
             }
-            .map(drop)
-            .map_err(Into::into)
+            Ok(flags)
         })
         .await
     }
@@ -437,6 +450,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn flags_change_one_at_a_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open(dir.path()).expect("open"));
+        // Ban and disable at once, many times over: neither undoes the other.
+        for round in 0..20 {
+            let account = format!("acc-{round}");
+            let (a, b) = tokio::join!(
+                store.set_flag("k", &account, super::super::Flag::Banned, true),
+                store.set_flag("k", &account, super::super::Flag::Disabled, true),
+            );
+            a.expect("ban");
+            b.expect("disable");
+            let flags = store.flags("k", &account);
+            assert!(flags.banned && flags.disabled, "round {round}: {flags:?}");
+            let after = store
+                .set_flag("k", &account, super::super::Flag::Disabled, false)
+                .await
+                .expect("enable");
+            assert!(after.banned && !after.disabled, "round {round}: {after:?}");
+        }
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen");
+        assert!(store.flags("k", "acc-3").banned);
+        assert!(!store.flags("k", "acc-3").disabled);
+    }
+
+    #[tokio::test]
     async fn sqlite_keeps_everything_across_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
@@ -446,11 +486,17 @@ mod tests {
                 store.create_app(app("k1")).await,
                 Err(StoreError::AppExists(_))
             ));
-            let flags = AccountFlags {
-                banned: true,
-                disabled: false,
-            };
-            store.set_flags("k1", "bob", flags).await.expect("flags");
+            let flags = store
+                .set_flag("k1", "bob", super::super::Flag::Banned, true)
+                .await
+                .expect("flags");
+            assert_eq!(
+                flags,
+                AccountFlags {
+                    banned: true,
+                    disabled: false
+                }
+            );
             assert_eq!(
                 store
                     .swap_last_login("k1", "bob", "d1")

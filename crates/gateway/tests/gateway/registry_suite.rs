@@ -250,7 +250,8 @@ async fn an_admin_kick_takes_the_whole_account(backend: Backend) {
     n.b.login(&p, two.new.clone()).await.expect("two");
     let kicked =
         n.b.kick_account("demo", "alice", None, KickReason::Banned)
-            .await;
+            .await
+            .expect("the registry answers");
     assert_eq!(kicked, ["pc", "phone"], "login order");
     for rx in [&mut one.rx, &mut two.rx] {
         loop {
@@ -340,3 +341,16 @@ suite!(
     an_admin_kick_takes_the_whole_account,
     the_policy_holds_when_logins_race,
 );
+
+#[tokio::test]
+async fn an_admin_kick_that_cannot_reach_redis_says_so() {
+    let redis = RedisServer::start().expect("redis-server");
+    let registry = vestibule_gateway::registry::RedisRegistry::connect(&redis.url(), "lonely")
+        .await
+        .expect("connect");
+    redis.kill();
+    let kicked = registry
+        .kick_account("demo", "alice", None, KickReason::Banned)
+        .await;
+    assert!(kicked.is_err(), "no Redis, yet the kick claims {kicked:?}");
+}

@@ -23,6 +23,20 @@ pub(super) struct Entry {
 /// What reading an account returns: its revision and entries.
 pub(super) type Snapshot = (u64, Vec<Entry>);
 
+/// The hash of an account's flags (fields `banned`, `disabled`), read by the
+/// login script so a ban holds on every node at once.
+pub(crate) fn flags_key(app_key: &str, account: &str) -> String {
+    format!("vst:flags:{app_key}:{account}")
+}
+
+/// The flags key of the account whose session hash is `account_key`.
+fn flags_key_of(account_key: &str) -> String {
+    match parse_account_key(account_key) {
+        Some((app, account)) => flags_key(&app, &account),
+        None => "vst:flags:?".to_owned(),
+    }
+}
+
 pub(super) fn account_key(app_key: &str, account: &str) -> String {
     format!("vst:acct:{app_key}:{account}")
 }
@@ -58,6 +72,8 @@ pub(super) fn parse_fields(flat: &[String]) -> Snapshot {
 pub(super) enum Applied {
     Conflict,
     Unchanged,
+    /// The account is banned (403) or disabled (422): nothing was added.
+    Flagged(vestibule_protocol::Code),
     Done {
         rev: u64,
         entries: Vec<Entry>,
@@ -67,7 +83,7 @@ pub(super) enum Applied {
 
 impl Inner {
     pub(super) async fn read(&self, key: &str) -> Result<Snapshot, redis::RedisError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.link.get();
         let flat: Vec<String> = conn.hgetall(key).await?;
         Ok(parse_fields(&flat))
     }
@@ -81,6 +97,7 @@ impl Inner {
     ) -> Result<Applied, redis::RedisError> {
         let mut invocation = self.apply.key(key);
         invocation.key("vst:rev");
+        invocation.key(flags_key_of(key));
         invocation.arg(expected.map_or_else(|| "*".to_owned(), |r| r.to_string()));
         invocation.arg(remove.len());
         for (device_id, conn) in remove {
@@ -95,18 +112,23 @@ impl Inner {
                 .arg(raw)
                 .arg(&entry.node);
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.link.get();
         let reply: redis::Value = invocation.invoke_async(&mut conn).await?;
         let redis::Value::Array(items) = reply else {
             return Ok(Applied::Unchanged);
         };
-        let status: i64 = items
-            .first()
-            .map(redis::from_redis_value_ref)
-            .transpose()?
-            .unwrap_or(0);
+        // The status is a number, or the new revision as text (it may pass 2^53).
+        let status: i64 = match items.first() {
+            Some(redis::Value::Int(n)) => *n,
+            Some(other) => redis::from_redis_value_ref::<String>(other)?
+                .parse()
+                .unwrap_or(0),
+            None => 0,
+        };
         match status {
             -1 => Ok(Applied::Conflict),
+            -2 => Ok(Applied::Flagged(vestibule_protocol::Code::Forbidden)),
+            -3 => Ok(Applied::Flagged(vestibule_protocol::Code::AccountDisabled)),
             0 => Ok(Applied::Unchanged),
             rev => {
                 let flat: Vec<String> = items

@@ -1,11 +1,15 @@
-//! Messages between nodes: each node listens on its own channel; kicks and
-//! device-list pushes go only to the nodes that hold sessions of the account.
+//! Messages between nodes. Each node reads its own stream `vst:inbox:{node}`
+//! (kicks and device-list pushes go only to the nodes that hold sessions of
+//! the account). A stream, not pub/sub: a node cut off from Redis for a
+//! moment reads what it missed when it is back, so a kick is delivered at
+//! least once. A kick or replacement also leaves a tombstone
+//! `vst:gone:{connectionId}` (5 minutes), which the node checks for its
+//! sessions that vanished from Redis while it could not see it.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use vestibule_protocol::{Device, KickReason, KickedBy};
@@ -61,11 +65,41 @@ impl Inner {
         let Ok(payload) = serde_json::to_string(msg) else {
             return;
         };
-        let mut conn = self.conn.clone();
-        let sent: Result<i64, _> = conn.publish(format!("vst:inbox:{node}"), payload).await;
+        let mut pipe = redis::pipe();
+        if let InboxMsg::Kick { conn, .. } | InboxMsg::Replaced { conn } = msg {
+            pipe.set_ex(tombstone_key(conn), &payload, TOMBSTONE.as_secs())
+                .ignore();
+        }
+        pipe.cmd("XADD")
+            .arg(inbox_key(node))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(INBOX_LEN)
+            .arg("*")
+            .arg("m")
+            .arg(&payload)
+            .ignore();
+        let sent: Result<(), _> = pipe.query_async(&mut self.link.get()).await;
         if let Err(e) = sent {
             tracing::warn!(node, error = %e, "cannot reach another node's inbox");
+            self.link.failed();
         }
+    }
+
+    /// What another node left for one of this node's sessions that vanished
+    /// from Redis meanwhile (its kick or replacement), if anything.
+    pub(super) async fn tombstone(
+        &self,
+        conn: &str,
+    ) -> Result<Option<SessionMsg>, redis::RedisError> {
+        let raw: Option<String> = self.link.get().get(tombstone_key(conn)).await?;
+        Ok(raw
+            .and_then(|r| serde_json::from_str::<InboxMsg>(&r).ok())
+            .and_then(|msg| match msg {
+                InboxMsg::Kick { reason, by, .. } => Some(SessionMsg::kicked(reason, by)),
+                InboxMsg::Replaced { .. } => Some(SessionMsg::Replaced),
+                InboxMsg::Devices { .. } => None,
+            }))
     }
 
     /// Pushes the list to every session of the account except `skip`: local
@@ -111,36 +145,97 @@ impl Inner {
     }
 }
 
-/// Receives other nodes' kicks and pushes for this node's sessions.
+/// How long a kick's tombstone lasts: longer than any outage a node rides
+/// out (past its 10 s lease it is dead, and its sessions are purged anyway).
+const TOMBSTONE: Duration = Duration::from_secs(300);
+/// Messages kept per node's inbox stream (about).
+const INBOX_LEN: u32 = 10_000;
+
+pub(super) fn inbox_key(node: &str) -> String {
+    format!("vst:inbox:{node}")
+}
+
+fn tombstone_key(conn: &str) -> String {
+    format!("vst:gone:{conn}")
+}
+
+/// Reads this node's inbox stream, from where it left off, forever. On a
+/// connection it owns (a blocking read would hold up a shared one), rebuilt
+/// after any failure.
 pub(super) async fn inbox(inner: Weak<Inner>, subscribed: tokio::sync::oneshot::Sender<()>) {
     let mut subscribed = Some(subscribed);
+    let mut last: Option<String> = None;
     loop {
-        let (client, channel) = match inner.upgrade() {
-            Some(inner) => (inner.client.clone(), format!("vst:inbox:{}", inner.node)),
-            None => return,
+        let Some((client, key)) = inner
+            .upgrade()
+            .map(|i| (i.link.client().clone(), inbox_key(&i.node)))
+        else {
+            return;
         };
-        match client.get_async_pubsub().await {
-            Ok(mut pubsub) => {
-                if pubsub.subscribe(&channel).await.is_ok() {
-                    if let Some(tx) = subscribed.take() {
-                        let _ = tx.send(());
-                    }
-                    let mut messages = pubsub.on_message();
-                    while let Some(msg) = messages.next().await {
-                        let Some(inner) = inner.upgrade() else { return };
-                        let Ok(payload) = msg.get_payload::<String>() else {
-                            continue;
-                        };
-                        match serde_json::from_str::<InboxMsg>(&payload) {
-                            Ok(msg) => handle_inbox(&inner, msg),
-                            Err(e) => tracing::warn!(error = %e, "unreadable inbox message"),
-                        }
-                    }
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(4)));
+        let mut conn = match client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+        {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::debug!(error = %e, "inbox: cannot connect yet");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        if last.is_none() {
+            // Start after whatever is already there (a previous run's messages).
+            let newest: Result<redis::streams::StreamRangeReply, _> =
+                conn.xrevrange_count(&key, "+", "-", 1).await;
+            match newest {
+                Ok(reply) => {
+                    last = Some(
+                        reply
+                            .ids
+                            .first()
+                            .map_or_else(|| "0-0".to_owned(), |e| e.id.clone()),
+                    );
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "inbox: cannot read yet");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
                 }
             }
-            Err(e) => tracing::debug!(error = %e, "inbox: cannot subscribe yet"),
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Some(tx) = subscribed.take() {
+            let _ = tx.send(());
+        }
+        let options = redis::streams::StreamReadOptions::default()
+            .block(1000)
+            .count(256);
+        loop {
+            let from = last.clone().unwrap_or_else(|| "0-0".to_owned());
+            let read: Result<Option<redis::streams::StreamReadReply>, _> =
+                conn.xread_options(&[&key], &[&from], &options).await;
+            let reply = match read {
+                Ok(reply) => reply,
+                Err(e) => {
+                    tracing::debug!(error = %e, "inbox: read failed; reconnecting");
+                    break;
+                }
+            };
+            let Some(inner) = inner.upgrade() else { return };
+            for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
+                last = Some(entry.id.clone());
+                let Some(payload) = entry.get::<String>("m") else {
+                    continue;
+                };
+                match serde_json::from_str::<InboxMsg>(&payload) {
+                    Ok(msg) => handle_inbox(&inner, msg),
+                    Err(e) => tracing::warn!(error = %e, "unreadable inbox message"),
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -1,6 +1,8 @@
 //! Node leases: renewed every few seconds; a node whose lease expired is
-//! dead, and a survivor purges its sessions. After an outage a node puts its
-//! live sessions back.
+//! dead, and a survivor purges its sessions. After an outage (or when Redis
+//! lost its data) a node reconciles: it removes what it registered but no
+//! longer holds, closes what was kicked or banned meanwhile, and puts back
+//! the rest.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use vestibule_protocol::Device;
+use vestibule_protocol::{Code, Device, KickReason};
 
 use super::accounts::{Applied, Entry, account_key, list_of};
 use super::{Inner, MAX_ATTEMPTS};
@@ -20,21 +22,51 @@ use crate::registry::{SessionKey, SessionMsg};
 pub const LEASE: Duration = Duration::from_secs(10);
 /// How often leases are renewed and dead nodes looked for.
 pub const HEARTBEAT: Duration = Duration::from_secs(3);
+/// Set once by the first node; its disappearance means Redis lost its data.
+const EPOCH: &str = "vst:epoch";
 
 impl Inner {
-    pub(super) async fn renew_lease(&self) -> Result<(), redis::RedisError> {
-        let mut conn = self.conn.clone();
+    /// Renews the lease; says whether Redis still has its data (the epoch
+    /// this node saw at start is there), else sets a new one.
+    pub(super) async fn renew_lease(&self) -> Result<bool, redis::RedisError> {
+        let mut conn = self.link.get();
         let node = &self.node;
-        redis::pipe()
+        let (epoch,): (Option<String>,) = redis::pipe()
             .set_ex(format!("vst:node:{node}"), unix_millis(), LEASE.as_secs())
+            .ignore()
             .sadd("vst:nodes", node)
-            .query_async::<()>(&mut conn)
-            .await
+            .ignore()
+            .get(EPOCH)
+            .query_async(&mut conn)
+            .await?;
+        let known = self
+            .epoch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if epoch.is_some() && epoch == known {
+            return Ok(true);
+        }
+        // First start, or Redis lost everything: make (or adopt) the epoch.
+        let mine = crate::secret::random_string(16);
+        let _: Option<String> = redis::cmd("SET")
+            .arg(EPOCH)
+            .arg(&mine)
+            .arg("NX")
+            .query_async(&mut conn)
+            .await?;
+        let now: Option<String> = conn.get(EPOCH).await?;
+        let lost = known.is_some();
+        *self
+            .epoch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = now;
+        Ok(!lost)
     }
 
     /// Purges the sessions of nodes whose lease expired.
     async fn reap(&self) -> Result<(), redis::RedisError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.link.get();
         let nodes: Vec<String> = conn.smembers("vst:nodes").await?;
         for node in nodes.into_iter().filter(|n| *n != self.node) {
             let alive: bool = conn.exists(format!("vst:node:{node}")).await?;
@@ -79,9 +111,38 @@ impl Inner {
         Ok(())
     }
 
-    /// After an outage: puts this node's live sessions back, unless another
-    /// login of the same device took their place meanwhile.
-    async fn reregister(&self) -> Result<(), redis::RedisError> {
+    /// After an outage, or when Redis lost its data: makes Redis and this
+    /// node agree. Sessions this node registered but no longer holds (they
+    /// ended while Redis was out of reach) are removed; live sessions that
+    /// another node removed meanwhile are told why (the kick's tombstone) and
+    /// closed; a banned or disabled account's are closed; the rest are put
+    /// back if they are missing.
+    async fn reconcile(&self) -> Result<(), redis::RedisError> {
+        let mut conn = self.link.get();
+        let members: Vec<String> = conn.smembers(format!("vst:sessions:{}", self.node)).await?;
+        let mut ghosts: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        {
+            let local = self
+                .local
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for member in members {
+                let mut parts = member.splitn(3, '\n');
+                if let (Some(key), Some(device), Some(conn_id)) =
+                    (parts.next(), parts.next(), parts.next())
+                    && !local.contains_key(conn_id)
+                {
+                    ghosts
+                        .entry(key.to_owned())
+                        .or_default()
+                        .push((device.to_owned(), conn_id.to_owned()));
+                }
+            }
+        }
+        for (key, targets) in ghosts {
+            tracing::info!(account = %key, sessions = targets.len(), "removing sessions that ended while Redis was out of reach");
+            self.remove_entries(&key, &targets, None).await?;
+        }
         let sessions: Vec<(SessionKey, Device)> = self
             .local
             .lock()
@@ -90,38 +151,70 @@ impl Inner {
             .map(|l| (l.key.clone(), l.device.clone()))
             .collect();
         for (key, device) in sessions {
-            let account_key = account_key(&key.app_key, &key.account);
-            for _ in 0..MAX_ATTEMPTS {
-                let (rev, entries) = self.read(&account_key).await?;
-                match entries
-                    .iter()
-                    .find(|e| e.device.device_id == device.device_id)
-                {
-                    Some(e) if e.device.connection_id == key.connection_id => break,
-                    Some(_) => {
-                        // Replaced elsewhere while we could not see Redis.
-                        self.deliver(&self.node.clone(), &key.connection_id, SessionMsg::Replaced)
-                            .await;
-                        break;
-                    }
-                    None => {}
+            self.reconcile_session(&key, device).await?;
+        }
+        Ok(())
+    }
+
+    async fn reconcile_session(
+        &self,
+        key: &SessionKey,
+        device: Device,
+    ) -> Result<(), redis::RedisError> {
+        let account_key = account_key(&key.app_key, &key.account);
+        for _ in 0..MAX_ATTEMPTS {
+            let (rev, entries) = self.read(&account_key).await?;
+            if entries
+                .iter()
+                .any(|e| e.device.connection_id == key.connection_id)
+            {
+                return Ok(());
+            }
+            // Gone from Redis: another node kicked or replaced it meanwhile?
+            if let Some(msg) = self.tombstone(&key.connection_id).await? {
+                tracing::info!(connection_id = %key.connection_id, "a kick made while Redis was out of reach reaches its session");
+                self.deliver(&self.node.clone(), &key.connection_id, msg)
+                    .await;
+                return Ok(());
+            }
+            if entries
+                .iter()
+                .any(|e| e.device.device_id == device.device_id)
+            {
+                // Replaced by a newer login of the same device elsewhere.
+                self.deliver(&self.node.clone(), &key.connection_id, SessionMsg::Replaced)
+                    .await;
+                return Ok(());
+            }
+            let entry = Entry {
+                node: self.node.clone(),
+                device: device.clone(),
+            };
+            match self
+                .apply(&account_key, Some(rev), &[], Some(&entry))
+                .await?
+            {
+                Applied::Conflict => continue,
+                Applied::Unchanged => return Ok(()),
+                Applied::Flagged(code) => {
+                    let reason = if code == Code::Forbidden {
+                        KickReason::Banned
+                    } else {
+                        KickReason::Admin
+                    };
+                    self.deliver(
+                        &self.node.clone(),
+                        &key.connection_id,
+                        SessionMsg::kicked(reason, None),
+                    )
+                    .await;
+                    return Ok(());
                 }
-                let entry = Entry {
-                    node: self.node.clone(),
-                    device: device.clone(),
-                };
-                match self
-                    .apply(&account_key, Some(rev), &[], Some(&entry))
-                    .await?
-                {
-                    Applied::Conflict => continue,
-                    Applied::Unchanged => break,
-                    Applied::Done { rev, entries, .. } => {
-                        let list = Arc::new(list_of(rev, &entries));
-                        self.push(&key.app_key, &key.account, &list, &entries, None)
-                            .await;
-                        break;
-                    }
+                Applied::Done { rev, entries, .. } => {
+                    let list = Arc::new(list_of(rev, &entries));
+                    self.push(&key.app_key, &key.account, &list, &entries, None)
+                        .await;
+                    return Ok(());
                 }
             }
         }
@@ -129,7 +222,7 @@ impl Inner {
     }
 }
 
-/// Renews the lease, reaps dead nodes, and re-registers after an outage.
+/// Renews the lease, reaps dead nodes, and reconciles after an outage.
 pub(super) async fn heartbeat(inner: Weak<Inner>) {
     let mut ticker = tokio::time::interval(HEARTBEAT);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -138,12 +231,16 @@ pub(super) async fn heartbeat(inner: Weak<Inner>) {
         let Some(inner) = inner.upgrade() else { return };
         let was_healthy = inner.healthy.load(Ordering::Relaxed);
         match inner.renew_lease().await {
-            Ok(()) => {
+            Ok(kept_data) => {
                 inner.mark(true);
-                if !was_healthy {
-                    tracing::info!(node = %inner.node, "Redis is back: re-registering this node's sessions");
-                    if let Err(e) = inner.reregister().await {
-                        tracing::warn!(error = %e, "re-registration incomplete; will retry");
+                if !was_healthy || !kept_data {
+                    if kept_data {
+                        tracing::info!(node = %inner.node, "Redis is back: reconciling this node's sessions");
+                    } else {
+                        tracing::warn!(node = %inner.node, "Redis lost its data: registering this node's sessions again");
+                    }
+                    if let Err(e) = inner.reconcile().await {
+                        tracing::warn!(error = %e, "reconciling incomplete; will retry");
                         inner.mark(false);
                         continue;
                     }

@@ -25,6 +25,7 @@
 mod accounts;
 mod inbox;
 mod lease;
+mod link;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,14 +33,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
 use vestibule_protocol::{Code, Device, KickReason};
 
 use super::{
     DeviceList, Granted, KickOutcome, Mailbox, NewSession, Refused, SessionKey, SessionMsg,
-    SessionRegistry, plan_account_kick, plan_kick, plan_login,
+    SessionRegistry, Unreachable, plan_account_kick, plan_kick, plan_login,
 };
 use crate::policy::DevicePolicy;
+pub(crate) use accounts::flags_key;
 use accounts::{Applied, Entry, account_key, list_of, parse_account_key};
 pub use lease::{HEARTBEAT, LEASE};
 
@@ -65,12 +66,13 @@ pub struct RedisRegistry {
 #[derive(Debug)]
 pub(super) struct Inner {
     node: String,
-    client: redis::Client,
-    conn: ConnectionManager,
+    link: Link,
     apply: redis::Script,
     healthy: AtomicBool,
     /// connectionId → this node's session.
     local: Mutex<HashMap<String, Local>>,
+    /// The epoch Redis had when this node last looked (see `lease`).
+    epoch: Mutex<Option<String>>,
 }
 
 impl Drop for RedisRegistry {
@@ -81,33 +83,20 @@ impl Drop for RedisRegistry {
     }
 }
 
-/// A client and a reconnecting connection with short timeouts: a login waits
-/// at most a few seconds on an unreachable Redis before it is told 503.
-pub(crate) async fn connect(
-    url: &str,
-) -> Result<(redis::Client, ConnectionManager), redis::RedisError> {
-    let client = redis::Client::open(url)?;
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(Duration::from_secs(2)))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(500));
-    let conn = client.get_connection_manager_with_config(config).await?;
-    Ok((client, conn))
-}
+pub(crate) use link::Link;
 
 impl RedisRegistry {
     /// Connects to Redis at `url` as node `node` and starts the lease, the
     /// dead-node reaper and the inbox.
     pub async fn connect(url: &str, node: &str) -> Result<Self, redis::RedisError> {
-        let (client, conn) = connect(url).await?;
+        let link = Link::connect(url).await?;
         let inner = Arc::new(Inner {
             node: node.to_owned(),
-            client,
-            conn,
+            link,
             apply: redis::Script::new(accounts::APPLY),
             healthy: AtomicBool::new(true),
             local: Mutex::default(),
+            epoch: Mutex::default(),
         });
         inner.renew_lease().await?;
         let (subscribed, ready) = tokio::sync::oneshot::channel();
@@ -138,7 +127,7 @@ impl RedisRegistry {
 
     /// Leaves the cluster: drops the lease so other nodes need not wait for it to expire.
     pub async fn leave(&self) {
-        let mut conn = self.inner.conn.clone();
+        let mut conn = self.inner.link.get();
         let node = &self.inner.node;
         let _: Result<(), _> = redis::pipe()
             .del(format!("vst:node:{node}"))
@@ -150,6 +139,9 @@ impl RedisRegistry {
 
 impl Inner {
     fn mark(&self, ok: bool) {
+        if !ok {
+            self.link.failed();
+        }
         let was = self.healthy.swap(ok, Ordering::Relaxed);
         if was && !ok {
             tracing::warn!(node = %self.node, "Redis is unreachable: new logins get 503 until it is back");
@@ -201,7 +193,7 @@ impl Inner {
                 self.push(&app_key, &account, &list, &entries, None).await;
                 Ok(removed)
             }
-            Applied::Unchanged | Applied::Conflict => Ok(Vec::new()),
+            Applied::Unchanged | Applied::Conflict | Applied::Flagged(_) => Ok(Vec::new()),
         }
     }
 }
@@ -265,6 +257,14 @@ impl SessionRegistry for RedisRegistry {
                 .collect();
             match inner.apply(&key, Some(rev), &removals, Some(&entry)).await {
                 Ok(Applied::Conflict | Applied::Unchanged) => continue,
+                // Banned or disabled, as Redis says right now: a ban on any node holds here at once.
+                Ok(Applied::Flagged(code)) => {
+                    unregister();
+                    return Err(Refused {
+                        code,
+                        retry_after: None,
+                    });
+                }
                 Ok(Applied::Done {
                     rev,
                     entries,
@@ -360,7 +360,7 @@ impl SessionRegistry for RedisRegistry {
                 .collect();
             match inner.apply(&key, Some(rev), &targets, None).await {
                 Ok(Applied::Conflict) => continue,
-                Ok(Applied::Unchanged) => {
+                Ok(Applied::Unchanged | Applied::Flagged(_)) => {
                     return Ok(KickOutcome {
                         kicked: Vec::new(),
                         not_found: device_ids.to_vec(),
@@ -397,13 +397,13 @@ impl SessionRegistry for RedisRegistry {
         account: &str,
         device_ids: Option<&[String]>,
         reason: KickReason,
-    ) -> Vec<String> {
+    ) -> Result<Vec<String>, Unreachable> {
         let inner = &self.inner;
         let key = account_key(app_key, account);
-        let Ok((_, entries)) = inner.read(&key).await else {
+        let (_, entries) = inner.read(&key).await.map_err(|_| {
             inner.mark(false);
-            return Vec::new();
-        };
+            Unreachable
+        })?;
         let devices: Vec<&Device> = entries.iter().map(|e| &e.device).collect();
         let targets: Vec<(String, String)> = plan_account_kick(&devices, device_ids)
             .into_iter()
@@ -416,14 +416,14 @@ impl SessionRegistry for RedisRegistry {
             .collect();
         let notice = SessionMsg::kicked(reason, None);
         match inner.remove_entries(&key, &targets, Some(notice)).await {
-            Ok(removed) => targets
+            Ok(removed) => Ok(targets
                 .into_iter()
                 .filter(|(_, conn)| removed.iter().any(|e| e.device.connection_id == *conn))
                 .map(|(device_id, _)| device_id)
-                .collect(),
+                .collect()),
             Err(_) => {
                 inner.mark(false);
-                Vec::new()
+                Err(Unreachable)
             }
         }
     }
