@@ -29,11 +29,23 @@ fn config() -> WebSocketConfig {
 
 /// Opens a WebSocket to `addr` (`/v1/ws`), from `source` if given.
 pub async fn connect(addr: SocketAddr, source: Option<IpAddr>) -> anyhow::Result<Ws> {
+    connect_with(addr, source, None).await
+}
+
+/// Like [`connect`], with this socket's receive buffer (a slow link's small window).
+pub async fn connect_with(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    recv_buffer: Option<u32>,
+) -> anyhow::Result<Ws> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size)?;
+    }
     if let Some(ip) = source {
         socket
             .bind(SocketAddr::new(ip, 0))

@@ -514,19 +514,17 @@ pub async fn slow_reader(scale: Scale) -> anyhow::Result<Vec<Row>> {
         .await?;
     let account = "slow";
     let token = net::token(account);
-    let (ws, reply) = net::login(
-        gw.addr,
-        None,
-        account,
-        "slow-reader",
-        DeviceType::Ios,
-        &token,
+    // A small receive window, as on a bad mobile link: the gateway cannot park much in the kernel.
+    let mut ws = net::connect_with(gw.addr, None, Some(4096)).await?;
+    net::send(
+        &mut ws,
+        net::login_frame(account, "slow-reader", DeviceType::Ios, &token),
     )
     .await?;
+    let reply = net::next_frame(&mut ws).await?;
     ensure!(matches!(reply, ServerFrame::LoginOk(_)), "login: {reply:?}");
     // The reader takes one frame a second.
     let reader = tokio::spawn(async move {
-        let mut ws = ws;
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
             if net::next_text(&mut ws).await.is_err() {
@@ -555,6 +553,24 @@ pub async fn slow_reader(scale: Scale) -> anyhow::Result<Vec<Row>> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let rss_end = rss_kib(gw.proc.pid());
+    let still_online = !reader.is_finished();
+    let listed: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/admin/v1/apps/demo/accounts/{account}/devices",
+            gw.http()
+        ))
+        .bearer_auth(net::ADMIN_KEY)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let reader_listed = listed["devices"]
+        .as_array()
+        .is_some_and(|d| d.iter().any(|d| d["deviceId"] == "slow-reader"));
+    ensure!(
+        still_online && reader_listed,
+        "the slow reader was dropped (online {still_online}, listed {reader_listed}): nothing measured"
+    );
     reader.abort();
     drop(held);
     gw.proc.terminate().await;
