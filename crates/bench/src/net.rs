@@ -80,18 +80,45 @@ pub fn token(account: &str) -> Token {
     ))
 }
 
-/// The login frame for `account` on `device_id`.
+/// The login frame for `account` on `device_id`, with the app's token (a sign-in).
 pub fn login_frame(
     account: &str,
     device_id: &str,
     device_type: DeviceType,
     token: &Token,
 ) -> String {
+    frame(account, device_id, device_type, Some(token.clone()), None)
+}
+
+/// The login frame of a device coming back with its session token.
+pub fn resume_frame(
+    account: &str,
+    device_id: &str,
+    device_type: DeviceType,
+    session_token: &Token,
+) -> String {
+    frame(
+        account,
+        device_id,
+        device_type,
+        None,
+        Some(session_token.clone()),
+    )
+}
+
+fn frame(
+    account: &str,
+    device_id: &str,
+    device_type: DeviceType,
+    token: Option<Token>,
+    session_token: Option<Token>,
+) -> String {
     ClientFrame::Login(Login {
         id: 1,
         app_key: "demo".into(),
         account: account.into(),
-        token: token.clone(),
+        token,
+        session_token,
         device: DeviceInfo {
             device_id: device_id.into(),
             device_type,

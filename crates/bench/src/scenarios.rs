@@ -639,6 +639,7 @@ async fn storm_attempt(
         cause,
         message: String::new(),
         by: None,
+        ended: None,
     };
     let mut ws = match net::connect(addr, Some(source(i))).await {
         Ok(ws) => ws,
@@ -699,6 +700,7 @@ async fn storm_attempt(
                 token_expires_at: None,
                 devices: Vec::new(),
                 rev: 0,
+                session_token: None,
             }
         }
     };

@@ -70,13 +70,23 @@ pub(crate) enum Command {
         Box<OptionsUpdate>,
         Option<oneshot::Sender<Result<(), ClientError>>>,
     ),
+    Rename {
+        device_id: String,
+        name: String,
+        reply: oneshot::Sender<Result<(), ClientError>>,
+    },
     RetryNow,
     Network(bool),
     Ready(ReadyReply),
 }
 
+/// The device session's token, shared with the [`crate::Client`] handles so
+/// an app can remember it; `Debug` of the token never shows it.
+pub(crate) type SessionSlot = Arc<std::sync::Mutex<Option<vestibule_protocol::Token>>>;
+
 enum Pending {
     Kick(oneshot::Sender<Result<KickResult, ClientError>>),
+    Rename(oneshot::Sender<Result<(), ClientError>>),
     Refresh {
         reply: Option<oneshot::Sender<Result<(), ClientError>>>,
         previous: vestibule_protocol::Token,
@@ -88,6 +98,7 @@ pub(crate) struct Actor {
     machine: Machine,
     commands: mpsc::UnboundedReceiver<Command>,
     hub: Arc<Hub>,
+    session: SessionSlot,
     socket: Option<Ws>,
     dialing: Option<DialFuture>,
     retry_at: Option<Instant>,
@@ -107,13 +118,16 @@ impl Actor {
         machine: Machine,
         commands: mpsc::UnboundedReceiver<Command>,
         hub: Arc<Hub>,
+        session: SessionSlot,
     ) -> Self {
         let wall = options.wall_clock.now();
+        *lock(&session) = options.session_token.clone();
         Self {
             options,
             machine,
             commands,
             hub,
+            session,
             socket: None,
             dialing: None,
             retry_at: None,
@@ -168,7 +182,7 @@ impl Actor {
                         "no reply within {} s of a ping",
                         self.options.timing.pong_timeout.as_secs()
                     );
-                    self.apply(Input::Ended { cause: CloseCause::Timeout, message, by: None }).await;
+                    self.apply(Input::Ended { cause: CloseCause::Timeout, message, by: None, ended: None }).await;
                 }
                 () = sleep_until_opt(self.ping_at) => self.ping().await,
                 () = sleep_until_opt(self.retry_at) => {
@@ -214,7 +228,23 @@ impl Actor {
                 Action::Dial { fresh } => {
                     // A new login starts without the old session's info.
                     edits.fresh |= fresh;
-                    self.dialing = Some(Box::pin(dial(self.options.clone(), self.take_id())));
+                    self.machine.set_can_fall_back(
+                        self.options.session_token.is_some() && !self.options.token.is_empty(),
+                    );
+                    self.dialing = Some(
+                        if self.options.session_token.is_none() && self.options.token.is_empty() {
+                            // Signed out and no app token: only the person can go on.
+                            Box::pin(std::future::ready(Err(Failure::no_credential())))
+                        } else {
+                            Box::pin(dial(self.options.clone(), self.take_id()))
+                        },
+                    );
+                }
+                Action::ForgetSession => {
+                    if self.options.session_token.is_some() {
+                        tracing::info!(account = %self.options.account, "the device session is over; forgetting its token");
+                    }
+                    self.set_session(None);
                 }
                 Action::Hangup { logout } => self.hangup(logout).await,
                 Action::ArmRetry { attempt, delay } => {
@@ -290,6 +320,11 @@ impl Actor {
         }
     }
 
+    fn set_session(&mut self, token: Option<vestibule_protocol::Token>) {
+        *lock(&self.session) = token.clone();
+        self.options.session_token = token;
+    }
+
     fn take_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
@@ -298,17 +333,23 @@ impl Actor {
 
     async fn on_dialed(&mut self, dialed: Result<(Ws, LoginOk), Failure>) {
         match dialed {
-            Ok((socket, ok)) => {
+            Ok((socket, mut ok)) => {
                 self.socket = Some(socket);
+                let new_session = ok.session_token.is_some();
+                if let Some(token) = ok.session_token.take() {
+                    // A new sign-in: reconnects use the session from now on.
+                    self.set_session(Some(token));
+                }
                 let now = Instant::now();
                 self.ping_at = Some(after(now, self.options.timing.ping_interval));
                 self.pong_deadline = None;
-                let info = LoginInfo::from_login_ok(
+                let mut info = LoginInfo::from_login_ok(
                     &self.options.app_key,
                     &self.options.account,
                     &self.options.device.device_id,
                     &ok,
                 );
+                info.new_session = new_session;
                 tracing::info!(account = %self.options.account, connection_id = %ok.connection_id, "connected");
                 let login = info.clone();
                 let devices = ok.devices.clone();
@@ -333,6 +374,7 @@ impl Actor {
                     cause: failure.cause,
                     message: failure.message,
                     by: None,
+                    ended: failure.ended,
                 })
                 .await;
             }
@@ -357,6 +399,7 @@ impl Actor {
                         cause: CloseCause::Transport,
                         message,
                         by: None,
+                        ended: None,
                     })
                     .await;
             }
@@ -382,6 +425,7 @@ impl Actor {
                     cause: CloseCause::from_close_code(code),
                     message,
                     by: None,
+                    ended: None,
                 })
                 .await;
             }
@@ -413,6 +457,7 @@ impl Actor {
                     cause: CloseCause::Kicked(reason),
                     message,
                     by,
+                    ended: None,
                 })
                 .await;
             }
@@ -425,10 +470,15 @@ impl Actor {
                     let _ = reply.send(Ok(KickResult { kicked, not_found }));
                 }
             }
+            ServerFrame::NewDevice { device } => {
+                tracing::info!(account = %self.options.account, device_id = %device.device_id, "a new device signed in");
+                self.emit(Event::NewDevice { device });
+            }
             ServerFrame::Ok { id } => match self.pending.remove(&id) {
                 Some(Pending::Refresh {
                     reply: Some(reply), ..
-                }) => {
+                })
+                | Some(Pending::Rename(reply)) => {
                     let _ = reply.send(Ok(()));
                 }
                 Some(Pending::Kick(reply)) => {
@@ -444,6 +494,9 @@ impl Actor {
             } => {
                 match id.and_then(|id| self.pending.remove(&id)) {
                     Some(Pending::Kick(reply)) => {
+                        let _ = reply.send(Err(ClientError::Rejected { code, message }));
+                    }
+                    Some(Pending::Rename(reply)) => {
                         let _ = reply.send(Err(ClientError::Rejected { code, message }));
                     }
                     Some(Pending::Refresh { reply, previous }) => {
@@ -466,6 +519,7 @@ impl Actor {
                 code,
                 message,
                 retry_after_ms,
+                ended,
                 ..
             } => {
                 let retry_after = retry_after_ms.map(vestibule_protocol::server_wait_ms);
@@ -473,6 +527,7 @@ impl Actor {
                     cause: CloseCause::Rejected { code, retry_after },
                     message,
                     by: None,
+                    ended,
                 })
                 .await;
             }
@@ -525,6 +580,27 @@ impl Actor {
                 };
                 if self.send(&frame).await {
                     self.pending.insert(id, Pending::Kick(reply));
+                } else {
+                    let _ = reply.send(Err(ClientError::ConnectionLost));
+                }
+            }
+            Command::Rename {
+                device_id,
+                name,
+                reply,
+            } => {
+                if self.machine.status() != Status::Connected {
+                    let _ = reply.send(Err(ClientError::NotConnected));
+                    return;
+                }
+                let id = self.take_id();
+                let frame = ClientFrame::RenameDevice {
+                    id,
+                    device_id,
+                    name,
+                };
+                if self.send(&frame).await {
+                    self.pending.insert(id, Pending::Rename(reply));
                 } else {
                     let _ = reply.send(Err(ClientError::ConnectionLost));
                 }
@@ -651,7 +727,8 @@ impl Actor {
                 }
                 Pending::Refresh {
                     reply: Some(reply), ..
-                } => {
+                }
+                | Pending::Rename(reply) => {
                     let _ = reply.send(Err(ClientError::ConnectionLost));
                 }
                 Pending::Refresh { reply: None, .. } => {}
@@ -690,7 +767,7 @@ fn reject(command: Command, error: ClientError) {
         Command::Kick(_, reply) => {
             let _ = reply.send(Err(error));
         }
-        Command::SetOptions(_, Some(reply)) => {
+        Command::SetOptions(_, Some(reply)) | Command::Rename { reply, .. } => {
             let _ = reply.send(Err(error));
         }
         Command::Disconnect(reply) | Command::Destroy(reply) => {
@@ -704,6 +781,10 @@ fn reject(command: Command, error: ClientError) {
         | Command::RetryNow
         | Command::Network(_) => {}
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// `from + wait`, or a century from now when that does not fit: no wait,

@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use vestibule_protocol::limits::MAX_SERVER_FRAME_BYTES;
-use vestibule_protocol::{ClientFrame, CloseCause, Code, Login, LoginOk, ServerFrame};
+use vestibule_protocol::{ClientFrame, CloseCause, Code, Login, LoginOk, ServerFrame, SessionEnd};
 
 use crate::options::ClientOptions;
 
@@ -26,6 +26,47 @@ pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(2);
 pub(crate) struct Failure {
     pub(crate) cause: CloseCause,
     pub(crate) message: String,
+    /// For 420: how the device's session had ended.
+    pub(crate) ended: Option<SessionEnd>,
+}
+
+impl Failure {
+    /// Neither a session nor an app token to log in with.
+    pub(crate) fn no_credential() -> Self {
+        Self::new(
+            CloseCause::Rejected {
+                code: Code::WrongCredentials,
+                retry_after: None,
+            },
+            "signed out: sign in again with a token",
+        )
+    }
+
+    fn new(cause: CloseCause, message: impl Into<String>) -> Self {
+        Self {
+            cause,
+            message: message.into(),
+            ended: None,
+        }
+    }
+}
+
+/// The `login` frame for `options`: the session token while there is one
+/// (this device coming back), else the app's token (a new sign-in).
+pub fn login_frame(options: &ClientOptions, id: u64) -> ClientFrame {
+    let (token, session_token) = match &options.session_token {
+        Some(session) => (None, Some(session.clone())),
+        None => (Some(options.token.clone()), None),
+    };
+    ClientFrame::Login(Login {
+        id,
+        app_key: options.app_key.clone(),
+        account: options.account.clone(),
+        token,
+        session_token,
+        device: options.device.clone(),
+        client: options.client.clone(),
+    })
 }
 
 /// Reads until the stream ends (tungstenite answers the gateway's close on the way).
@@ -38,10 +79,10 @@ pub(crate) async fn dial(options: ClientOptions, id: u64) -> Result<(Ws, LoginOk
     let limit = options.timing.connect_timeout;
     match timeout(limit, dial_inner(&options, id)).await {
         Ok(result) => result,
-        Err(_) => Err(Failure {
-            cause: CloseCause::Timeout,
-            message: format!("no login answer within {} s", limit.as_secs()),
-        }),
+        Err(_) => Err(Failure::new(
+            CloseCause::Timeout,
+            format!("no login answer within {} s", limit.as_secs()),
+        )),
     }
 }
 
@@ -51,10 +92,8 @@ async fn dial_inner(options: &ClientOptions, id: u64) -> Result<(Ws, LoginOk), F
         .max_message_size(Some(MAX_SERVER_FRAME_BYTES))
         .max_frame_size(Some(MAX_SERVER_FRAME_BYTES));
     let connector = if options.url.starts_with("wss://") {
-        let config = tls_config(&options.trusted_certs).map_err(|message| Failure {
-            cause: CloseCause::Transport,
-            message,
-        })?;
+        let config = tls_config(&options.trusted_certs)
+            .map_err(|message| Failure::new(CloseCause::Transport, message))?;
         Some(tokio_tungstenite::Connector::Rustls(config))
     } else {
         None
@@ -66,40 +105,31 @@ async fn dial_inner(options: &ClientOptions, id: u64) -> Result<(Ws, LoginOk), F
         connector,
     )
     .await
-    .map_err(|e| Failure {
-        cause: connect_error_cause(&e),
-        message: format!("cannot reach {}: {e}", options.url),
+    .map_err(|e| {
+        Failure::new(
+            connect_error_cause(&e),
+            format!("cannot reach {}: {e}", options.url),
+        )
     })?;
-    let login = ClientFrame::Login(Login {
-        id,
-        app_key: options.app_key.clone(),
-        account: options.account.clone(),
-        token: options.token.clone(),
-        device: options.device.clone(),
-        client: options.client.clone(),
-    });
     socket
-        .send(Message::text(login.encode()))
+        .send(Message::text(login_frame(options, id).encode()))
         .await
-        .map_err(|e| Failure {
-            cause: CloseCause::Transport,
-            message: format!("cannot send login: {e}"),
-        })?;
+        .map_err(|e| Failure::new(CloseCause::Transport, format!("cannot send login: {e}")))?;
     loop {
         let next = socket.next().await;
         let message = match next {
             Some(Ok(message)) => message,
             Some(Err(e)) => {
-                return Err(Failure {
-                    cause: CloseCause::Transport,
-                    message: format!("connection broke during login: {e}"),
-                });
+                return Err(Failure::new(
+                    CloseCause::Transport,
+                    format!("connection broke during login: {e}"),
+                ));
             }
             None => {
-                return Err(Failure {
-                    cause: CloseCause::Transport,
-                    message: "the gateway closed during login".into(),
-                });
+                return Err(Failure::new(
+                    CloseCause::Transport,
+                    "the gateway closed during login",
+                ));
             }
         };
         match message {
@@ -109,6 +139,7 @@ async fn dial_inner(options: &ClientOptions, id: u64) -> Result<(Ws, LoginOk), F
                     code,
                     message,
                     retry_after_ms,
+                    ended,
                     ..
                 }) => {
                     // Let the gateway's close reach us so the socket ends cleanly.
@@ -117,16 +148,17 @@ async fn dial_inner(options: &ClientOptions, id: u64) -> Result<(Ws, LoginOk), F
                     return Err(Failure {
                         cause: CloseCause::Rejected { code, retry_after },
                         message,
+                        ended,
                     });
                 }
                 Ok(other) => {
                     tracing::debug!(frame = ?other, "ignoring a frame before loginOk");
                 }
                 Err(e) => {
-                    return Err(Failure {
-                        cause: CloseCause::Transport,
-                        message: format!("unreadable login answer: {e}"),
-                    });
+                    return Err(Failure::new(
+                        CloseCause::Transport,
+                        format!("unreadable login answer: {e}"),
+                    ));
                 }
             },
             Message::Close(frame) => {
@@ -135,10 +167,7 @@ async fn dial_inner(options: &ClientOptions, id: u64) -> Result<(Ws, LoginOk), F
                     || "closed during login".to_owned(),
                     |f| f.reason.to_string(),
                 );
-                return Err(Failure {
-                    cause: CloseCause::Closed(code),
-                    message,
-                });
+                return Err(Failure::new(CloseCause::Closed(code), message));
             }
             _ => {}
         }

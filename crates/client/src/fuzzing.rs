@@ -72,7 +72,7 @@ pub fn script(data: &[u8]) -> Script {
     Script { handshake, steps }
 }
 
-const LOGIN_OK: &str = r#"{"type":"loginOk","id":1,"connectionId":"fuzz","ip":"127.0.0.1","port":1,"country":"","lastLoginDeviceId":null,"customTag":null,"serverTime":1800000000000,"repeatLogin":false,"devices":[],"rev":1}"#;
+const LOGIN_OK: &str = r#"{"type":"loginOk","id":1,"connectionId":"fuzz","ip":"127.0.0.1","port":1,"country":"","lastLoginDeviceId":null,"customTag":null,"serverTime":1800000000000,"repeatLogin":false,"devices":[],"rev":1,"sessionToken":"vst1.fuzz"}"#;
 
 /// Serves `script` to every connection on a loopback port until the handle
 /// is dropped; returns the URL.

@@ -57,7 +57,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use vestibule_protocol::Device;
 
 pub use crate::backoff::BackoffConfig;
-pub use crate::dial::connect_error_cause;
+pub use crate::dial::{connect_error_cause, login_frame};
 pub use crate::error::{ClientError, ReadyError};
 pub use crate::hub::Events;
 pub use crate::model::{
@@ -68,7 +68,9 @@ pub use crate::options::{
     ClientOptions, ClientOptionsBuilder, OptionsUpdate, Timing, WallClock, os_description,
 };
 pub use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-pub use vestibule_protocol::{ClientInfo, DeviceInfo, DeviceType, KickReason, KickedBy, Token};
+pub use vestibule_protocol::{
+    ClientInfo, DeviceInfo, DeviceType, EndReason, KickReason, KickedBy, SessionEnd, Token,
+};
 
 use crate::actor::{Actor, Command};
 use crate::backoff::Backoff;
@@ -167,6 +169,7 @@ struct Shared {
     key: InstanceKey,
     commands: mpsc::UnboundedSender<Command>,
     hub: Arc<Hub>,
+    session: actor::SessionSlot,
     registry: Weak<Instances>,
 }
 
@@ -176,13 +179,15 @@ impl Client {
         let hub = Arc::new(Hub::new(Actor::initial_snapshot(&options)));
         let machine = Machine::new(Backoff::new(options.timing.backoff));
         let auto_connect = options.auto_connect;
-        let actor = Actor::new(options, machine, command_rx, hub.clone());
+        let session = actor::SessionSlot::default();
+        let actor = Actor::new(options, machine, command_rx, hub.clone(), session.clone());
         tokio::spawn(actor.run());
         let client = Self {
             shared: Arc::new(Shared {
                 key,
                 commands,
                 hub,
+                session,
                 registry,
             }),
         };
@@ -242,8 +247,9 @@ impl Client {
         Ok(())
     }
 
-    /// Signs out other devices of this account (NIM kick). Devices that are
-    /// not online, and this device itself, come back in `not_found`.
+    /// Signs out other devices of this account (NIM kick), online or not:
+    /// their sessions end on every node. Unknown ids, and this device
+    /// itself, come back in `not_found`.
     pub async fn kick(&self, device_ids: Vec<String>) -> Result<KickResult, ClientError> {
         if device_ids.is_empty() {
             return Err(ClientError::InvalidOptions(
@@ -267,6 +273,36 @@ impl Client {
             return Ok(KickResult::default());
         }
         self.kick(others).await
+    }
+
+    /// Names a device of this account (this one or another): 1–64
+    /// characters after trimming, no control characters. Every device's
+    /// list shows the name.
+    pub async fn rename_device(
+        &self,
+        device_id: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Result<(), ClientError> {
+        let name = name.into();
+        vestibule_protocol::check_device_name(&name).map_err(ClientError::InvalidOptions)?;
+        let (reply, done) = oneshot::channel();
+        self.send(Command::Rename {
+            device_id: device_id.into(),
+            name,
+            reply,
+        });
+        done.await.map_err(|_| ClientError::Destroyed)?
+    }
+
+    /// The device session's token, once a sign-in got one: what *Remember me*
+    /// keeps (in the OS keychain) to come back without the app's token.
+    /// `None` before the first sign-in and after the session ended.
+    pub fn session_token(&self) -> Option<Token> {
+        self.shared
+            .session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Updates options (NIM setOptions). A new token while online is sent as
@@ -307,7 +343,7 @@ impl Client {
         }
     }
 
-    /// The account's online devices, this one marked `current`.
+    /// The account's signed-in devices (online first), this one marked `current`.
     pub fn devices(&self) -> Vec<Device> {
         self.shared.hub.borrow().devices.clone()
     }

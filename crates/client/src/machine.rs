@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use vestibule_protocol::limits::MAX_SERVER_WAIT;
-use vestibule_protocol::{CloseCause, Code, Device, Disposition, KickedBy, UnixMillis, classify};
+use vestibule_protocol::{
+    CloseCause, Code, Device, Disposition, KickedBy, SessionEnd, UnixMillis, classify,
+};
 
 use crate::backoff::Backoff;
 use crate::model::{DisconnectInfo, DisconnectReason, Event, LoginInfo, NetState, Status};
@@ -37,6 +39,8 @@ pub enum Input {
         message: String,
         /// Who kicked, if anyone.
         by: Option<KickedBy>,
+        /// For 420: how the device's session had ended.
+        ended: Option<SessionEnd>,
     },
     /// The backoff timer fired.
     RetryTimer,
@@ -90,6 +94,9 @@ pub enum Action {
     Probe,
     /// Record how the connection ended (also for retryable ends).
     Record(DisconnectInfo),
+    /// Drop the device session's token: the session is over (or the gateway
+    /// does not know it), so the next login is a sign-in with the app's token.
+    ForgetSession,
     /// Tell subscribers.
     Emit(Event),
 }
@@ -102,6 +109,8 @@ pub struct Machine {
     offline: bool,
     /// The wait a shutdown notice asked for, until the close it announced.
     going_away: Option<Duration>,
+    /// The attempt in flight used a session token and an app token is at hand.
+    can_fall_back: bool,
     backoff: Backoff,
 }
 
@@ -113,8 +122,16 @@ impl Machine {
             attempts: 0,
             offline: false,
             going_away: None,
+            can_fall_back: false,
             backoff,
         }
+    }
+
+    /// Whether the current attempt logs in with a session token while the
+    /// app's token is also at hand: a 421 (unknown session) then signs in
+    /// with the app's token at once instead of stopping.
+    pub fn set_can_fall_back(&mut self, can: bool) {
+        self.can_fall_back = can;
     }
 
     /// The lifecycle state.
@@ -173,6 +190,10 @@ impl Machine {
                     self.status,
                     Status::Connected | Status::Connecting | Status::Reconnecting
                 );
+                // A logout ends the device's session (the gateway ends it on
+                // `logout`; offline, it ends at the next sign-out or expiry):
+                // the next login is a sign-in.
+                out.push(Action::ForgetSession);
                 self.attempts = 0;
                 self.status = if destroy {
                     Status::Destroyed
@@ -189,6 +210,7 @@ impl Machine {
                         },
                         message: if destroy { "destroyed" } else { "logged out" }.to_owned(),
                         by: None,
+                        ended: None,
                         at: now,
                         will_reconnect: false,
                     };
@@ -210,9 +232,21 @@ impl Machine {
                     self.attempts = 0;
                 }
             }
-            Input::Ended { cause, message, by } => {
+            Input::Ended {
+                cause,
+                message,
+                by,
+                ended,
+            } => {
                 if matches!(self.status, Status::Connecting | Status::Connected) {
-                    self.ended(cause, message, by, now, &mut out);
+                    self.ended(
+                        cause,
+                        message,
+                        by.or(ended.as_ref().and_then(|e| e.by.clone())),
+                        ended,
+                        now,
+                        &mut out,
+                    );
                 }
             }
             Input::RetryTimer => {
@@ -292,6 +326,7 @@ impl Machine {
         cause: CloseCause,
         message: String,
         by: Option<KickedBy>,
+        ended: Option<SessionEnd>,
         now: UnixMillis,
         out: &mut Vec<Action>,
     ) {
@@ -299,6 +334,19 @@ impl Machine {
             out.push(Action::Hangup { logout: false });
         }
         let mut cause = cause.normalized();
+        // A gateway that lost its sessions (an in-memory one restarted) does
+        // not know the session token: sign in with the app's token, once.
+        if let CloseCause::Rejected {
+            code: Code::UnknownSession,
+            ..
+        } = cause
+            && std::mem::take(&mut self.can_fall_back)
+        {
+            out.push(Action::ForgetSession);
+            self.status = Status::Connecting;
+            out.push(Action::Dial { fresh: false });
+            return;
+        }
         // A shutdown notice came first: the close it announced (503) waits as long as it said.
         if let (
             CloseCause::Rejected {
@@ -317,6 +365,7 @@ impl Machine {
             reason: DisconnectReason::from_cause(cause),
             message,
             by,
+            ended,
             at: now,
             will_reconnect,
         };
@@ -337,12 +386,16 @@ impl Machine {
                     delay,
                 }));
             }
+            // Either way the device's session is over on the gateway (a
+            // token expiry ends it; a refusal or kick needs the person).
             Disposition::RefreshCredential => {
                 self.status = Status::NeedsToken;
+                out.push(Action::ForgetSession);
                 out.push(Action::Emit(Event::Disconnected { info }));
             }
             Disposition::Terminal { .. } => {
                 self.status = Status::SignedOut;
+                out.push(Action::ForgetSession);
                 out.push(Action::Emit(Event::Disconnected { info }));
             }
         }
@@ -373,6 +426,7 @@ mod tests {
             server_time: 0,
             repeat_login: false,
             token_expires_at: None,
+            new_session: false,
         }
     }
 
@@ -381,6 +435,7 @@ mod tests {
             cause,
             message: "m".into(),
             by: None,
+            ended: None,
         }
     }
 
@@ -582,6 +637,7 @@ mod tests {
                 cause: CloseCause::Kicked(KickReason::ByDevice),
                 message: "bye".into(),
                 by: Some(by.clone()),
+                ended: None,
             },
             5,
         );
@@ -798,5 +854,89 @@ mod tests {
         let a = m.on(ended(CloseCause::Closed(Some(4503))), 0);
         assert!(a.iter().any(|a| matches!(a, Action::ArmRetry { delay, .. }
             if *delay < Duration::from_secs(60))));
+    }
+
+    fn rejected(code: u16) -> CloseCause {
+        CloseCause::Rejected {
+            code: Code::from_u16(code),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn an_unknown_session_signs_in_with_the_app_token_once() {
+        let mut m = machine();
+        m.on(Input::Connect, 0);
+        m.set_can_fall_back(true);
+        let a = m.on(ended(rejected(421)), 1);
+        assert_eq!(
+            a,
+            [Action::ForgetSession, Action::Dial { fresh: false }],
+            "no event: the person sees one login"
+        );
+        assert_eq!(m.status(), Status::Connecting);
+        // The sign-in with the app's token is refused with 421 too: stop.
+        let a = m.on(ended(rejected(421)), 2);
+        assert_eq!(m.status(), Status::NeedsToken, "{a:?}");
+    }
+
+    #[test]
+    fn an_unknown_session_without_an_app_token_needs_one() {
+        let mut m = machine();
+        m.on(Input::Connect, 0);
+        let a = m.on(ended(rejected(421)), 1);
+        assert_eq!(m.status(), Status::NeedsToken);
+        assert!(a.contains(&Action::ForgetSession), "{a:?}");
+    }
+
+    #[test]
+    fn a_revoked_session_is_terminal_says_who_and_forgets_the_session() {
+        let by = KickedBy {
+            device_id: "phone".into(),
+            device_type: DeviceType::Ios,
+            os: "iOS 17.5".into(),
+            ip: "203.0.113.24".into(),
+        };
+        let end = SessionEnd {
+            reason: vestibule_protocol::EndReason::ByDevice,
+            by: Some(by.clone()),
+            at: 42,
+        };
+        let mut m = machine();
+        m.on(Input::Connect, 0);
+        m.set_can_fall_back(true);
+        let a = m.on(
+            Input::Ended {
+                cause: rejected(420),
+                message: "signed out".into(),
+                by: None,
+                ended: Some(end.clone()),
+            },
+            50,
+        );
+        assert_eq!(
+            m.status(),
+            Status::SignedOut,
+            "a revocation is not a fallback"
+        );
+        assert!(a.contains(&Action::ForgetSession), "{a:?}");
+        let Some(Event::Disconnected { info }) = events(&a).pop() else {
+            panic!("{a:?}")
+        };
+        assert_eq!(info.code, Some(420));
+        assert_eq!(info.by, Some(by), "who, from the session's end");
+        assert_eq!(info.ended, Some(end));
+        assert!(!info.will_reconnect);
+    }
+
+    #[test]
+    fn a_retryable_end_keeps_the_session() {
+        let mut m = connected();
+        let a = m.on(ended(CloseCause::Transport), 0);
+        assert!(!a.contains(&Action::ForgetSession), "{a:?}");
+        m.on(Input::RetryTimer, 0);
+        let a = m.on(ended(rejected(503)), 0);
+        assert_eq!(m.status(), Status::Reconnecting);
+        assert!(!a.contains(&Action::ForgetSession), "{a:?}");
     }
 }

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use vestibule_protocol::{CloseCause, Code, Device, KickReason, KickedBy, LoginOk, UnixMillis};
+use vestibule_protocol::{
+    CloseCause, Code, Device, KickReason, KickedBy, LoginOk, SessionEnd, UnixMillis,
+};
 
 /// TIM's NET_STATE: whether the app can talk to the gateway.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -70,6 +72,9 @@ pub struct LoginInfo {
     pub repeat_login: bool,
     /// When the token expires.
     pub token_expires_at: Option<UnixMillis>,
+    /// This login was a new sign-in: the gateway issued a new session token
+    /// (read it with [`crate::Client::session_token`] to remember it).
+    pub new_session: bool,
 }
 
 impl LoginInfo {
@@ -88,6 +93,7 @@ impl LoginInfo {
             server_time: ok.server_time,
             repeat_login: ok.repeat_login,
             token_expires_at: ok.token_expires_at,
+            new_session: ok.session_token.is_some(),
         }
     }
 }
@@ -155,6 +161,9 @@ pub struct DisconnectInfo {
     pub message: String,
     /// Who kicked, for kicks caused by a device.
     pub by: Option<KickedBy>,
+    /// For a session token refused with 420: how, by whom and when the
+    /// device's session had ended (it may have been closed at the time).
+    pub ended: Option<SessionEnd>,
     /// When it happened.
     pub at: UnixMillis,
     /// The client reconnects on its own.
@@ -191,7 +200,7 @@ pub struct Snapshot {
     /// The current session's info; kept while reconnecting and after a
     /// disconnect, cleared when a fresh login starts.
     pub login: Option<LoginInfo>,
-    /// The account's online devices (this one has `current: true`).
+    /// The account's signed-in devices, online ones first (this one has `current: true`).
     pub devices: Vec<Device>,
     /// The device list's revision.
     pub devices_rev: u64,
@@ -240,6 +249,12 @@ pub enum Event {
         /// Their revision.
         rev: u64,
     },
+    /// Another device of the account signed in for the first time (a new
+    /// session, not a reconnect): "not you? Sign it out".
+    NewDevice {
+        /// The new device.
+        device: Device,
+    },
     /// Logged in and synced (TIM SDK_READY).
     Ready,
     /// No longer ready (TIM SDK_NOT_READY).
@@ -270,7 +285,7 @@ mod duration_ms {
 pub struct KickResult {
     /// Devices signed out.
     pub kicked: Vec<String>,
-    /// Ids that matched no other online device of the account.
+    /// Ids that matched no other signed-in device of the account.
     pub not_found: Vec<String>,
 }
 

@@ -105,8 +105,14 @@ pub struct ClientOptions {
     pub app_key: String,
     /// The account.
     pub account: String,
-    /// The login token; `Debug` never shows it.
+    /// The app's login token, for a new sign-in (and as the fallback when a
+    /// gateway no longer knows the session); may be empty when
+    /// `session_token` is given. `Debug` never shows it.
     pub token: Token,
+    /// The device session's token from an earlier sign-in (what *Remember
+    /// me* keeps): logins use it while it lasts, and a sign-in with `token`
+    /// replaces it with the one the gateway issues.
+    pub session_token: Option<Token>,
     /// This device; keep `device_id` stable per install so reconnects replace their own session.
     pub device: DeviceInfo,
     /// This program.
@@ -163,6 +169,7 @@ impl ClientOptions {
             app_key: app_key.into(),
             account: account.into(),
             token: token.into(),
+            session_token: None,
             device: DeviceInfo {
                 device_id: device_id.into(),
                 device_type: DeviceType::for_this_desktop(),
@@ -202,7 +209,8 @@ impl ClientOptions {
                 )));
             }
         }
-        if self.token.is_empty() {
+        let session = self.session_token.as_ref().is_some_and(|t| !t.is_empty());
+        if self.token.is_empty() && !session {
             return Err(ClientError::InvalidOptions(
                 "token must not be empty".into(),
             ));
@@ -243,6 +251,13 @@ impl ClientOptionsBuilder {
             name: name.into(),
             version: version.into(),
         };
+        self
+    }
+
+    /// Logs in with a device session's token kept from an earlier sign-in
+    /// (the app's token may then be empty).
+    pub fn session_token(mut self, token: impl Into<Token>) -> Self {
+        self.options.session_token = Some(token.into());
         self
     }
 
@@ -306,7 +321,8 @@ impl OptionsUpdate {
     /// Everything in `options` that may change, plus the identity to check.
     pub fn from_options(options: &ClientOptions) -> Self {
         Self {
-            token: Some(options.token.clone()),
+            // A session-only instance keeps whatever app token it has.
+            token: Some(options.token.clone()).filter(|t| !t.is_empty()),
             custom_tag: Some(options.device.custom_tag.clone()),
             timing: Some(options.timing),
             account: Some(options.account.clone()),

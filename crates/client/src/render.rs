@@ -19,6 +19,19 @@ impl fmt::Display for DisconnectInfo {
                 }
                 write!(f, ": {}", reason.describe())
             }
+            // A session that had ended while this device was away: who and why
+            // (the front end adds when, in the person's locale).
+            DisconnectReason::Rejected { .. } if self.ended.is_some() => {
+                let ended = self.ended.as_ref().map(|e| e.reason);
+                f.write_str("signed out")?;
+                if let Some(by) = &self.by {
+                    write!(f, " by {by}")?;
+                }
+                if let Some(reason) = ended {
+                    write!(f, ": {}", reason.describe())?;
+                }
+                Ok(())
+            }
             DisconnectReason::Rejected { code } => {
                 let described = Code::from_u16(*code).describe();
                 write!(f, "login refused ({code}): {described}")?;
@@ -55,6 +68,7 @@ mod tests {
             reason,
             message: message.into(),
             by,
+            ended: None,
             at: 0,
             will_reconnect: false,
         }
@@ -104,6 +118,26 @@ mod tests {
                     None,
                 ),
                 "login refused (302): wrong account or token",
+            ),
+            (
+                DisconnectInfo {
+                    ended: Some(vestibule_protocol::SessionEnd {
+                        reason: vestibule_protocol::EndReason::ByDevice,
+                        by: None,
+                        at: 1,
+                    }),
+                    ..info(
+                        DisconnectReason::Rejected { code: 420 },
+                        "this device was signed out",
+                        Some(KickedBy {
+                            device_id: "iphone".into(),
+                            device_type: DeviceType::Ios,
+                            os: "iOS 17.5".into(),
+                            ip: "203.0.113.24".into(),
+                        }),
+                    )
+                },
+                "signed out by iphone (iOS, iOS 17.5, 203.0.113.24): signed out by another of your devices",
             ),
             (
                 info(DisconnectReason::Replaced, "", None),

@@ -23,6 +23,7 @@ fn info() -> LoginInfo {
         server_time: 0,
         repeat_login: false,
         token_expires_at: None,
+        new_session: false,
     }
 }
 
@@ -80,7 +81,7 @@ fn input() -> impl Strategy<Value = Input> {
         1 => Just(Input::Disconnect),
         1 => Just(Input::Destroy),
         4 => Just(Input::LoggedIn { info: Box::new(info()), devices: Vec::new(), rev: 1 }),
-        6 => cause().prop_map(|cause| Input::Ended { cause, message: "m".into(), by: None }),
+        6 => cause().prop_map(|cause| Input::Ended { cause, message: "m".into(), by: None, ended: None }),
         4 => Just(Input::RetryTimer),
         1 => Just(Input::RetryNow),
         2 => Just(Input::Stable),
@@ -182,6 +183,11 @@ proptest! {
                     Action::Emit(Event::NotReady) => prop_assert_eq!(before, Status::Connected),
                     Action::Emit(Event::Connected { .. }) => prop_assert_eq!(before, Status::Connecting),
                     Action::Emit(Event::Disconnected { info }) => prop_assert!(!info.will_reconnect),
+                    // The device session is dropped only when the person must sign in again.
+                    Action::ForgetSession => prop_assert!(
+                        matches!(after, Status::SignedOut | Status::NeedsToken | Status::Idle | Status::Destroyed),
+                        "forgot the session going to {:?}", after
+                    ),
                     _ => {}
                 }
             }

@@ -354,16 +354,14 @@ async fn kick(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
     };
-    let kicked = shared
-        .registry
-        .kick_account(
-            &app_key,
-            &account,
-            req.device_ids.as_deref(),
-            KickReason::Admin,
-        )
-        .await
-        .map_err(ApiError::unavailable)?;
+    let kicked = sign_out(
+        &shared,
+        &app_key,
+        &account,
+        req.device_ids.as_deref(),
+        KickReason::Admin,
+    )
+    .await?;
     let mut seen = std::collections::HashSet::new();
     let not_found: Vec<&String> = req
         .device_ids
@@ -373,6 +371,55 @@ async fn kick(
         .collect();
     tracing::info!(%app_key, %account, ?kicked, "admin kick");
     Ok(Json(json!({ "kicked": kicked, "notFound": not_found })))
+}
+
+/// Signs out the given devices of an account (all when `None`), online or
+/// not: online ones are kicked with `reason` on every node, and every named
+/// session ends, so its token is refused afterwards with how it ended.
+/// Returns the deviceIds signed out: the online ones in login order, then the
+/// offline ones.
+async fn sign_out(
+    shared: &Shared,
+    app_key: &str,
+    account: &str,
+    device_ids: Option<&[String]>,
+    reason: KickReason,
+) -> ApiResult<Vec<String>> {
+    let mut signed_out = shared
+        .registry
+        .kick_account(app_key, account, device_ids, reason)
+        .await
+        .map_err(ApiError::unavailable)?;
+    let end = vestibule_protocol::SessionEnd {
+        reason: vestibule_protocol::EndReason::of_kick(reason),
+        by: None,
+        at: shared.config.clock.now(),
+    };
+    let mut offline_ended = false;
+    for session in shared.store.sessions(app_key, account).await? {
+        let id = &session.device.device_id;
+        if device_ids.is_some_and(|ids| !ids.contains(id)) {
+            continue;
+        }
+        if shared
+            .store
+            .end_session(app_key, account, id, &end)
+            .await?
+            .is_some()
+            && !signed_out.contains(id)
+        {
+            signed_out.push(id.clone());
+            offline_ended = true;
+        }
+    }
+    if offline_ended {
+        shared
+            .registry
+            .refresh(app_key, account)
+            .await
+            .map_err(ApiError::unavailable)?;
+    }
+    Ok(signed_out)
 }
 
 /// Sets one flag (never rewriting the other: two admins on two nodes cannot
@@ -391,11 +438,7 @@ async fn set_flag(
     check_account(account)?;
     let flags = shared.store.set_flag(app_key, account, flag, on).await?;
     let kicked = match kick_reason {
-        Some(reason) => shared
-            .registry
-            .kick_account(app_key, account, None, reason)
-            .await
-            .map_err(ApiError::unavailable)?,
+        Some(reason) => sign_out(shared, app_key, account, None, reason).await?,
         None => Vec::new(),
     };
     tracing::info!(%app_key, %account, ?flags, ?kicked, "account flags changed");

@@ -19,6 +19,7 @@ pub mod policy;
 pub mod registry;
 pub mod secret;
 mod session;
+pub mod sessions;
 pub mod store;
 mod transport;
 
@@ -102,6 +103,8 @@ pub struct GatewayConfig {
     /// carries an `Origin` (a web page) or whose `Host` is not this loopback
     /// address (DNS rebinding). The desktop's embedded demo gateway sets it.
     pub local_only: bool,
+    /// Wall-clock time for session lifetimes (tests inject one).
+    pub clock: clock::Clock,
     /// Fault injection for tests: the session of a login of this account
     /// panics right after joining the registry (`VESTIBULE_TEST_PANIC_ACCOUNT`).
     #[doc(hidden)]
@@ -159,6 +162,7 @@ impl GatewayConfig {
             allowed_origins: Vec::new(),
             tls: None,
             local_only: false,
+            clock: clock::Clock::system(),
             panic_on_account: None,
         }
     }
@@ -308,7 +312,26 @@ impl Gateway {
             addr: config.listen,
             source,
         })?;
+        registry.attach_sessions(store.clone());
         let shared = Arc::new(Shared::new(config, store, registry, admin_key_hash));
+        {
+            // Sessions that end by themselves (idle, token expired while offline).
+            let shared = Arc::downgrade(&shared);
+            tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(SWEEP_EVERY);
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticker.tick().await;
+                    let Some(shared) = shared.upgrade() else {
+                        return;
+                    };
+                    if shared.shutdown.is_cancelled() {
+                        return;
+                    }
+                    sweep_sessions(&shared).await;
+                }
+            });
+        }
         if shared.store.is_shared() {
             // Other nodes change apps and flags too: re-read them every 2 s.
             let store = Arc::downgrade(&shared.store);
@@ -388,6 +411,13 @@ impl Gateway {
         self.shared.config.node_id.as_deref()
     }
 
+    /// Ends the sessions that are due now (idle for the app's
+    /// `sessionIdleDays`, or whose token expired while offline) and pushes the
+    /// lists; the gateway does it every minute by itself. Returns how many ended.
+    pub async fn sweep_sessions(&self) -> usize {
+        sweep_sessions(&self.shared).await
+    }
+
     /// Connections currently open (logged in or not).
     pub fn open_connections(&self) -> usize {
         self.shared.connections.len()
@@ -410,6 +440,56 @@ impl Gateway {
         // Wakes every session, which sees `kill` and drops its socket unclosed.
         self.shared.shutdown.cancel();
     }
+}
+
+/// How often sessions that end by themselves are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// See [`Gateway::sweep_sessions`].
+async fn sweep_sessions(shared: &Shared) -> usize {
+    let now = shared.config.clock.now();
+    let due = match shared.store.due_sessions(now).await {
+        Ok(due) => due,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look for expired sessions");
+            return 0;
+        }
+    };
+    let mut ended = 0;
+    for session in due {
+        let Some(reason) = session.expired(now) else {
+            continue;
+        };
+        let (app, account, device) = (
+            &session.app_key,
+            &session.account,
+            &session.device.device_id,
+        );
+        // An online device is active (its own task handles its token's expiry).
+        let list = shared.registry.devices(app, account).await;
+        if list
+            .devices
+            .iter()
+            .any(|d| d.online && d.device_id == *device)
+        {
+            continue;
+        }
+        let end = vestibule_protocol::SessionEnd {
+            reason,
+            by: None,
+            at: session.expires_at.unwrap_or(now),
+        };
+        match shared.store.end_session(app, account, device, &end).await {
+            Ok(Some(_)) => {
+                ended += 1;
+                tracing::info!(%app, %account, %device, ?reason, "device session expired");
+                let _ = shared.registry.refresh(app, account).await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot end an expired session"),
+        }
+    }
+    ended
 }
 
 /// Descriptors kept for everything that is not a client connection (the

@@ -49,9 +49,18 @@ pub struct DevicePolicy {
     /// Kick the old sessions or refuse the new one.
     #[serde(default)]
     pub on_conflict: OnConflict,
-    /// A session younger than this many seconds may not kick other devices.
+    /// A session younger than this many seconds may not kick other devices
+    /// (nor take over this device while it is online).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fresh_session_guard_secs: Option<u64>,
+    /// A device session unused this many days ends (0: never). Like WhatsApp
+    /// and Signal, 30 by default.
+    #[serde(default = "thirty")]
+    pub session_idle_days: u32,
+}
+
+fn thirty() -> u32 {
+    30
 }
 
 fn one() -> u32 {
@@ -65,6 +74,7 @@ impl Default for DevicePolicy {
             max_web_instances: 1,
             on_conflict: OnConflict::KickOld,
             fresh_session_guard_secs: None,
+            session_idle_days: 30,
         }
     }
 }
@@ -98,12 +108,13 @@ pub enum PolicyError {
 }
 
 impl PolicyError {
-    const KNOWN: [&'static str; 5] = [
+    const KNOWN: [&'static str; 6] = [
         "mode",
         "maxDevices",
         "maxWebInstances",
         "onConflict",
         "freshSessionGuardSecs",
+        "sessionIdleDays",
     ];
 }
 
@@ -115,6 +126,12 @@ impl DevicePolicy {
             return Err(PolicyError::OutOfRange {
                 field: "maxWebInstances",
                 max,
+            });
+        }
+        if self.session_idle_days > 3650 {
+            return Err(PolicyError::OutOfRange {
+                field: "sessionIdleDays",
+                max: 3650,
             });
         }
         if let PolicyMode::All { max_devices } = self.mode
@@ -400,12 +417,13 @@ mod tests {
             max_web_instances: 2,
             on_conflict: OnConflict::RejectNew,
             fresh_session_guard_secs: Some(30),
+            session_idle_days: 7,
         };
         let json = serde_json::to_value(p).unwrap_or_default();
         assert_eq!(
             json,
             serde_json::json!({"mode": "all", "maxDevices": 200, "maxWebInstances": 2,
-                "onConflict": "rejectNew", "freshSessionGuardSecs": 30})
+                "onConflict": "rejectNew", "freshSessionGuardSecs": 30, "sessionIdleDays": 7})
         );
         let parsed: Result<DevicePolicy, _> = serde_json::from_str("{\"mode\":\"perType\"}");
         assert_eq!(parsed.ok(), Some(DevicePolicy::default()));

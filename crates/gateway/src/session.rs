@@ -15,13 +15,15 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tracing::Instrument;
 use vestibule_protocol::token::{self, TokenError};
 use vestibule_protocol::{
-    ClientFrame, Code, DecodeError, KickReason, Login, LoginOk, ServerFrame, Token, close_code,
+    ClientFrame, Code, DecodeError, EndReason, KickReason, KickedBy, Login, LoginOk, ServerFrame,
+    SessionEnd, Token, close_code,
 };
 
 use crate::Shared;
 use crate::clock::unix_millis;
 use crate::registry::{NewSession, SessionKey, SessionMsg};
-use crate::store::App;
+use crate::sessions::DeviceSession;
+use crate::store::{App, SessionChange};
 
 /// How long to wait for the client's half of the closing handshake.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -60,6 +62,52 @@ struct Conn<S> {
     shared: Arc<Shared>,
 }
 
+/// The credential a login carried, checked.
+enum Credential {
+    /// The app's token: a new sign-in of this device.
+    SignIn {
+        /// When that token expires (`None`: a static token).
+        token_expires_at: Option<u64>,
+        /// The device's session it replaces, if it had one.
+        previous: Option<DeviceSession>,
+    },
+    /// The device's session token: the device comes back.
+    Resume {
+        /// Its session.
+        session: DeviceSession,
+    },
+}
+
+/// Why a credential was refused.
+struct Refusal {
+    code: Code,
+    message: String,
+    /// How the device's session ended (420).
+    ended: Option<SessionEnd>,
+    /// A failed guess: it counts against the login-failure limits.
+    counts: bool,
+}
+
+impl Refusal {
+    fn new(code: Code, message: &str) -> Self {
+        Self {
+            code,
+            message: message.to_owned(),
+            ended: None,
+            counts: false,
+        }
+    }
+
+    fn ended(end: SessionEnd) -> Self {
+        Self {
+            code: Code::SessionEnded,
+            message: format!("this device was signed out: {}", end.reason.describe()),
+            ended: Some(end),
+            counts: false,
+        }
+    }
+}
+
 /// A logged-in session's own state.
 struct Live {
     /// Still in the registry as far as this task knows: dropping a `Live`
@@ -72,6 +120,12 @@ struct Live {
     mailbox: crate::registry::Mailbox,
     expires: Option<Instant>,
     last_rev: u64,
+    /// This device, as it appears in `kicked.by` and session ends it causes.
+    me: KickedBy,
+    /// When the device's session began (the fresh-session guard's age).
+    created_at: u64,
+    /// When to record the device as active again (while online).
+    next_active: Instant,
 }
 
 impl Drop for Live {
@@ -129,6 +183,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         );
         let end = self.serve_live(&mut live).instrument(span.clone()).await;
         if matches!(end, End::Leave) {
+            // The connection ended; the device stays signed in, offline.
+            self.went_offline(&live).await;
             self.shared.registry.remove(&live.key).await;
         }
         live.registered = false;
@@ -240,27 +296,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 .await;
             return None;
         };
-        let claims = match token::verify(
-            app.secret.expose(),
-            &app.app_key,
-            &login.account,
-            &login.token,
-        ) {
-            Ok(claims) => claims,
-            Err(e) => {
-                if let Some(limiter) = &shared.address_failures {
-                    let _ = limiter.spend(&address_key);
+        let now = shared.config.clock.now();
+        let spend_failure = || {
+            if let Some(limiter) = &shared.address_failures {
+                let _ = limiter.spend(&address_key);
+            }
+            if let Some(limiter) = &shared.account_failures {
+                let _ = limiter.spend(&account_key);
+            }
+        };
+        let credential = match self.credential(&app, &login, now).await {
+            Ok(credential) => credential,
+            Err(refusal) => {
+                if refusal.counts {
+                    spend_failure();
                 }
-                if let Some(limiter) = &shared.account_failures {
-                    let _ = limiter.spend(&account_key);
-                }
-                let message = match e {
-                    TokenError::Expired => "token expired",
-                    TokenError::WrongAccount => "token was issued for another account",
-                    TokenError::WrongApp => "token was issued for another appKey",
-                    TokenError::Invalid | TokenError::EmptySecret => "wrong account or token",
+                let frame = ServerFrame::LoginFailed {
+                    id: Some(login.id),
+                    code: refusal.code,
+                    message: refusal.message.clone(),
+                    retry_after_ms: None,
+                    ended: refusal.ended,
                 };
-                self.refuse(Some(login.id), Code::WrongCredentials, message, None)
+                self.refuse_with(frame, refusal.code, &refusal.message)
                     .await;
                 return None;
             }
@@ -289,12 +347,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         };
         let mailbox = crate::registry::Mailbox::new();
         let login_time = unix_millis();
+        let ip = self.peer.ip().to_string();
+        let idle_days = app.policy.session_idle_days;
+        let (record, new_token, first_sign_in) = match credential {
+            Credential::SignIn {
+                token_expires_at,
+                previous,
+            } => {
+                let (token, token_hash) = crate::sessions::new_session_token();
+                let record = DeviceSession {
+                    app_key: app.app_key.clone(),
+                    account: login.account.clone(),
+                    device: login.device.clone(),
+                    client: login.client.clone(),
+                    // The person's name for this device survives a new sign-in on it.
+                    name: previous.as_ref().and_then(|p| p.name.clone()),
+                    created_at: now,
+                    last_active_at: now,
+                    last_login_at: now,
+                    last_ip: ip.clone(),
+                    token_hash,
+                    token_expires_at,
+                    expires_at: None,
+                }
+                .with_expiry(idle_days);
+                (record, Some(token), previous.is_none())
+            }
+            Credential::Resume { session } => (session, None, false),
+        };
         let session = NewSession {
             key: key.clone(),
             device: login.device.clone(),
-            ip: self.peer.ip().to_string(),
+            ip: ip.clone(),
             login_time,
             mailbox: mailbox.clone(),
+            client: login.client.clone(),
+            created_at: record.created_at,
+            takeover: new_token.is_some(),
         };
         let granted = match shared.registry.login(&app.policy, session).await {
             Ok(granted) => granted,
@@ -302,6 +391,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 let message = match refused.code {
                     Code::DuplicateLogin => "already logged in on a device of a conflicting type",
                     Code::DeviceLimit => "too many devices of this account are online",
+                    Code::Forbidden if new_token.is_some() && !flags.banned => {
+                        "this device is signed in and online; a new sign-in may not take it over"
+                    }
                     Code::Forbidden => "account banned",
                     Code::AccountDisabled => "account disabled",
                     _ => "the session registry is unavailable",
@@ -328,6 +420,74 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             self.refuse(Some(login.id), code, message, None).await;
             return None;
         }
+        // The session is written before the client learns its token: a
+        // token it holds always works (or is refused with the reason).
+        let saved = if new_token.is_some() {
+            shared.store.put_session(&record).await
+        } else {
+            let change = SessionChange::Active {
+                at: now,
+                ip: Some(ip.clone()),
+                login: true,
+                idle_days,
+            };
+            shared
+                .store
+                .update_session(
+                    &app.app_key,
+                    &login.account,
+                    &login.device.device_id,
+                    &change,
+                )
+                .await
+                .map(drop)
+        };
+        if let Err(e) = saved {
+            tracing::warn!(error = %e, "cannot save the device session");
+            shared.registry.remove(&key).await;
+            self.refuse(
+                Some(login.id),
+                Code::Busy,
+                "cannot save this device's session right now",
+                Some(2000),
+            )
+            .await;
+            return None;
+        }
+        let me = KickedBy {
+            device_id: login.device.device_id.clone(),
+            device_type: login.device.device_type,
+            os: login.device.os.clone(),
+            ip: ip.clone(),
+        };
+        for (device_id, reason) in &granted.evicted_devices {
+            let end = SessionEnd {
+                reason: EndReason::of_kick(*reason),
+                by: Some(me.clone()),
+                at: now,
+            };
+            if let Err(e) = shared
+                .store
+                .end_session(&app.app_key, &login.account, device_id, &end)
+                .await
+            {
+                tracing::warn!(error = %e, device = %device_id, "cannot end an evicted device's session");
+            }
+        }
+        if first_sign_in {
+            let device = granted
+                .devices
+                .devices
+                .iter()
+                .find(|d| d.connection_id == key.connection_id)
+                .cloned();
+            if let Some(device) = device {
+                shared
+                    .registry
+                    .announce_new_device(&app.app_key, &login.account, device, &key.connection_id)
+                    .await;
+            }
+        }
         let last_login_device_id = match shared
             .store
             .swap_last_login(&app.app_key, &login.account, &login.device.device_id)
@@ -339,20 +499,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 None
             }
         };
-        let expires_at_ms = claims.exp.saturating_mul(1000);
         let ok = LoginOk {
             id: login.id,
             connection_id: key.connection_id.clone(),
-            ip: self.peer.ip().to_string(),
+            ip: ip.clone(),
             port: self.peer.port(),
             country: String::new(),
             last_login_device_id,
             custom_tag: login.device.custom_tag.clone(),
             server_time: login_time,
             repeat_login: granted.repeat_login,
-            token_expires_at: Some(expires_at_ms),
+            token_expires_at: record.token_expires_at,
             devices: granted.devices.for_connection(&key.connection_id),
             rev: granted.devices.rev,
+            session_token: new_token,
         };
         shared.metrics.login("ok");
         tracing::info!(
@@ -363,6 +523,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             device_type = %login.device.device_type,
             repeat_login = granted.repeat_login,
             evicted = granted.evicted,
+            first_sign_in,
             "logged in"
         );
         let live = Live {
@@ -371,13 +532,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             key,
             app,
             mailbox,
-            expires: Some(expiry_instant(expires_at_ms)),
+            expires: record.token_expires_at.map(expiry_instant),
             last_rev: granted.devices.rev,
+            me,
+            created_at: record.created_at,
+            next_active: Instant::now() + Duration::from_millis(crate::sessions::ACTIVE_EVERY_MS),
         };
         if shared.config.panic_on_account.as_deref() == Some(login.account.as_str()) {
             panic!("planted panic for account {:?}", login.account);
         }
         if self.send(ServerFrame::LoginOk(ok)).await.is_err() {
+            self.went_offline(&live).await;
             self.shared.registry.remove(&live.key).await;
             let mut live = live;
             live.registered = false;
@@ -386,12 +551,135 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         Some(live)
     }
 
+    /// Which credential the login carries, checked: the app's token (a new
+    /// sign-in) or the device's session token (it comes back).
+    async fn credential(&self, app: &App, login: &Login, now: u64) -> Result<Credential, Refusal> {
+        let store = &self.shared.store;
+        let unavailable = |e: crate::store::StoreError| {
+            tracing::warn!(error = %e, "device sessions unreadable");
+            Refusal::new(Code::Busy, "the sessions store is unavailable; try again")
+        };
+        if let Some(session_token) = &login.session_token {
+            let found = store
+                .session(&app.app_key, &login.account, &login.device.device_id)
+                .await
+                .map_err(unavailable)?;
+            if let Some(session) = found
+                && crate::sessions::token_matches(session_token, &session.token_hash)
+            {
+                if let Some(reason) = session.expired(now) {
+                    let end = SessionEnd {
+                        reason,
+                        by: None,
+                        at: session.expires_at.unwrap_or(now),
+                    };
+                    store
+                        .end_session(&app.app_key, &login.account, &login.device.device_id, &end)
+                        .await
+                        .map_err(unavailable)?;
+                    let _ = self
+                        .shared
+                        .registry
+                        .refresh(&app.app_key, &login.account)
+                        .await;
+                    return Err(Refusal::ended(end));
+                }
+                return Ok(Credential::Resume { session });
+            }
+            let hash = crate::sessions::hash_session_token(session_token);
+            return match store.revocation(&hash).await.map_err(unavailable)? {
+                Some(end) => Err(Refusal::ended(end)),
+                None => {
+                    let mut refusal = Refusal::new(
+                        Code::UnknownSession,
+                        "this gateway does not know the device's session; sign in with the app's token",
+                    );
+                    refusal.counts = true;
+                    Err(refusal)
+                }
+            };
+        }
+        let token = login.token.clone().unwrap_or_else(|| Token::new(""));
+        match token::verify(app.secret.expose(), &app.app_key, &login.account, &token) {
+            Ok(claims) => {
+                let previous = store
+                    .session(&app.app_key, &login.account, &login.device.device_id)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(Credential::SignIn {
+                    token_expires_at: claims.exp.map(|exp| exp.saturating_mul(1000)),
+                    previous,
+                })
+            }
+            Err(e) => {
+                let message = match e {
+                    TokenError::Expired => "token expired",
+                    TokenError::WrongAccount => "token was issued for another account",
+                    TokenError::WrongApp => "token was issued for another appKey",
+                    TokenError::Invalid | TokenError::EmptySecret => "wrong account or token",
+                };
+                let mut refusal = Refusal::new(Code::WrongCredentials, message);
+                refusal.counts = true;
+                Err(refusal)
+            }
+        }
+    }
+
+    /// The device's connection ended but its session stays: it is offline now.
+    async fn went_offline(&self, live: &Live) {
+        let change = SessionChange::Active {
+            at: self.shared.config.clock.now(),
+            ip: None,
+            login: false,
+            idle_days: live.app.policy.session_idle_days,
+        };
+        if let Err(e) = self
+            .shared
+            .store
+            .update_session(
+                &live.key.app_key,
+                &live.key.account,
+                &live.me.device_id,
+                &change,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "cannot record the device going offline");
+        }
+    }
+
+    /// Ends this device's own session (it logged out, its token expired, the
+    /// account is banned), keeping how for its next login.
+    async fn end_own_session(&self, live: &Live, reason: EndReason) {
+        let end = SessionEnd {
+            reason,
+            by: None,
+            at: self.shared.config.clock.now(),
+        };
+        if let Err(e) = self
+            .shared
+            .store
+            .end_session(
+                &live.key.app_key,
+                &live.key.account,
+                &live.me.device_id,
+                &end,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "cannot end the device's session");
+        }
+    }
+
     /// The waiting loop of a logged-in session. It only waits; what woke it
     /// is handled in a boxed call, so an idle connection's task stays small.
     async fn serve_live(&mut self, live: &mut Live) -> End {
         let mut idle_deadline = Instant::now() + self.shared.config.idle_timeout;
         loop {
-            let deadline = live.expires.map_or(idle_deadline, |e| e.min(idle_deadline));
+            let deadline = live
+                .expires
+                .map_or(idle_deadline, |e| e.min(idle_deadline))
+                .min(live.next_active);
             // The token's expiry is checked on every turn, not only when
             // nothing else is ready: a busy mailbox or a chatty client cannot
             // keep an expired session alive.
@@ -437,12 +725,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                     message: "server shutting down".to_owned(),
                     retry_after_ms: Some(retry_after_ms),
                 };
+                self.went_offline(live).await;
                 self.shared.registry.remove(&live.key).await;
                 if self.send(notice).await.is_ok() {
                     self.close(close_code::for_code(Code::Busy), "server shutting down")
                         .await;
                 }
                 Some(End::Gone)
+            }
+            Wake::Message(SessionMsg::NewDevice(device)) => {
+                let frame = ServerFrame::NewDevice {
+                    device: (*device).clone(),
+                };
+                self.send(frame).await.err()
             }
             Wake::Message(SessionMsg::Devices(list)) => {
                 if list.rev > live.last_rev {
@@ -508,6 +803,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 tracing::info!("token expired");
                 Some(self.signed_out(live, KickReason::TokenExpired).await)
             }
+            Wake::Timer if live.next_active <= Instant::now() => {
+                live.next_active =
+                    Instant::now() + Duration::from_millis(crate::sessions::ACTIVE_EVERY_MS);
+                let change = SessionChange::Active {
+                    at: self.shared.config.clock.now(),
+                    ip: None,
+                    login: false,
+                    idle_days: live.app.policy.session_idle_days,
+                };
+                if let Err(e) = self
+                    .shared
+                    .store
+                    .update_session(
+                        &live.key.app_key,
+                        &live.key.account,
+                        &live.me.device_id,
+                        &change,
+                    )
+                    .await
+                {
+                    tracing::debug!(error = %e, "cannot record the device as active");
+                }
+                None
+            }
             Wake::Timer if *idle_deadline <= Instant::now() => {
                 tracing::info!("idle timeout");
                 Some(
@@ -527,6 +846,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     /// the account turned out banned): leaves the registry first, so the other
     /// devices' lists update even if this client is slow, then tells it.
     async fn signed_out(&mut self, live: &Live, reason: KickReason) -> End {
+        self.end_own_session(live, EndReason::of_kick(reason)).await;
         self.shared.registry.remove(&live.key).await;
         self.shared.metrics.kick(reason);
         let frame = ServerFrame::Kicked {
@@ -567,37 +887,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 )
                 .await
             }
-            ClientFrame::Kick { id, device_ids } => {
-                // The app's current policy, not the one at login.
-                let policy = self
-                    .shared
-                    .store
-                    .app(&live.key.app_key)
-                    .map_or(live.app.policy, |a| a.policy);
-                let guard = policy.fresh_session_guard_secs.map(Duration::from_secs);
-                match self
-                    .shared
-                    .registry
-                    .kick(&live.key, &device_ids, guard)
-                    .await
-                {
-                    Ok(outcome) => {
-                        tracing::info!(kicked = ?outcome.kicked, not_found = ?outcome.not_found, "kick");
-                        self.send(ServerFrame::KickResult {
-                            id,
-                            kicked: outcome.kicked,
-                            not_found: outcome.not_found,
-                        })
-                        .await
-                    }
-                    Err(code) => {
-                        let message = "this session is too new to sign out other devices";
-                        self.error(Some(id), code, message).await
-                    }
-                }
-            }
+            ClientFrame::Kick { id, device_ids } => self.kick(live, id, &device_ids).await,
+            ClientFrame::RenameDevice {
+                id,
+                device_id,
+                name,
+            } => self.rename(live, id, &device_id, &name).await,
             ClientFrame::RefreshToken { id, token } => self.refresh(live, id, &token).await,
             ClientFrame::Logout { id } => {
+                self.end_own_session(live, EndReason::LoggedOut).await;
                 self.shared.registry.remove(&live.key).await;
                 tracing::info!("logged out");
                 if self.send(ServerFrame::Ok { id }).await.is_ok() {
@@ -607,6 +905,128 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             }
         };
         sent.err()
+    }
+
+    /// Signs out other devices of the account, online or not: the online ones
+    /// are kicked (`byDevice`, with this device as `by`), and every named
+    /// session ends so its token is refused from then on, saying who and when.
+    async fn kick(&mut self, live: &Live, id: u64, device_ids: &[String]) -> Result<(), End> {
+        // The app's current policy, not the one at login.
+        let policy = self
+            .shared
+            .store
+            .app(&live.key.app_key)
+            .map_or(live.app.policy, |a| a.policy);
+        let guard = policy.fresh_session_guard_secs.map(Duration::from_secs);
+        let too_new = guard.is_some_and(|g| {
+            u128::from(
+                self.shared
+                    .config
+                    .clock
+                    .now()
+                    .saturating_sub(live.created_at),
+            ) < g.as_millis()
+        });
+        if too_new {
+            let message = "this session is too new to sign out other devices";
+            return self.error(Some(id), Code::Forbidden, message).await;
+        }
+        let mut outcome = match self
+            .shared
+            .registry
+            .kick(&live.key, device_ids, guard)
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(code) => {
+                let message = "this session is too new to sign out other devices";
+                return self.error(Some(id), code, message).await;
+            }
+        };
+        let end = SessionEnd {
+            reason: EndReason::ByDevice,
+            by: Some(live.me.clone()),
+            at: self.shared.config.clock.now(),
+        };
+        let store = &self.shared.store;
+        let (app_key, account) = (&live.key.app_key, &live.key.account);
+        for device in &outcome.kicked {
+            if let Err(e) = store.end_session(app_key, account, device, &end).await {
+                tracing::warn!(error = %e, %device, "cannot end a kicked device's session");
+            }
+        }
+        // The named devices that are not online: signed in but offline?
+        let mut offline_ended = false;
+        let mut still_not_found = Vec::new();
+        for device in std::mem::take(&mut outcome.not_found) {
+            let ended = if device == live.me.device_id {
+                None
+            } else {
+                store
+                    .end_session(app_key, account, &device, &end)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, %device, "cannot end an offline device's session");
+                        None
+                    })
+            };
+            if ended.is_some() {
+                offline_ended = true;
+                outcome.kicked.push(device);
+            } else {
+                still_not_found.push(device);
+            }
+        }
+        outcome.not_found = still_not_found;
+        if offline_ended {
+            let _ = self.shared.registry.refresh(app_key, account).await;
+        }
+        tracing::info!(kicked = ?outcome.kicked, not_found = ?outcome.not_found, "kick");
+        self.send(ServerFrame::KickResult {
+            id,
+            kicked: outcome.kicked,
+            not_found: outcome.not_found,
+        })
+        .await
+    }
+
+    /// Names a device of the account; every device sees the new list.
+    async fn rename(
+        &mut self,
+        live: &Live,
+        id: u64,
+        device_id: &str,
+        name: &str,
+    ) -> Result<(), End> {
+        let name = match vestibule_protocol::check_device_name(name) {
+            Ok(name) => name.to_owned(),
+            Err(message) => return self.error(Some(id), Code::BadRequest, &message).await,
+        };
+        let change = SessionChange::Rename { name };
+        match self
+            .shared
+            .store
+            .update_session(&live.key.app_key, &live.key.account, device_id, &change)
+            .await
+        {
+            Ok(Some(_)) => {
+                let _ = self
+                    .shared
+                    .registry
+                    .refresh(&live.key.app_key, &live.key.account)
+                    .await;
+                self.send(ServerFrame::Ok { id }).await
+            }
+            Ok(None) => {
+                let message = "no signed-in device of this account has that id";
+                self.error(Some(id), Code::Other(404), message).await
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "rename failed");
+                self.error(Some(id), Code::Busy, "cannot rename right now")
+                    .await
+            }
+        }
     }
 
     async fn refresh(&mut self, live: &mut Live, id: u64, token: &Token) -> Result<(), End> {
@@ -641,9 +1061,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         }
         match token::verify(app.secret.expose(), &app.app_key, &live.key.account, token) {
             Ok(claims) => {
-                live.expires = Some(expiry_instant(claims.exp.saturating_mul(1000)));
+                let expires_at = claims.exp.map(|exp| exp.saturating_mul(1000));
+                live.expires = expires_at.map(expiry_instant);
                 live.app = app;
-                tracing::info!(expires_at = claims.exp, "token refreshed");
+                let change = SessionChange::TokenExpiry {
+                    expires_at,
+                    idle_days: live.app.policy.session_idle_days,
+                };
+                if let Err(e) = self
+                    .shared
+                    .store
+                    .update_session(
+                        &live.key.app_key,
+                        &live.key.account,
+                        &live.me.device_id,
+                        &change,
+                    )
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot record the refreshed token's expiry");
+                }
+                tracing::info!(expires_at = ?claims.exp, "token refreshed");
                 self.send(ServerFrame::Ok { id }).await
             }
             Err(e) => {
@@ -701,14 +1139,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         message: &str,
         retry_after_ms: Option<u64>,
     ) {
-        self.shared.metrics.login(code.as_u16().to_string());
-        tracing::info!(code = code.as_u16(), message, "login refused");
         let frame = ServerFrame::LoginFailed {
             id,
             code,
             message: message.to_owned(),
             retry_after_ms,
+            ended: None,
         };
+        self.refuse_with(frame, code, message).await;
+    }
+
+    /// Sends a `loginFailed` frame and closes with `4000 + code`.
+    async fn refuse_with(&mut self, frame: ServerFrame, code: Code, message: &str) {
+        self.shared.metrics.login(code.as_u16().to_string());
+        tracing::info!(code = code.as_u16(), message, "login refused");
         if self.send(frame).await.is_ok() {
             self.close(close_code::for_code(code), message).await;
         }
@@ -830,7 +1274,8 @@ mod tests {
             id: 1,
             app_key: "demo".into(),
             account: account.into(),
-            token,
+            token: Some(token),
+            session_token: None,
             device: DeviceInfo {
                 device_id: "pc-1".into(),
                 device_type: DeviceType::Pc,
@@ -875,7 +1320,7 @@ mod tests {
         else {
             unreachable!()
         };
-        frame.token = token;
+        frame.token = Some(token);
         client
             .send(Message::text(ClientFrame::Login(frame).encode()))
             .await
@@ -912,6 +1357,12 @@ mod tests {
                         ip: "192.0.2.8".into(),
                         login_time: 0,
                         mailbox: crate::registry::Mailbox::new(),
+                        client: ClientInfo {
+                            name: "flood".into(),
+                            version: "0".into(),
+                        },
+                        created_at: 0,
+                        takeover: false,
                     };
                     let _ = shared.registry.login(&policy, session).await;
                     logins.store(n + 1, std::sync::atomic::Ordering::SeqCst);

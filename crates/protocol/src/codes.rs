@@ -25,6 +25,12 @@ pub enum Code {
     DuplicateLogin,
     /// 419: over the account's device limit.
     DeviceLimit,
+    /// 420: the device's session was signed out, banned or expired (with
+    /// `ended`: why, by whom, when): sign in again.
+    SessionEnded,
+    /// 421: the gateway does not know this session token (it lost its
+    /// sessions, e.g. an in-memory gateway restarted): sign in with the app's token.
+    UnknownSession,
     /// 422: account disabled.
     AccountDisabled,
     /// 500: server error.
@@ -37,7 +43,7 @@ pub enum Code {
 
 impl Code {
     /// Every known code, in numeric order.
-    pub const KNOWN: [Code; 11] = [
+    pub const KNOWN: [Code; 13] = [
         Self::WrongCredentials,
         Self::Forbidden,
         Self::UnknownAppKey,
@@ -46,6 +52,8 @@ impl Code {
         Self::TooFrequent,
         Self::DuplicateLogin,
         Self::DeviceLimit,
+        Self::SessionEnded,
+        Self::UnknownSession,
         Self::AccountDisabled,
         Self::ServerError,
         Self::Busy,
@@ -62,6 +70,8 @@ impl Code {
             Self::TooFrequent => 416,
             Self::DuplicateLogin => 417,
             Self::DeviceLimit => 419,
+            Self::SessionEnded => 420,
+            Self::UnknownSession => 421,
             Self::AccountDisabled => 422,
             Self::ServerError => 500,
             Self::Busy => 503,
@@ -88,6 +98,8 @@ impl Code {
             Self::TooFrequent => "too many attempts, slow down",
             Self::DuplicateLogin => "already logged in on another device",
             Self::DeviceLimit => "too many devices logged in",
+            Self::SessionEnded => "this device was signed out",
+            Self::UnknownSession => "the server does not know this device's session",
             Self::AccountDisabled => "account disabled",
             Self::ServerError => "server error",
             Self::Busy => "server busy",
@@ -351,9 +363,12 @@ fn classify_code(code: Code, retry_after: Option<Duration>) -> Disposition {
         | Code::BadRequest
         | Code::DuplicateLogin
         | Code::DeviceLimit
+        | Code::SessionEnded
         | Code::AccountDisabled => Disposition::Terminal {
             reason: TerminalReason::Rejected(code),
         },
+        // A credential problem: the client signs in with the app's token if it has one.
+        Code::UnknownSession => Disposition::RefreshCredential,
         // A server newer than this client: 5xx-like numbers are worth a retry,
         // anything else is a refusal we cannot fix by retrying.
         Code::Other(n) if n >= 500 => Disposition::Retry { after: retry_after },
@@ -400,7 +415,7 @@ mod tests {
         let retry = |ms: Option<u64>| Disposition::Retry {
             after: ms.map(Duration::from_millis),
         };
-        let rows: [(u16, Disposition); 11] = [
+        let rows: [(u16, Disposition); 13] = [
             (302, terminal(Code::WrongCredentials)),
             (403, terminal(Code::Forbidden)),
             (404, terminal(Code::UnknownAppKey)),
@@ -409,6 +424,8 @@ mod tests {
             (416, retry(Some(1500))),
             (417, terminal(Code::DuplicateLogin)),
             (419, terminal(Code::DeviceLimit)),
+            (420, terminal(Code::SessionEnded)),
+            (421, Disposition::RefreshCredential),
             (422, terminal(Code::AccountDisabled)),
             (500, retry(None)),
             (503, retry(Some(1500))),

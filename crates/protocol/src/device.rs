@@ -128,6 +128,7 @@ pub struct DeviceInfo {
 }
 
 /// The client program that logs in.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientInfo {
@@ -155,14 +156,28 @@ pub struct Device {
     /// The customTag of the device's login, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_tag: Option<String>,
-    /// The connection id the gateway gave this device's session.
+    /// The connection id of the device's online connection; `""` while offline.
     pub connection_id: String,
-    /// The device's IP address as the gateway sees it.
+    /// The device's IP address as the gateway sees it (its last one while offline).
     pub ip: String,
-    /// When the session logged in.
+    /// When its current (or last) connection logged in.
     pub login_time: UnixMillis,
-    /// Always `true` in a device list: only online devices are listed.
+    /// Whether the device is connected now; a device list also lists signed-in
+    /// devices that are offline.
     pub online: bool,
+    /// A name the person gave the device (`renameDevice`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// When the device signed in (its session began).
+    #[serde(default)]
+    pub created_at: UnixMillis,
+    /// When the device was last active: connected, disconnected, or every few
+    /// minutes while online.
+    #[serde(default)]
+    pub last_active_at: UnixMillis,
+    /// The client program the device signed in with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientInfo>,
     /// `true` for the entry describing the connection that receives the list.
     pub current: bool,
 }
@@ -233,4 +248,81 @@ mod tests {
         assert_eq!(DeviceType::Web.class(), DeviceClass::Desktop);
         assert_eq!(DeviceType::Ios.class(), DeviceClass::Mobile);
     }
+}
+
+/// Why a device's session ended, for the device that finds out later (a
+/// revoked session token is refused with 420 and this).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum EndReason {
+    /// Another device of the account signed it out (`by` says which).
+    ByDevice,
+    /// The admin API signed it out, or disabled the account.
+    Admin,
+    /// The account was banned.
+    Banned,
+    /// The device itself logged out.
+    LoggedOut,
+    /// It was not used for the app's `sessionIdleDays`.
+    Idle,
+    /// The token that signed it in expired and was not refreshed.
+    TokenExpired,
+    /// It signed in again with the app's token (a new session replaced it).
+    SignedInAgain,
+    /// The app's device policy signed it out when another device signed in.
+    LoginElsewhere,
+    /// Too many devices: the oldest went.
+    InstanceLimit,
+    /// A reason this version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl EndReason {
+    /// The end for a kick of `reason`.
+    pub fn of_kick(reason: crate::KickReason) -> Self {
+        use crate::KickReason as K;
+        match reason {
+            K::ByDevice => Self::ByDevice,
+            K::Admin => Self::Admin,
+            K::Banned => Self::Banned,
+            K::TokenExpired => Self::TokenExpired,
+            K::LoginElsewhere => Self::LoginElsewhere,
+            K::InstanceLimit => Self::InstanceLimit,
+            K::Unknown => Self::Unknown,
+        }
+    }
+
+    /// A sentence for the person whose device it was.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::ByDevice => "signed out by another of your devices",
+            Self::Admin => "signed out by the server administrator",
+            Self::Banned => "the account was banned",
+            Self::LoggedOut => "you logged out on this device",
+            Self::Idle => "signed out after a long time without use",
+            Self::TokenExpired => "your sign-in expired",
+            Self::SignedInAgain => "this device signed in again",
+            Self::LoginElsewhere => "signed in on another device of the same kind",
+            Self::InstanceLimit => "too many devices were signed in",
+            Self::Unknown => "signed out by the server",
+        }
+    }
+}
+
+/// How a device's session ended: why, by which device, when.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionEnd {
+    /// Why.
+    pub reason: EndReason,
+    /// The device that ended it, for `byDevice` and the policy's reasons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<KickedBy>,
+    /// When, in milliseconds since the epoch.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
+    pub at: UnixMillis,
 }

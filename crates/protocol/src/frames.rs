@@ -4,7 +4,9 @@ use crate::limits::{
     MAX_ACCOUNT_LEN, MAX_APP_KEY_LEN, MAX_CUSTOM_TAG_LEN, MAX_DEVICE_ID_LEN, MAX_FRAME_BYTES,
     MAX_KICK_IDS, MAX_SHORT_TEXT_LEN, MAX_TOKEN_LEN,
 };
-use crate::{ClientInfo, Code, Device, DeviceInfo, KickReason, KickedBy, Token, UnixMillis};
+use crate::{
+    ClientInfo, Code, Device, DeviceInfo, KickReason, KickedBy, SessionEnd, Token, UnixMillis,
+};
 
 /// The first frame of every connection: who is logging in, from which device.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,8 +18,14 @@ pub struct Login {
     pub app_key: String,
     /// The account name.
     pub account: String,
-    /// The login token (a JWT signed with the app's secret).
-    pub token: Token,
+    /// The app's login token (a JWT signed with the app's secret): a new
+    /// sign-in. Exactly one of `token` and `session_token` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<Token>,
+    /// The device session's token from an earlier `loginOk`: this device
+    /// coming back (the only login that may silently replace its own connection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<Token>,
     /// The device this session runs on.
     pub device: DeviceInfo,
     /// The client program.
@@ -41,11 +49,17 @@ impl Login {
         }
         check("appKey", &self.app_key, MAX_APP_KEY_LEN, false)?;
         check("account", &self.account, MAX_ACCOUNT_LEN, false)?;
-        if self.token.is_empty() {
-            return Err("token must not be empty".into());
-        }
-        if self.token.expose().len() > MAX_TOKEN_LEN {
-            return Err(format!("token is longer than {MAX_TOKEN_LEN} bytes"));
+        match (&self.token, &self.session_token) {
+            (Some(_), Some(_)) => return Err("give token or sessionToken, not both".into()),
+            (None, None) => return Err("token must not be empty".into()),
+            (Some(t), None) | (None, Some(t)) => {
+                if t.is_empty() {
+                    return Err("token must not be empty".into());
+                }
+                if t.expose().len() > MAX_TOKEN_LEN {
+                    return Err(format!("token is longer than {MAX_TOKEN_LEN} bytes"));
+                }
+            }
         }
         check(
             "device.deviceId",
@@ -95,10 +109,20 @@ pub enum ClientFrame {
         /// The new token.
         token: Token,
     },
-    /// Log out: the gateway answers `ok`, then closes normally.
+    /// Log out: the gateway answers `ok`, then closes normally. This device's
+    /// session ends (its session token is no longer accepted).
     Logout {
         /// Request id.
         id: u64,
+    },
+    /// Name a device of this account (this one or another); `ok` or `error`.
+    RenameDevice {
+        /// Request id.
+        id: u64,
+        /// The device.
+        device_id: String,
+        /// 1–64 characters after trimming, no control characters.
+        name: String,
     },
 }
 
@@ -107,7 +131,10 @@ impl ClientFrame {
     pub fn id(&self) -> u64 {
         match self {
             Self::Login(login) => login.id,
-            Self::Kick { id, .. } | Self::RefreshToken { id, .. } | Self::Logout { id } => *id,
+            Self::Kick { id, .. }
+            | Self::RefreshToken { id, .. }
+            | Self::Logout { id }
+            | Self::RenameDevice { id, .. } => *id,
         }
     }
 
@@ -137,8 +164,33 @@ impl ClientFrame {
                 Ok(())
             }
             Self::Logout { .. } => Ok(()),
+            Self::RenameDevice {
+                device_id, name, ..
+            } => {
+                if device_id.is_empty() || device_id.len() > MAX_DEVICE_ID_LEN {
+                    return Err("deviceId is empty or too long".into());
+                }
+                check_device_name(name).map(drop)
+            }
         }
     }
+}
+
+/// A device name as people type it: trimmed, 1–64 characters, no control
+/// characters. Returns the trimmed name.
+pub fn check_device_name(name: &str) -> Result<&str, String> {
+    let name = name.trim();
+    let chars = name.chars().count();
+    if chars == 0 || chars > crate::limits::MAX_DEVICE_NAME_CHARS {
+        return Err(format!(
+            "a device name is 1–{} characters",
+            crate::limits::MAX_DEVICE_NAME_CHARS
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("a device name has no control characters".into());
+    }
+    Ok(name)
 }
 
 /// The gateway's answer to a successful `login`: NIM's onconnect info and TIM's
@@ -171,6 +223,10 @@ pub struct LoginOk {
     pub devices: Vec<Device>,
     /// The device list's revision; later `devices` frames carry higher ones.
     pub rev: u64,
+    /// A new device session's token, after a login with the app's token. The
+    /// client logs in with it from then on; the gateway keeps only its hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<Token>,
 }
 
 /// A frame the gateway sends.
@@ -195,8 +251,17 @@ pub enum ServerFrame {
         /// Wait at least this long before trying again (416, 503).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
+        /// For 420: how, by whom and when the device's session ended.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ended: Option<SessionEnd>,
     },
-    /// The account's full online-device list, pushed on every change.
+    /// A device of this account signed in for the first time (not a reconnect).
+    NewDevice {
+        /// The new device.
+        device: Device,
+    },
+    /// The account's full device list (online, then signed in but offline),
+    /// pushed on every change.
     Devices {
         /// The online devices.
         devices: Vec<Device>,
@@ -352,8 +417,49 @@ mod tests {
         assert_eq!(login.app_key, "demo");
         assert_eq!(login.device.device_type, DeviceType::Pc);
         assert_eq!(login.device.custom_tag.as_deref(), Some("desk"));
-        assert_eq!(login.token.expose(), "t.o.k");
+        assert_eq!(login.token.as_ref().map(Token::expose), Some("t.o.k"));
+        assert_eq!(login.session_token, None);
         assert!(!format!("{login:?}").contains("t.o.k"));
+    }
+
+    #[test]
+    fn a_login_carries_exactly_one_token() {
+        let mut value = sample_login();
+        value["sessionToken"] = json!("vst1.abc");
+        let both = ClientFrame::decode(&value.to_string());
+        assert!(both.is_err(), "{both:?}");
+        if let Some(object) = value.as_object_mut() {
+            object.remove("token");
+        }
+        let frame = ClientFrame::decode(&value.to_string());
+        let Ok(ClientFrame::Login(login)) = frame else {
+            panic!("{frame:?}")
+        };
+        assert_eq!(
+            login.session_token.as_ref().map(Token::expose),
+            Some("vst1.abc")
+        );
+        if let Some(object) = value.as_object_mut() {
+            object.remove("sessionToken");
+        }
+        assert!(
+            ClientFrame::decode(&value.to_string()).is_err(),
+            "no token at all"
+        );
+    }
+
+    #[test]
+    fn device_names_are_trimmed_and_bounded() {
+        assert_eq!(check_device_name("  Work laptop "), Ok("Work laptop"));
+        assert!(check_device_name("   ").is_err());
+        assert!(
+            check_device_name(&"é".repeat(64)).is_ok(),
+            "characters, not bytes"
+        );
+        assert!(check_device_name(&"é".repeat(65)).is_err());
+        assert!(check_device_name("a\u{7}b").is_err());
+        let rename = json!({"type": "renameDevice", "id": 5, "deviceId": "pc", "name": "\n"});
+        assert!(ClientFrame::decode(&rename.to_string()).is_err());
     }
 
     #[test]
@@ -362,6 +468,7 @@ mod tests {
             json!({"type": "kick", "id": 2, "deviceIds": ["a", "b"]}),
             json!({"type": "refreshToken", "id": 3, "token": "x"}),
             json!({"type": "logout", "id": 4}),
+            json!({"type": "renameDevice", "id": 5, "deviceId": "pc", "name": "Work laptop"}),
             sample_login(),
         ];
         for value in frames {
@@ -450,6 +557,7 @@ mod tests {
             code: Code::TooFrequent,
             message: "slow down".into(),
             retry_after_ms: Some(1200),
+            ended: None,
         };
         let value: serde_json::Value = serde_json::from_str(&frame.encode()).unwrap_or_default();
         assert_eq!(

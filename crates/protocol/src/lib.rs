@@ -15,9 +15,12 @@ pub mod token;
 
 pub use codes::{CloseCause, Code, Disposition, KickReason, TerminalReason, classify, close_code};
 pub use device::{
-    ClientInfo, Device, DeviceClass, DeviceInfo, DeviceType, KickedBy, ParseDeviceTypeError,
+    ClientInfo, Device, DeviceClass, DeviceInfo, DeviceType, EndReason, KickedBy,
+    ParseDeviceTypeError, SessionEnd,
 };
-pub use frames::{ClientFrame, DecodeError, Login, LoginOk, ServerFrame, check_round_trip};
+pub use frames::{
+    ClientFrame, DecodeError, Login, LoginOk, ServerFrame, check_device_name, check_round_trip,
+};
 pub use secret::Token;
 
 /// The WebSocket path the gateway serves.

@@ -42,3 +42,6 @@ pub const MAX_KICK_IDS: usize = 64;
 /// The longest wait a server may ask a client for (`Retry-After`,
 /// `Retry-After-Ms`, `retryAfterMs`): longer asks are cut to this.
 pub const MAX_SERVER_WAIT: Duration = Duration::from_secs(600);
+
+/// Longest device name, in characters.
+pub const MAX_DEVICE_NAME_CHARS: usize = 64;

@@ -16,8 +16,10 @@ pub struct Claims {
     pub sub: String,
     /// The appKey.
     pub aud: String,
-    /// Expiry, seconds since the Unix epoch.
-    pub exp: u64,
+    /// Expiry, seconds since the Unix epoch; absent for a static token (NIM's
+    /// tokens without expiry), which only a sign-out or idleness ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
     /// Issued at, seconds since the Unix epoch.
     pub iat: u64,
 }
@@ -66,6 +68,11 @@ pub fn mint(
     )
 }
 
+/// Mints a static token: no expiry (NIM's static tokens).
+pub fn mint_static(secret: &str, app_key: &str, account: &str) -> Result<Token, TokenError> {
+    encode(secret, app_key, account, unix_now(), None)
+}
+
 /// Mints a token with explicit `iat` and `exp` (seconds since the epoch).
 pub fn mint_at(
     secret: &str,
@@ -73,6 +80,16 @@ pub fn mint_at(
     account: &str,
     iat: u64,
     exp: u64,
+) -> Result<Token, TokenError> {
+    encode(secret, app_key, account, iat, Some(exp))
+}
+
+fn encode(
+    secret: &str,
+    app_key: &str,
+    account: &str,
+    iat: u64,
+    exp: Option<u64>,
 ) -> Result<Token, TokenError> {
     if secret.is_empty() {
         return Err(TokenError::EmptySecret);
@@ -106,7 +123,8 @@ pub fn verify(
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
     validation.set_audience(&[app_key]);
-    validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+    // `exp` is checked when present; a static token has none.
+    validation.set_required_spec_claims(&["sub", "aud"]);
     let data = jsonwebtoken::decode::<Claims>(
         token.expose(),
         &DecodingKey::from_secret(secret.as_bytes()),
@@ -139,7 +157,20 @@ mod tests {
         };
         assert_eq!(claims.sub, "alice");
         assert_eq!(claims.aud, "demo");
-        assert!(claims.exp >= claims.iat + 59);
+        assert!(claims.exp.is_some_and(|exp| exp >= claims.iat + 59));
+    }
+
+    #[test]
+    fn static_tokens_have_no_expiry_and_verify() {
+        let Ok(token) = mint_static("s3cret", "demo", "alice") else {
+            panic!()
+        };
+        let claims = verify("s3cret", "demo", "alice", &token);
+        assert!(matches!(claims, Ok(Claims { exp: None, .. })), "{claims:?}");
+        assert_eq!(
+            verify("s3cret", "demo", "bob", &token),
+            Err(TokenError::WrongAccount)
+        );
     }
 
     #[test]

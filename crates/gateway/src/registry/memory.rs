@@ -1,9 +1,12 @@
-//! The embedded session registry: sharded maps in this process.
+//! The embedded session registry: sharded maps in this process. With a store
+//! attached, every list it pushes also holds the account's signed-in devices
+//! that are offline (read before the shard lock is taken: the lock is never
+//! held across an `.await`).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,10 +14,13 @@ use vestibule_protocol::{Code, Device, KickReason};
 
 use super::{
     DeviceList, Granted, KickOutcome, Mailbox, NewSession, Refused, SessionKey, SessionMsg,
-    SessionRegistry, Unreachable, plan_account_kick, plan_kick, plan_login,
+    SessionRegistry, Unreachable, full_list, plan_account_kick, plan_kick, plan_login,
+    stored_sessions,
 };
 use crate::clock::unix_millis;
 use crate::policy::DevicePolicy;
+use crate::sessions::DeviceSession;
+use crate::store::Store;
 
 const SHARDS: usize = 64;
 
@@ -37,16 +43,19 @@ impl Account {
         self.sessions.iter().map(|e| &e.device).collect()
     }
 
-    fn list(&self) -> Arc<DeviceList> {
-        Arc::new(DeviceList {
-            devices: self.sessions.iter().map(|e| e.device.clone()).collect(),
-            rev: self.rev,
-        })
+    fn online(&self) -> Vec<Device> {
+        self.sessions.iter().map(|e| e.device.clone()).collect()
     }
 
-    /// Pushes the current list to every session except `skip`.
-    fn push(&self, skip: Option<&str>) -> Arc<DeviceList> {
-        let list = self.list();
+    /// Pushes the account's full list (online entries plus `stored`, less
+    /// `gone`) to every session except `skip`.
+    fn push(
+        &self,
+        stored: Vec<DeviceSession>,
+        gone: &[String],
+        skip: Option<&str>,
+    ) -> Arc<DeviceList> {
+        let list = Arc::new(full_list(&self.online(), stored, gone, self.rev));
         for entry in &self.sessions {
             if Some(entry.device.connection_id.as_str()) != skip {
                 entry.mailbox.send(SessionMsg::Devices(list.clone()));
@@ -63,6 +72,7 @@ pub struct MemoryRegistry {
     hasher: RandomState,
     rev: AtomicU64,
     sessions: AtomicUsize,
+    store: OnceLock<Arc<Store>>,
 }
 
 impl Default for MemoryRegistry {
@@ -80,6 +90,7 @@ impl MemoryRegistry {
             hasher: RandomState::new(),
             rev: AtomicU64::new(unix_millis().saturating_mul(1000)),
             sessions: AtomicUsize::new(0),
+            store: OnceLock::new(),
         }
     }
 
@@ -92,6 +103,10 @@ impl MemoryRegistry {
 
     fn next_rev(&self) -> u64 {
         self.rev.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    async fn stored(&self, app_key: &str, account: &str) -> Vec<DeviceSession> {
+        stored_sessions(self.store.get(), app_key, account).await
     }
 
     /// Removes the sessions at `indexes`, sending each its message.
@@ -108,6 +123,7 @@ impl MemoryRegistry {
 impl SessionRegistry for MemoryRegistry {
     async fn login(&self, policy: &DevicePolicy, session: NewSession) -> Result<Granted, Refused> {
         let key = (session.key.app_key.clone(), session.key.account.clone());
+        let stored = self.stored(&key.0, &key.1).await;
         let mut shard = self.shard(&key.0, &key.1);
         let account = shard.entry(key.clone()).or_default();
         let plan = match plan_login(policy, &account.devices(), &session) {
@@ -119,6 +135,7 @@ impl SessionRegistry for MemoryRegistry {
                 return Err(refused);
             }
         };
+        let gone = plan.evicted_ids();
         self.take_out(account, plan.removals);
         let connection_id = session.key.connection_id.clone();
         account.sessions.push(Entry {
@@ -127,15 +144,17 @@ impl SessionRegistry for MemoryRegistry {
         });
         self.sessions.fetch_add(1, Ordering::Relaxed);
         account.rev = self.next_rev();
-        let devices = account.push(Some(&connection_id));
+        let devices = account.push(stored, &gone, Some(&connection_id));
         Ok(Granted {
             devices,
             repeat_login: plan.repeat_login,
             evicted: plan.evicted,
+            evicted_devices: plan.evicted_devices,
         })
     }
 
     async fn remove(&self, key: &SessionKey) -> bool {
+        let stored = self.stored(&key.app_key, &key.account).await;
         let account_key = (key.app_key.clone(), key.account.clone());
         let mut shard = self.shard(&key.app_key, &key.account);
         let Some(account) = shard.get_mut(&account_key) else {
@@ -154,7 +173,7 @@ impl SessionRegistry for MemoryRegistry {
             shard.remove(&account_key);
         } else {
             account.rev = self.next_rev();
-            account.push(None);
+            account.push(stored, &[], None);
         }
         true
     }
@@ -165,6 +184,7 @@ impl SessionRegistry for MemoryRegistry {
         device_ids: &[String],
         guard: Option<Duration>,
     ) -> Result<KickOutcome, Code> {
+        let stored = self.stored(&kicker_key.app_key, &kicker_key.account).await;
         let account_key = (kicker_key.app_key.clone(), kicker_key.account.clone());
         let mut shard = self.shard(&kicker_key.app_key, &kicker_key.account);
         let Some(account) = shard.get_mut(&account_key) else {
@@ -184,7 +204,7 @@ impl SessionRegistry for MemoryRegistry {
                 .collect();
             self.take_out(account, targets);
             account.rev = self.next_rev();
-            account.push(None);
+            account.push(stored, &plan.outcome.kicked, None);
         }
         Ok(plan.outcome)
     }
@@ -196,6 +216,7 @@ impl SessionRegistry for MemoryRegistry {
         device_ids: Option<&[String]>,
         reason: KickReason,
     ) -> Result<Vec<String>, Unreachable> {
+        let stored = self.stored(app_key, account).await;
         let account_key = (app_key.to_owned(), account.to_owned());
         let mut shard = self.shard(app_key, account);
         let Some(state) = shard.get_mut(&account_key) else {
@@ -218,20 +239,50 @@ impl SessionRegistry for MemoryRegistry {
             shard.remove(&account_key);
         } else {
             state.rev = self.next_rev();
-            state.push(None);
+            state.push(stored, &ids, None);
         }
         Ok(ids)
     }
 
     async fn devices(&self, app_key: &str, account: &str) -> Arc<DeviceList> {
+        let stored = self.stored(app_key, account).await;
         let shard = self.shard(app_key, account);
-        shard
+        let (online, rev) = shard
             .get(&(app_key.to_owned(), account.to_owned()))
-            .map(Account::list)
-            .unwrap_or_default()
+            .map_or((Vec::new(), 0), |a| (a.online(), a.rev));
+        Arc::new(full_list(&online, stored, &[], rev))
     }
 
     fn local_sessions(&self) -> usize {
         self.sessions.load(Ordering::Relaxed)
+    }
+
+    fn attach_sessions(&self, store: Arc<Store>) {
+        let _ = self.store.set(store);
+    }
+
+    async fn refresh(&self, app_key: &str, account: &str) -> Result<(), Unreachable> {
+        let stored = self.stored(app_key, account).await;
+        let mut shard = self.shard(app_key, account);
+        if let Some(state) = shard.get_mut(&(app_key.to_owned(), account.to_owned())) {
+            state.rev = self.next_rev();
+            state.push(stored, &[], None);
+        } else {
+            // Nobody online to tell; the next list still gets a higher revision.
+            self.next_rev();
+        }
+        Ok(())
+    }
+
+    async fn announce_new_device(&self, app_key: &str, account: &str, device: Device, skip: &str) {
+        let device = Arc::new(device);
+        let shard = self.shard(app_key, account);
+        if let Some(state) = shard.get(&(app_key.to_owned(), account.to_owned())) {
+            for entry in &state.sessions {
+                if entry.device.connection_id != skip {
+                    entry.mailbox.send(SessionMsg::NewDevice(device.clone()));
+                }
+            }
+        }
     }
 }

@@ -14,13 +14,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use std::sync::Mutex;
 
+use std::collections::VecDeque;
 use tokio::sync::Notify;
-use vestibule_protocol::{Code, Device, DeviceInfo, KickReason, KickedBy, UnixMillis};
+use vestibule_protocol::{ClientInfo, Code, Device, DeviceInfo, KickReason, KickedBy, UnixMillis};
 
 pub use memory::MemoryRegistry;
 pub use redis::RedisRegistry;
 
 use crate::policy::{Decision, DevicePolicy, Present, decide};
+use crate::sessions::DeviceSession;
+use crate::store::Store;
 
 /// What the registry tells a connection.
 #[derive(Clone, Debug)]
@@ -31,6 +34,8 @@ pub enum SessionMsg {
     Kicked(Arc<KickNotice>),
     /// A newer login of the same deviceId took this session's place; close silently.
     Replaced,
+    /// A device of the account signed in for the first time.
+    NewDevice(Arc<Device>),
 }
 
 /// Where the registry leaves messages for a connection's task. Bounded by
@@ -52,8 +57,13 @@ struct MailboxInner {
 #[derive(Debug, Default)]
 struct Slots {
     end: Option<SessionMsg>,
+    /// New sign-in alerts (a few: more would be a burst no one reads one by one).
+    alerts: VecDeque<Arc<Device>>,
     devices: Option<Arc<DeviceList>>,
 }
+
+/// New sign-in alerts kept for a session that has not taken them yet.
+const MAX_ALERTS: usize = 8;
 
 impl Mailbox {
     /// An empty mailbox.
@@ -82,6 +92,12 @@ impl Mailbox {
                 end @ (SessionMsg::Kicked(_) | SessionMsg::Replaced) => {
                     slots.end.get_or_insert(end);
                 }
+                SessionMsg::NewDevice(device) => {
+                    if slots.alerts.len() == MAX_ALERTS {
+                        slots.alerts.pop_front();
+                    }
+                    slots.alerts.push_back(device);
+                }
             }
         }
         self.0.notify.notify_one();
@@ -90,7 +106,7 @@ impl Mailbox {
     /// Messages waiting (at most 2).
     pub fn len(&self) -> usize {
         let slots = self.slots();
-        usize::from(slots.end.is_some()) + usize::from(slots.devices.is_some())
+        usize::from(slots.end.is_some()) + slots.alerts.len() + usize::from(slots.devices.is_some())
     }
 
     /// Whether nothing is waiting.
@@ -106,6 +122,9 @@ impl Mailbox {
                 let mut slots = self.slots();
                 if let Some(end) = slots.end.take() {
                     return end;
+                }
+                if let Some(device) = slots.alerts.pop_front() {
+                    return SessionMsg::NewDevice(device);
                 }
                 if let Some(list) = slots.devices.take() {
                     return SessionMsg::Devices(list);
@@ -174,6 +193,15 @@ pub struct NewSession {
     pub login_time: UnixMillis,
     /// Where to deliver pushes and kicks.
     pub mailbox: Mailbox,
+    /// The client program.
+    pub client: ClientInfo,
+    /// When the device's session began (for the fresh-session guard).
+    pub created_at: UnixMillis,
+    /// A sign-in with the app's token, not a device coming back with its
+    /// session token: the device's own online connection (if any) is not
+    /// replaced silently but signed out (`loginElsewhere`), and only when the
+    /// fresh-session guard allows it.
+    pub takeover: bool,
 }
 
 impl NewSession {
@@ -190,6 +218,10 @@ impl NewSession {
             login_time: self.login_time,
             online: true,
             current: false,
+            name: None,
+            created_at: self.created_at,
+            last_active_at: self.login_time,
+            client: Some(self.client.clone()),
         }
     }
 
@@ -220,6 +252,40 @@ fn kicked_by(device: &Device) -> KickedBy {
     }
 }
 
+/// The sessions an attached store holds for the account (none without one,
+/// or when it cannot be read: the list then shows the online devices only).
+pub(crate) async fn stored_sessions(
+    store: Option<&Arc<Store>>,
+    app_key: &str,
+    account: &str,
+) -> Vec<DeviceSession> {
+    let Some(store) = store else {
+        return Vec::new();
+    };
+    match store.sessions(app_key, account).await {
+        Ok(sessions) => sessions,
+        Err(e) => {
+            tracing::warn!(error = %e, "device sessions unreadable; listing online devices only");
+            Vec::new()
+        }
+    }
+}
+
+/// The account's list: the online devices, then the stored sessions not
+/// online, leaving out `gone` (devices whose sessions this change ends).
+pub(crate) fn full_list(
+    online: &[Device],
+    mut sessions: Vec<DeviceSession>,
+    gone: &[String],
+    rev: u64,
+) -> DeviceList {
+    sessions.retain(|s| !gone.contains(&s.device.device_id));
+    DeviceList {
+        devices: crate::sessions::merge(online, &sessions),
+        rev,
+    }
+}
+
 /// What a login does to an account's sessions.
 #[derive(Debug)]
 pub(crate) struct LoginPlan {
@@ -230,6 +296,18 @@ pub(crate) struct LoginPlan {
     pub(crate) repeat_login: bool,
     /// How many sessions the policy kicks.
     pub(crate) evicted: usize,
+    /// The devices it kicks, and why (their sessions end).
+    pub(crate) evicted_devices: Vec<(String, KickReason)>,
+}
+
+impl LoginPlan {
+    /// The deviceIds it kicks.
+    pub(crate) fn evicted_ids(&self) -> Vec<String> {
+        self.evicted_devices
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
 }
 
 /// Applies `policy` to `session` joining an account whose online devices are `devices`.
@@ -238,6 +316,27 @@ pub(crate) fn plan_login(
     devices: &[&Device],
     session: &NewSession,
 ) -> Result<LoginPlan, Refused> {
+    let same_device = devices
+        .iter()
+        .position(|d| d.device_id == session.device.device_id);
+    // A new sign-in for a device that is online: a takeover, never silent.
+    if session.takeover && same_device.is_some() {
+        // With the guard, a brand-new sign-in may not sign anyone out; with
+        // `rejectNew`, the device already online wins like any other conflict.
+        let code = if policy.fresh_session_guard_secs.is_some() {
+            Some(Code::Forbidden)
+        } else if policy.on_conflict == crate::policy::OnConflict::RejectNew {
+            Some(Code::DuplicateLogin)
+        } else {
+            None
+        };
+        if let Some(code) = code {
+            return Err(Refused {
+                code,
+                retry_after: None,
+            });
+        }
+    }
     let present: Vec<Present<'_>> = devices
         .iter()
         .map(|d| Present {
@@ -267,11 +366,30 @@ pub(crate) fn plan_login(
         .into_iter()
         .map(|(i, reason)| (i, SessionMsg::kicked(reason, Some(by.clone()))))
         .collect();
-    removals.extend(replace.map(|i| (i, SessionMsg::Replaced)));
+    let takeover = session.takeover && replace.is_some();
+    if takeover {
+        // Visible: the device's own connection is told another sign-in took over.
+        removals.extend(replace.map(|i| {
+            (
+                i,
+                SessionMsg::kicked(KickReason::LoginElsewhere, Some(by.clone())),
+            )
+        }));
+    } else {
+        removals.extend(replace.map(|i| (i, SessionMsg::Replaced)));
+    }
+    let evicted_devices = removals
+        .iter()
+        .filter_map(|(i, msg)| match msg {
+            SessionMsg::Kicked(notice) => Some((devices[*i].device_id.clone(), notice.reason)),
+            _ => None,
+        })
+        .collect();
     Ok(LoginPlan {
         removals,
-        repeat_login: replace.is_some(),
-        evicted,
+        repeat_login: replace.is_some() && !takeover,
+        evicted: evicted + usize::from(takeover),
+        evicted_devices,
     })
 }
 
@@ -300,7 +418,13 @@ pub(crate) fn plan_kick(
         .find(|d| d.connection_id == kicker_connection)
         .ok_or(Code::Forbidden)?;
     if let Some(guard) = guard {
-        let age = crate::clock::unix_millis().saturating_sub(me.login_time);
+        // The session's age, not the connection's: a reconnect does not reset it.
+        let since = if me.created_at > 0 {
+            me.created_at
+        } else {
+            me.login_time
+        };
+        let age = crate::clock::unix_millis().saturating_sub(since);
         if u128::from(age) < guard.as_millis() {
             return Err(Code::Forbidden);
         }
@@ -346,6 +470,8 @@ pub struct Granted {
     pub repeat_login: bool,
     /// How many sessions the policy kicked.
     pub evicted: usize,
+    /// The deviceIds the policy kicked, and why (their sessions end).
+    pub evicted_devices: Vec<(String, KickReason)>,
 }
 
 /// A login the registry refused.
@@ -413,6 +539,17 @@ pub trait SessionRegistry: Send + Sync + std::fmt::Debug {
     fn healthy(&self) -> bool {
         true
     }
+
+    /// Where the account's device sessions are kept: from then on every list
+    /// this registry pushes also lists the signed-in devices that are offline.
+    fn attach_sessions(&self, store: Arc<Store>);
+
+    /// Pushes the account's list again under a new revision, after a change
+    /// the registry did not make (a rename, an offline device signed out or expired).
+    async fn refresh(&self, app_key: &str, account: &str) -> Result<(), Unreachable>;
+
+    /// Tells the account's online devices, except `skip`, that `device` signed in.
+    async fn announce_new_device(&self, app_key: &str, account: &str, device: Device, skip: &str);
 
     /// The gateway is stopping (its sessions are already gone).
     async fn shutdown(&self) {}

@@ -20,6 +20,8 @@ use vestibule_protocol::UnixMillis;
 
 use crate::policy::DevicePolicy;
 use crate::secret::AppSecret;
+use crate::sessions::DeviceSession;
+use vestibule_protocol::SessionEnd;
 
 pub use sqlite::DB_FILE;
 
@@ -165,10 +167,111 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
     }
     /// An operation failed: reconnect if there is anything to reconnect.
     fn failed(&self) {}
+    /// One device's session.
+    async fn session(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_id: &str,
+    ) -> Result<Option<DeviceSession>, StoreError>;
+    /// Every session of an account.
+    async fn sessions(
+        &self,
+        app_key: &str,
+        account: &str,
+    ) -> Result<Vec<DeviceSession>, StoreError>;
+    /// Adds a session, or replaces the device's session.
+    async fn put_session(&self, session: &DeviceSession) -> Result<(), StoreError>;
+    /// Changes one session in place (atomically with respect to other
+    /// changes); returns it after, or `None` when there is no such session.
+    async fn update_session(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_id: &str,
+        change: &SessionChange,
+    ) -> Result<Option<DeviceSession>, StoreError>;
+    /// Ends a session: removes it and keeps how it ended under its token's
+    /// hash (for [`REVOCATION_KEPT_MS`](crate::sessions::REVOCATION_KEPT_MS)).
+    async fn end_session(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_id: &str,
+        end: &SessionEnd,
+    ) -> Result<Option<DeviceSession>, StoreError>;
+    /// How the session whose token hashes to `token_hash` ended, if it did.
+    async fn revocation(&self, token_hash: &str) -> Result<Option<SessionEnd>, StoreError>;
+    /// Sessions whose `expires_at` is at or before `now`.
+    async fn due_sessions(&self, now: UnixMillis) -> Result<Vec<DeviceSession>, StoreError>;
     /// Puts back apps and flags the backend lost (a Redis restarted without
     /// persistence), without overwriting anything it still has.
     async fn restore(&self, _apps: &Apps, _flags: &Flags) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+/// A change to one device session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum SessionChange {
+    /// The device was active at `at` (connected when `login`, from `ip` if given).
+    Active {
+        /// When.
+        at: UnixMillis,
+        /// From where, when it connected.
+        ip: Option<String>,
+        /// It connected (a login), rather than disconnected or was seen online.
+        login: bool,
+        /// The app's `sessionIdleDays`, to recompute the expiry.
+        idle_days: u32,
+    },
+    /// A name the person gave it.
+    Rename {
+        /// The name, already checked.
+        name: String,
+    },
+    /// A refreshed token: the new expiry (`None`: a static token).
+    TokenExpiry {
+        /// When the new token expires.
+        expires_at: Option<UnixMillis>,
+        /// The app's `sessionIdleDays`.
+        idle_days: u32,
+    },
+}
+
+impl SessionChange {
+    /// Applies the change to `session`.
+    pub fn apply(&self, session: &mut DeviceSession) {
+        match self {
+            Self::Active {
+                at,
+                ip,
+                login,
+                idle_days,
+            } => {
+                session.last_active_at = session.last_active_at.max(*at);
+                if let Some(ip) = ip {
+                    session.last_ip.clone_from(ip);
+                }
+                if *login {
+                    session.last_login_at = *at;
+                }
+                *session = session.clone().with_expiry(*idle_days);
+            }
+            Self::Rename { name } => session.name = Some(name.clone()),
+            Self::TokenExpiry {
+                expires_at,
+                idle_days,
+            } => {
+                session.token_expires_at = *expires_at;
+                *session = session.clone().with_expiry(*idle_days);
+            }
+        }
     }
 }
 
@@ -362,6 +465,93 @@ impl Store {
     /// Sets a value in the meta table.
     pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
         self.backend.set_meta(key, value).await
+    }
+}
+
+impl Store {
+    /// One device's session.
+    pub async fn session(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_id: &str,
+    ) -> Result<Option<DeviceSession>, StoreError> {
+        self.backend.session(app_key, account, device_id).await
+    }
+
+    /// Every session of an account.
+    pub async fn sessions(
+        &self,
+        app_key: &str,
+        account: &str,
+    ) -> Result<Vec<DeviceSession>, StoreError> {
+        self.backend.sessions(app_key, account).await
+    }
+
+    /// Adds a session, or replaces the device's session. A replaced session's
+    /// token stops working (its end is kept as `signedInAgain`).
+    pub async fn put_session(&self, session: &DeviceSession) -> Result<(), StoreError> {
+        if let Some(previous) = self
+            .backend
+            .session(
+                &session.app_key,
+                &session.account,
+                &session.device.device_id,
+            )
+            .await?
+            && previous.token_hash != session.token_hash
+        {
+            let end = SessionEnd {
+                reason: vestibule_protocol::EndReason::SignedInAgain,
+                by: None,
+                at: session.created_at,
+            };
+            self.backend
+                .end_session(
+                    &session.app_key,
+                    &session.account,
+                    &session.device.device_id,
+                    &end,
+                )
+                .await?;
+        }
+        self.backend.put_session(session).await
+    }
+
+    /// Changes one session in place; the session after, if there is one.
+    pub async fn update_session(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_id: &str,
+        change: &SessionChange,
+    ) -> Result<Option<DeviceSession>, StoreError> {
+        self.backend
+            .update_session(app_key, account, device_id, change)
+            .await
+    }
+
+    /// Ends a session, keeping how it ended for its device's next login.
+    pub async fn end_session(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_id: &str,
+        end: &SessionEnd,
+    ) -> Result<Option<DeviceSession>, StoreError> {
+        self.backend
+            .end_session(app_key, account, device_id, end)
+            .await
+    }
+
+    /// How a session ended, by its token's hash.
+    pub async fn revocation(&self, token_hash: &str) -> Result<Option<SessionEnd>, StoreError> {
+        self.backend.revocation(token_hash).await
+    }
+
+    /// Sessions that ended by themselves by `now` (idle, or their token expired).
+    pub async fn due_sessions(&self, now: UnixMillis) -> Result<Vec<DeviceSession>, StoreError> {
+        self.backend.due_sessions(now).await
     }
 }
 

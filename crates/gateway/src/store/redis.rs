@@ -11,8 +11,11 @@ use async_trait::async_trait;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
-use super::{AccountFlags, App, Apps, Backend, Flag, Flags, StoreError};
+use vestibule_protocol::{SessionEnd, UnixMillis};
+
+use super::{AccountFlags, App, Apps, Backend, Flag, Flags, SessionChange, StoreError};
 use crate::registry::redis::flags_key;
+use crate::sessions::DeviceSession;
 
 const APPS: &str = "vst:apps";
 /// Where versions before the per-account flag hashes kept every account's flags (JSON).
@@ -34,6 +37,27 @@ end
 return {banned and 1 or 0, disabled and 1 or 0}
 ";
 
+/// Replaces a device session only if it is still what was read (the change is
+/// computed in Rust; a concurrent change makes the caller read and try again).
+const SESSION_CAS: &str = r"
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+if ARGV[5] == '' then redis.call('ZREM', KEYS[2], ARGV[4]) else redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4]) end
+return 1
+";
+
+/// Ends a device session: removes it and keeps how it ended under its token's hash.
+const SESSION_END: &str = r"
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+local hash = cjson.decode(raw).tokenHash
+redis.call('SET', 'vst:revoked:' .. hash, ARGV[3], 'PX', ARGV[4])
+return raw
+";
+
 /// Sets a hash field and returns its previous value, atomically.
 const SWAP_LAST: &str = include_str!("swap_last.lua");
 
@@ -41,6 +65,8 @@ pub(super) struct RedisBackend {
     link: crate::registry::redis::Link,
     swap: Arc<redis::Script>,
     set_flag: Arc<redis::Script>,
+    session_cas: Arc<redis::Script>,
+    session_end: Arc<redis::Script>,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -56,6 +82,8 @@ impl RedisBackend {
             link,
             swap: Arc::new(redis::Script::new(SWAP_LAST)),
             set_flag: Arc::new(redis::Script::new(SET_FLAG)),
+            session_cas: Arc::new(redis::Script::new(SESSION_CAS)),
+            session_end: Arc::new(redis::Script::new(SESSION_END)),
         };
         backend.migrate_legacy_flags().await?;
         Ok(backend)
@@ -69,6 +97,20 @@ impl RedisBackend {
 /// How an account is named in `vst:flagged` (names never hold a newline).
 fn flagged_member(app_key: &str, account: &str) -> String {
     format!("{app_key}\n{account}")
+}
+
+const SESSIONS_DUE: &str = "vst:dsess:due";
+
+fn sessions_key(app_key: &str, account: &str) -> String {
+    format!("vst:dsess:{app_key}:{account}")
+}
+
+fn due_member(app_key: &str, account: &str, device_id: &str) -> String {
+    format!("{app_key}\n{account}\n{device_id}")
+}
+
+fn decode_session(raw: &str) -> Result<DeviceSession, StoreError> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(format!("a device session: {e}")))
 }
 
 fn read_flags(fields: &[(String, String)]) -> AccountFlags {
@@ -207,6 +249,131 @@ impl Backend for RedisBackend {
 
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self.conn().hget(META, key).await?)
+    }
+
+    async fn session(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_id: &str,
+    ) -> Result<Option<DeviceSession>, StoreError> {
+        let raw: Option<String> = self
+            .conn()
+            .hget(sessions_key(app_key, account), device_id)
+            .await?;
+        raw.map(|r| decode_session(&r)).transpose()
+    }
+
+    async fn sessions(
+        &self,
+        app_key: &str,
+        account: &str,
+    ) -> Result<Vec<DeviceSession>, StoreError> {
+        let all: Vec<(String, String)> =
+            self.conn().hgetall(sessions_key(app_key, account)).await?;
+        all.iter().map(|(_, raw)| decode_session(raw)).collect()
+    }
+
+    async fn put_session(&self, session: &DeviceSession) -> Result<(), StoreError> {
+        let key = sessions_key(&session.app_key, &session.account);
+        let member = due_member(
+            &session.app_key,
+            &session.account,
+            &session.device.device_id,
+        );
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .hset(&key, &session.device.device_id, json(session)?)
+            .ignore();
+        match session.expires_at {
+            Some(at) => pipe.zadd(SESSIONS_DUE, &member, at).ignore(),
+            None => pipe.zrem(SESSIONS_DUE, &member).ignore(),
+        };
+        let () = pipe.query_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    async fn update_session(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_id: &str,
+        change: &SessionChange,
+    ) -> Result<Option<DeviceSession>, StoreError> {
+        let key = sessions_key(app_key, account);
+        for _ in 0..16 {
+            let raw: Option<String> = self.conn().hget(&key, device_id).await?;
+            let Some(raw) = raw else { return Ok(None) };
+            let mut session = decode_session(&raw)?;
+            change.apply(&mut session);
+            let done: i64 = self
+                .session_cas
+                .key(&key)
+                .key(SESSIONS_DUE)
+                .arg(device_id)
+                .arg(&raw)
+                .arg(json(&session)?)
+                .arg(due_member(app_key, account, device_id))
+                .arg(
+                    session
+                        .expires_at
+                        .map(|e| e.to_string())
+                        .unwrap_or_default(),
+                )
+                .invoke_async(&mut self.conn())
+                .await?;
+            if done == 1 {
+                return Ok(Some(session));
+            }
+        }
+        Err(StoreError::Corrupt("a device session kept changing".into()))
+    }
+
+    async fn end_session(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_id: &str,
+        end: &SessionEnd,
+    ) -> Result<Option<DeviceSession>, StoreError> {
+        let raw: Option<String> = self
+            .session_end
+            .key(sessions_key(app_key, account))
+            .key(SESSIONS_DUE)
+            .arg(device_id)
+            .arg(due_member(app_key, account, device_id))
+            .arg(json(end)?)
+            .arg(crate::sessions::REVOCATION_KEPT_MS)
+            .invoke_async(&mut self.conn())
+            .await?;
+        raw.map(|r| decode_session(&r)).transpose()
+    }
+
+    async fn revocation(&self, token_hash: &str) -> Result<Option<SessionEnd>, StoreError> {
+        let raw: Option<String> = self.conn().get(format!("vst:revoked:{token_hash}")).await?;
+        raw.map(|r| serde_json::from_str(&r).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    }
+
+    async fn due_sessions(&self, now: UnixMillis) -> Result<Vec<DeviceSession>, StoreError> {
+        let due: Vec<String> = self
+            .conn()
+            .zrangebyscore_limit(SESSIONS_DUE, "-inf", now, 0, 1000)
+            .await?;
+        let mut out = Vec::new();
+        for member in due {
+            let mut parts = member.splitn(3, '\n');
+            if let (Some(app), Some(account), Some(device)) =
+                (parts.next(), parts.next(), parts.next())
+            {
+                if let Some(session) = self.session(app, account, device).await? {
+                    out.push(session);
+                } else {
+                    let _: i64 = self.conn().zrem(SESSIONS_DUE, &member).await?;
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {

@@ -10,9 +10,12 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use super::{AccountFlags, AccountKey, App, Apps, Backend, Flag, Flags, StoreError};
+use vestibule_protocol::{SessionEnd, UnixMillis};
+
+use super::{AccountFlags, AccountKey, App, Apps, Backend, Flag, Flags, SessionChange, StoreError};
 use crate::policy::DevicePolicy;
 use crate::secret::AppSecret;
+use crate::sessions::DeviceSession;
 
 /// The file name of the SQLite database inside the data directory.
 pub const DB_FILE: &str = "gateway.sqlite3";
@@ -60,6 +63,21 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS device_sessions (
+    app_key TEXT NOT NULL,
+    account TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    expires_at INTEGER,
+    PRIMARY KEY (app_key, account, device_id)
+);
+CREATE INDEX IF NOT EXISTS device_sessions_expiry ON device_sessions (expires_at);
+CREATE TABLE IF NOT EXISTS session_revocations (
+    token_hash TEXT PRIMARY KEY,
+    data TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS session_revocations_at ON session_revocations (at);
 ";
 
 /// The owner thread's mailbox.
@@ -214,6 +232,127 @@ impl Backend for SqliteBackend {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    async fn session(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_id: &str,
+    ) -> Result<Option<DeviceSession>, StoreError> {
+        let k = (app_key.to_owned(), account.to_owned(), device_id.to_owned());
+        self.query(move |conn| read_session(conn, &k)).await
+    }
+
+    async fn sessions(
+        &self,
+        app_key: &str,
+        account: &str,
+    ) -> Result<Vec<DeviceSession>, StoreError> {
+        let k = (app_key.to_owned(), account.to_owned());
+        self.query(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT data FROM device_sessions WHERE app_key = ?1 AND account = ?2",
+            )?;
+            let rows = stmt.query_map(params![k.0, k.1], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(decode_session(&row?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_session(&self, session: &DeviceSession) -> Result<(), StoreError> {
+        let session = session.clone();
+        self.query(move |conn| write_session(conn, &session)).await
+    }
+
+    async fn update_session(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_id: &str,
+        change: &SessionChange,
+    ) -> Result<Option<DeviceSession>, StoreError> {
+        let k = (app_key.to_owned(), account.to_owned(), device_id.to_owned());
+        let change = change.clone();
+        // On the owner thread: read, change, write, with nothing in between.
+        self.query(move |conn| {
+            let Some(mut session) = read_session(conn, &k)? else {
+                return Ok(None);
+            };
+            change.apply(&mut session);
+            write_session(conn, &session)?;
+            Ok(Some(session))
+        })
+        .await
+    }
+
+    async fn end_session(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_id: &str,
+        end: &SessionEnd,
+    ) -> Result<Option<DeviceSession>, StoreError> {
+        let k = (app_key.to_owned(), account.to_owned(), device_id.to_owned());
+        let end = end.clone();
+        self.query(move |conn| {
+            let Some(session) = read_session(conn, &k)? else {
+                return Ok(None);
+            };
+            let tx = conn.transaction()?;
+            tx.execute(
+                "DELETE FROM device_sessions WHERE app_key = ?1 AND account = ?2 AND device_id = ?3",
+                params![k.0, k.1, k.2],
+            )?;
+            tx.execute(
+                "INSERT INTO session_revocations (token_hash, data, at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (token_hash) DO UPDATE SET data = ?2, at = ?3",
+                params![session.token_hash, json(&end)?, millis(end.at)],
+            )?;
+            let oldest = end.at.saturating_sub(crate::sessions::REVOCATION_KEPT_MS);
+            tx.execute(
+                "DELETE FROM session_revocations WHERE at < ?1",
+                params![millis(oldest)],
+            )?;
+            tx.commit()?;
+            Ok(Some(session))
+        })
+        .await
+    }
+
+    async fn revocation(&self, token_hash: &str) -> Result<Option<SessionEnd>, StoreError> {
+        let hash = token_hash.to_owned();
+        self.query(move |conn| {
+            let raw: Option<String> = conn
+                .query_row(
+                    "SELECT data FROM session_revocations WHERE token_hash = ?1",
+                    [hash],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            raw.map(|r| serde_json::from_str(&r).map_err(|e| StoreError::Corrupt(e.to_string())))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn due_sessions(&self, now: UnixMillis) -> Result<Vec<DeviceSession>, StoreError> {
+        self.query(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT data FROM device_sessions WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+            )?;
+            let rows = stmt.query_map(params![millis(now)], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(decode_session(&row?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         let key = key.to_owned();
         self.query(move |conn| {
@@ -278,6 +417,47 @@ fn make_private(dir: &Path) -> std::io::Result<()> {
 
 #[cfg(not(unix))]
 fn make_private(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+fn millis(at: UnixMillis) -> i64 {
+    i64::try_from(at).unwrap_or(i64::MAX)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn decode_session(raw: &str) -> Result<DeviceSession, StoreError> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(format!("a device session: {e}")))
+}
+
+fn read_session(
+    conn: &Connection,
+    k: &(String, String, String),
+) -> Result<Option<DeviceSession>, StoreError> {
+    let raw: Option<String> = conn
+        .query_row(
+            "SELECT data FROM device_sessions WHERE app_key = ?1 AND account = ?2 AND device_id = ?3",
+            params![k.0, k.1, k.2],
+            |r| r.get(0),
+        )
+        .optional()?;
+    raw.map(|r| decode_session(&r)).transpose()
+}
+
+fn write_session(conn: &Connection, session: &DeviceSession) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO device_sessions (app_key, account, device_id, data, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (app_key, account, device_id) DO UPDATE SET data = ?4, expires_at = ?5",
+        params![
+            session.app_key,
+            session.account,
+            session.device.device_id,
+            json(session)?,
+            session.expires_at.map(millis),
+        ],
+    )?;
     Ok(())
 }
 

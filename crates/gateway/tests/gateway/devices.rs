@@ -17,8 +17,22 @@ async fn same_device_id_replaces_silently_without_a_flap() {
         ["pc-1", "phone-1"]
     );
 
-    // pc-1 reconnects (say after a network change) while its old socket is still open.
-    let (_new, ok) = gw.login("alice", "pc-1", "PC").await;
+    // pc-1 reconnects with its session token (say after a network change)
+    // while its old socket is still open.
+    assert!(
+        first["sessionToken"]
+            .as_str()
+            .is_some_and(|t| t.len() >= 43),
+        "{first}"
+    );
+    let (_new, ok) = gw
+        .resume("alice", "pc-1", "PC", &first["sessionToken"])
+        .await;
+    assert_eq!(
+        ok.get("sessionToken"),
+        None,
+        "a reconnect keeps its session"
+    );
     assert_eq!(ok["repeatLogin"], true);
     assert_ne!(ok["connectionId"], first["connectionId"]);
     assert_eq!(device_ids(&ok), ["pc-1", "phone-1"]);
@@ -27,7 +41,7 @@ async fn same_device_id_replaces_silently_without_a_flap() {
     assert_eq!(old.next_event().await, Event::Closed(Some(4001)));
 
     // The phone sees exactly one push, and pc-1 is in it, with the new connection.
-    let push = phone.frame().await;
+    let push = phone.devices().await;
     assert_eq!(push["type"], "devices");
     assert_eq!(device_ids(&push), ["pc-1", "phone-1"]);
     let pc = push["devices"]
@@ -48,8 +62,7 @@ async fn every_change_pushes_the_full_list_to_every_connection() {
     let gw = TestGateway::start().await;
     let (mut a, login_a) = gw.login("alice", "a", "PC").await;
     let (mut b, login_b) = gw.login("alice", "b", "iOS").await;
-    let push = a.frame().await;
-    assert_eq!(push["type"], "devices");
+    let push = a.devices().await;
     assert_eq!(
         push["rev"], login_b["rev"],
         "a push carries the same rev as the login that caused it"
@@ -71,13 +84,16 @@ async fn every_change_pushes_the_full_list_to_every_connection() {
     assert_eq!(device_ids(&push2), ["a"]);
     assert!(push2["rev"].as_u64() > push["rev"].as_u64());
 
-    // A dropped connection (no logout) also leaves the list.
+    // A dropped connection (no logout) stays signed in, offline.
     let (c, _) = gw.login("alice", "c", "Android").await;
     let push3 = a.frame_of("devices").await;
-    assert_eq!(device_ids(&push3), ["a", "c"]);
+    assert_eq!(presence(&push3), [("a".into(), true), ("c".into(), true)]);
     drop(c);
     let push4 = a.frame_of("devices").await;
-    assert_eq!(device_ids(&push4), ["a"]);
+    assert_eq!(presence(&push4), [("a".into(), true), ("c".into(), false)]);
+    let c = &push4["devices"][1];
+    assert_eq!(c["connectionId"], "", "no connection while offline");
+    assert!(c["lastActiveAt"].as_u64() >= c["createdAt"].as_u64());
     assert!(push4["rev"].as_u64() > push3["rev"].as_u64());
 }
 

@@ -118,7 +118,7 @@ async fn reject_new_refuses_with_417_and_419() {
     let gw = TestGateway::start().await;
     gw.set_policy(json!({"mode": "perType", "onConflict": "rejectNew"}))
         .await;
-    let (mut pc, _) = gw.login("alice", "pc-1", "PC").await;
+    let (mut pc, pc_ok) = gw.login("alice", "pc-1", "PC").await;
     let reply = login_refused(&gw, "alice", "pc-2", "PC").await;
     assert_eq!(reply["code"], 417);
     // The old session is untouched: no kick, no list change.
@@ -129,9 +129,14 @@ async fn reject_new_refuses_with_417_and_419() {
     let (_phone, _) = gw.login("alice", "phone-1", "iOS").await;
     let reply = login_refused(&gw, "alice", "tab-1", "Web").await;
     assert_eq!(reply["code"], 419);
-    // A reconnect of a device already online is not a new device.
-    let (_pc_again, ok) = gw.login("alice", "pc-1", "PC").await;
+    // A reconnect of a device already online (its session token) is not a new device.
+    let (_pc_again, ok) = gw
+        .resume("alice", "pc-1", "PC", &pc_ok["sessionToken"])
+        .await;
     assert_eq!(ok["repeatLogin"], true);
+    // The app's token with that deviceId is a new sign-in, and it is refused too.
+    let reply = login_refused(&gw, "alice", "pc-1", "PC").await;
+    assert_eq!(reply["code"], 417, "{reply}");
 }
 
 #[tokio::test]

@@ -78,6 +78,12 @@ fn session(account: &str, device_id: &str, device_type: DeviceType, n: u64) -> S
         ip: "127.0.0.1".into(),
         login_time: 1_000_000 + n,
         mailbox: tx,
+        client: vestibule_protocol::ClientInfo {
+            name: "suite".into(),
+            version: "0".into(),
+        },
+        created_at: 1_000_000 + n,
+        takeover: false,
     };
     Session { key, rx, new }
 }
@@ -234,6 +240,7 @@ async fn a_device_kicks_another_by_id(backend: Backend) {
     let young = session("alice", "tab", DeviceType::Web, 9);
     let mut young_new = young.new.clone();
     young_new.login_time = vestibule_gateway::clock::unix_millis();
+    young_new.created_at = young_new.login_time;
     n.b.login(&p, young_new).await.expect("young");
     let refused =
         n.b.kick(&young.key, &["pc".into()], Some(Duration::from_secs(60)))
@@ -260,7 +267,7 @@ async fn an_admin_kick_takes_the_whole_account(backend: Backend) {
                     assert_eq!(notice.reason, KickReason::Banned);
                     break;
                 }
-                SessionMsg::Devices(_) => {}
+                SessionMsg::Devices(_) | SessionMsg::NewDevice(_) => {}
                 SessionMsg::Replaced => panic!("replaced instead of kicked"),
             }
         }
@@ -310,7 +317,7 @@ async fn the_policy_holds_when_logins_race(backend: Backend) {
                     kicked += 1;
                     break;
                 }
-                SessionMsg::Devices(_) => {}
+                SessionMsg::Devices(_) | SessionMsg::NewDevice(_) => {}
                 SessionMsg::Replaced => panic!("replaced"),
             }
         }

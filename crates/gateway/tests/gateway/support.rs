@@ -77,6 +77,57 @@ impl TestGateway {
     }
 }
 
+impl TestGateway {
+    /// A device coming back with the session token an earlier `loginOk` gave it.
+    pub async fn resume(
+        &self,
+        account: &str,
+        device_id: &str,
+        device_type: &str,
+        session_token: &Value,
+    ) -> (Client, Value) {
+        let mut client = Client::connect(&self.url()).await;
+        let reply = client
+            .login_with(&resume_frame(
+                account,
+                device_id,
+                device_type,
+                session_token.as_str().expect("a session token"),
+            ))
+            .await;
+        assert_eq!(
+            reply["type"], "loginOk",
+            "resume of {account}/{device_id} failed: {reply}"
+        );
+        (client, reply)
+    }
+}
+
+/// A login with a session token instead of the app's token.
+pub fn resume_frame(account: &str, device_id: &str, device_type: &str, session: &str) -> Value {
+    let mut frame = login_frame(account, device_id, device_type, "");
+    if let Some(object) = frame.as_object_mut() {
+        object.remove("token");
+        object.insert("sessionToken".into(), Value::from(session));
+    }
+    frame
+}
+
+/// `(deviceId, online)` of each entry in a `devices` or `loginOk` frame, in list order.
+pub fn presence(frame: &Value) -> Vec<(String, bool)> {
+    frame["devices"]
+        .as_array()
+        .expect("devices array")
+        .iter()
+        .map(|d| {
+            (
+                d["deviceId"].as_str().expect("deviceId").to_owned(),
+                d["online"].as_bool().expect("online"),
+            )
+        })
+        .collect()
+}
+
 pub fn login_frame(account: &str, device_id: &str, device_type: &str, token: &str) -> Value {
     json!({
         "type": "login", "id": 1, "appKey": APP, "account": account, "token": token,
@@ -186,14 +237,28 @@ impl Client {
         }
     }
 
-    /// The next frame of `kind`, skipping `devices` pushes.
+    /// The next frame of `kind`, skipping `devices` pushes and new-sign-in alerts.
     pub async fn frame_of(&mut self, kind: &str) -> Value {
         loop {
             let frame = self.frame().await;
             if frame["type"] == kind {
                 return frame;
             }
-            assert_eq!(frame["type"], "devices", "expected {kind}, got {frame}");
+            assert!(
+                frame["type"] == "devices" || frame["type"] == "newDevice",
+                "expected {kind}, got {frame}"
+            );
+        }
+    }
+
+    /// The next `devices` push, skipping new-sign-in alerts.
+    pub async fn devices(&mut self) -> Value {
+        loop {
+            let frame = self.frame().await;
+            if frame["type"] == "devices" {
+                return frame;
+            }
+            assert_eq!(frame["type"], "newDevice", "expected devices, got {frame}");
         }
     }
 

@@ -81,7 +81,34 @@ pub(super) enum Applied {
     },
 }
 
+/// Gives an account a new revision (nothing else changes): a list the
+/// registry did not change itself (a rename, a session that ended offline).
+pub(super) const BUMP: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local rev = redis.call('INCR', KEYS[2])
+if rev < now then
+  rev = now
+  redis.call('SET', KEYS[2], string.format('%.0f', rev))
+end
+local rev_text = string.format('%.0f', rev)
+redis.call('HSET', KEYS[1], '\0rev', rev_text)
+return {rev_text, redis.call('HGETALL', KEYS[1])}
+";
+
 impl Inner {
+    /// See [`BUMP`]: the account's new revision and its online entries.
+    pub(super) async fn bump(&self, key: &str) -> Result<Snapshot, redis::RedisError> {
+        let reply: (String, Vec<String>) = self
+            .bump
+            .key(key)
+            .key("vst:rev")
+            .invoke_async(&mut self.link.get())
+            .await?;
+        let (_, entries) = parse_fields(&reply.1);
+        Ok((reply.0.parse().unwrap_or(0), entries))
+    }
+
     pub(super) async fn read(&self, key: &str) -> Result<Snapshot, redis::RedisError> {
         let mut conn = self.link.get();
         let flat: Vec<String> = conn.hgetall(key).await?;

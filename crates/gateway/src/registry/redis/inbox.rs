@@ -36,6 +36,12 @@ pub(super) enum InboxMsg {
         devices: Vec<Device>,
         rev: u64,
     },
+    NewDevice {
+        app_key: String,
+        account: String,
+        device: Device,
+        skip: String,
+    },
 }
 
 impl Inner {
@@ -56,7 +62,7 @@ impl Inner {
             SessionMsg::Replaced => InboxMsg::Replaced {
                 conn: conn.to_owned(),
             },
-            SessionMsg::Devices(_) => return,
+            SessionMsg::Devices(_) | SessionMsg::NewDevice(_) => return,
         };
         self.publish(node, &inbox).await;
     }
@@ -98,7 +104,7 @@ impl Inner {
             .and_then(|msg| match msg {
                 InboxMsg::Kick { reason, by, .. } => Some(SessionMsg::kicked(reason, by)),
                 InboxMsg::Replaced { .. } => Some(SessionMsg::Replaced),
-                InboxMsg::Devices { .. } => None,
+                InboxMsg::Devices { .. } | InboxMsg::NewDevice { .. } => None,
             }))
     }
 
@@ -129,7 +135,55 @@ impl Inner {
         }
     }
 
+    /// Tells the account's sessions (here and on the nodes that hold some),
+    /// except `skip`, that `device` signed in.
+    pub(super) async fn announce_new_device(
+        &self,
+        app_key: &str,
+        account: &str,
+        device: Device,
+        skip: &str,
+    ) {
+        let device = Arc::new(device);
+        self.send_local(app_key, account, Some(skip), |_| {
+            SessionMsg::NewDevice(device.clone())
+        });
+        let Ok((_, entries)) = self
+            .read(&super::accounts::account_key(app_key, account))
+            .await
+        else {
+            return;
+        };
+        let nodes: BTreeSet<&str> = entries
+            .iter()
+            .map(|e| e.node.as_str())
+            .filter(|n| *n != self.node)
+            .collect();
+        for node in nodes {
+            let msg = InboxMsg::NewDevice {
+                app_key: app_key.to_owned(),
+                account: account.to_owned(),
+                device: (*device).clone(),
+                skip: skip.to_owned(),
+            };
+            self.publish(node, &msg).await;
+        }
+    }
+
     fn push_local(&self, app_key: &str, account: &str, list: &Arc<DeviceList>, skip: Option<&str>) {
+        self.send_local(app_key, account, skip, |_| {
+            SessionMsg::Devices(list.clone())
+        });
+    }
+
+    /// Leaves a message with each of this node's sessions of the account except `skip`.
+    fn send_local(
+        &self,
+        app_key: &str,
+        account: &str,
+        skip: Option<&str>,
+        msg: impl Fn(&str) -> SessionMsg,
+    ) {
         let local = self
             .local
             .lock()
@@ -139,7 +193,7 @@ impl Inner {
                 && session.key.account == account
                 && Some(session.key.connection_id.as_str()) != skip
             {
-                session.mailbox.send(SessionMsg::Devices(list.clone()));
+                session.mailbox.send(msg(&session.key.connection_id));
             }
         }
     }
@@ -259,6 +313,17 @@ fn handle_inbox(inner: &Inner, msg: InboxMsg) {
         } => {
             let list = Arc::new(DeviceList { devices, rev });
             inner.push_local(&app_key, &account, &list, None);
+        }
+        InboxMsg::NewDevice {
+            app_key,
+            account,
+            device,
+            skip,
+        } => {
+            let device = Arc::new(device);
+            inner.send_local(&app_key, &account, Some(&skip), |_| {
+                SessionMsg::NewDevice(device.clone())
+            });
         }
     }
 }

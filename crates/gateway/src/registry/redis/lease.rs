@@ -5,7 +5,7 @@
 //! the rest.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+
 use std::sync::Weak;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use vestibule_protocol::{Code, Device, KickReason};
 
-use super::accounts::{Applied, Entry, account_key, list_of};
+use super::accounts::{Applied, Entry, account_key};
 use super::{Inner, MAX_ATTEMPTS};
 use crate::clock::unix_millis;
 use crate::registry::{SessionKey, SessionMsg};
@@ -211,7 +211,9 @@ impl Inner {
                     return Ok(());
                 }
                 Applied::Done { rev, entries, .. } => {
-                    let list = Arc::new(list_of(rev, &entries));
+                    let list = self
+                        .full_list(&key.app_key, &key.account, rev, &entries, &[])
+                        .await;
                     self.push(&key.app_key, &key.account, &list, &entries, None)
                         .await;
                     return Ok(());

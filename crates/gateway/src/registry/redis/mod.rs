@@ -73,6 +73,9 @@ pub(super) struct Inner {
     local: Mutex<HashMap<String, Local>>,
     /// The epoch Redis had when this node last looked (see `lease`).
     epoch: Mutex<Option<String>>,
+    /// Where the accounts' device sessions are (their offline devices are listed too).
+    store: std::sync::OnceLock<Arc<crate::store::Store>>,
+    bump: redis::Script,
 }
 
 impl Drop for RedisRegistry {
@@ -97,6 +100,8 @@ impl RedisRegistry {
             healthy: AtomicBool::new(true),
             local: Mutex::default(),
             epoch: Mutex::default(),
+            store: std::sync::OnceLock::new(),
+            bump: redis::Script::new(accounts::BUMP),
         });
         inner.renew_lease().await?;
         let (subscribed, ready) = tokio::sync::oneshot::channel();
@@ -138,6 +143,21 @@ impl RedisRegistry {
 }
 
 impl Inner {
+    /// The account's list at `rev`: its online `entries`, then the stored
+    /// sessions that are not online, leaving out `gone`.
+    async fn full_list(
+        &self,
+        app_key: &str,
+        account: &str,
+        rev: u64,
+        entries: &[Entry],
+        gone: &[String],
+    ) -> Arc<DeviceList> {
+        let online = list_of(rev, entries).devices;
+        let stored = super::stored_sessions(self.store.get(), app_key, account).await;
+        Arc::new(super::full_list(&online, stored, gone, rev))
+    }
+
     fn mark(&self, ok: bool) {
         if !ok {
             self.link.failed();
@@ -189,7 +209,15 @@ impl Inner {
                         }
                     }
                 }
-                let list = Arc::new(list_of(rev, &entries));
+                // Kicked sessions end; dropped ones (a dead node) go offline.
+                let gone: Vec<String> = if notice.is_some() {
+                    removed.iter().map(|e| e.device.device_id.clone()).collect()
+                } else {
+                    Vec::new()
+                };
+                let list = self
+                    .full_list(&app_key, &account, rev, &entries, &gone)
+                    .await;
                 self.push(&app_key, &account, &list, &entries, None).await;
                 Ok(removed)
             }
@@ -280,7 +308,15 @@ impl SessionRegistry for RedisRegistry {
                             .deliver(&gone.node, &gone.device.connection_id, msg)
                             .await;
                     }
-                    let list = Arc::new(list_of(rev, &entries));
+                    let list = inner
+                        .full_list(
+                            &session.key.app_key,
+                            &session.key.account,
+                            rev,
+                            &entries,
+                            &plan.evicted_ids(),
+                        )
+                        .await;
                     inner
                         .push(
                             &session.key.app_key,
@@ -294,6 +330,7 @@ impl SessionRegistry for RedisRegistry {
                         devices: list,
                         repeat_login: plan.repeat_login,
                         evicted: plan.evicted,
+                        evicted_devices: plan.evicted_devices,
                     });
                 }
                 Err(e) => {
@@ -376,7 +413,15 @@ impl SessionRegistry for RedisRegistry {
                             .deliver(&gone.node, &gone.device.connection_id, plan.notice.clone())
                             .await;
                     }
-                    let list = Arc::new(list_of(rev, &entries));
+                    let list = inner
+                        .full_list(
+                            &kicker.app_key,
+                            &kicker.account,
+                            rev,
+                            &entries,
+                            &plan.outcome.kicked,
+                        )
+                        .await;
                     inner
                         .push(&kicker.app_key, &kicker.account, &list, &entries, None)
                         .await;
@@ -430,7 +475,11 @@ impl SessionRegistry for RedisRegistry {
 
     async fn devices(&self, app_key: &str, account: &str) -> Arc<DeviceList> {
         match self.inner.read(&account_key(app_key, account)).await {
-            Ok((rev, entries)) => Arc::new(list_of(rev, &entries)),
+            Ok((rev, entries)) => {
+                self.inner
+                    .full_list(app_key, account, rev, &entries, &[])
+                    .await
+            }
             Err(_) => {
                 self.inner.mark(false);
                 Arc::default()
@@ -448,6 +497,28 @@ impl SessionRegistry for RedisRegistry {
 
     fn healthy(&self) -> bool {
         RedisRegistry::healthy(self)
+    }
+
+    fn attach_sessions(&self, store: Arc<crate::store::Store>) {
+        let _ = self.inner.store.set(store);
+    }
+
+    async fn refresh(&self, app_key: &str, account: &str) -> Result<(), Unreachable> {
+        let inner = &self.inner;
+        let key = account_key(app_key, account);
+        let (rev, entries) = inner.bump(&key).await.map_err(|_| {
+            inner.mark(false);
+            Unreachable
+        })?;
+        let list = inner.full_list(app_key, account, rev, &entries, &[]).await;
+        inner.push(app_key, account, &list, &entries, None).await;
+        Ok(())
+    }
+
+    async fn announce_new_device(&self, app_key: &str, account: &str, device: Device, skip: &str) {
+        self.inner
+            .announce_new_device(app_key, account, device, skip)
+            .await;
     }
 
     async fn shutdown(&self) {
