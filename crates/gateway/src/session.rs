@@ -1019,7 +1019,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             }
             Ok(None) => {
                 let message = "no signed-in device of this account has that id";
-                self.error(Some(id), Code::Other(404), message).await
+                self.error(Some(id), Code::BadRequest, message).await
             }
             Err(e) => {
                 tracing::warn!(error = %e, "rename failed");

@@ -11,4 +11,6 @@ mod login;
 mod persistence;
 mod policy;
 mod registry_suite;
+mod sessions;
+mod store_suite;
 mod support;
