@@ -30,7 +30,9 @@ async fn raw_login(
     Value,
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
 ) {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
     let (field, value) = credential;
     let mut login = json!({
         "type": "login", "id": 1, "appKey": "demo", "account": "alice",
@@ -38,7 +40,9 @@ async fn raw_login(
         "client": {"name": "raw", "version": "0"}
     });
     login[field] = Value::from(value);
-    ws.send(Message::text(login.to_string())).await.expect("send");
+    ws.send(Message::text(login.to_string()))
+        .await
+        .expect("send");
     let reply = tokio::time::timeout(WAIT, async {
         loop {
             match ws.next().await {
@@ -55,7 +59,10 @@ async fn raw_login(
     (reply, ws)
 }
 
-async fn until<T>(events: &mut vestibule_client::Events, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+async fn until<T>(
+    events: &mut vestibule_client::Events,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> T {
     tokio::time::timeout(WAIT, async {
         loop {
             if let Ok(event) = events.recv().await
@@ -84,7 +91,10 @@ async fn a_device_signed_out_while_offline_is_refused_on_every_node() {
     // The laptop signs in through n1, then its lid closes (no logout).
     let (ok, ws) = raw_login(&n1.url, ("token", &token("alice")), "laptop").await;
     assert_eq!(ok["type"], "loginOk", "{ok}");
-    let session = ok["sessionToken"].as_str().expect("a session token").to_owned();
+    let session = ok["sessionToken"]
+        .as_str()
+        .expect("a session token")
+        .to_owned();
     let alert = until(&mut events, |e| match e {
         Event::NewDevice { device } => Some(device.clone()),
         _ => None,

@@ -62,6 +62,7 @@ pub(crate) enum Command {
     Connect,
     Disconnect(oneshot::Sender<()>),
     Destroy(oneshot::Sender<()>),
+    Close(oneshot::Sender<()>),
     Kick(
         Vec<String>,
         oneshot::Sender<Result<KickResult, ClientError>>,
@@ -247,6 +248,7 @@ impl Actor {
                     self.set_session(None);
                 }
                 Action::Hangup { logout } => self.hangup(logout).await,
+                Action::CloseSocket => self.close_socket().await,
                 Action::ArmRetry { attempt, delay } => {
                     self.retry_at = Some(after(Instant::now(), delay));
                     let info = RetryInfo {
@@ -555,6 +557,10 @@ impl Actor {
                 self.destroy_waiters.push(reply);
                 self.apply(Input::Destroy).await;
             }
+            Command::Close(reply) => {
+                self.destroy_waiters.push(reply);
+                self.apply(Input::Close).await;
+            }
             Command::RetryNow => self.apply(Input::RetryNow).await,
             Command::Ready(reply) => {
                 self.ready_waiters.push(reply);
@@ -712,6 +718,26 @@ impl Actor {
         }
     }
 
+    /// Closes the live socket with a normal close (no logout) and waits for
+    /// the gateway's reply to it: the device's session stays, offline.
+    async fn close_socket(&mut self) {
+        let socket = self.socket.take();
+        // Everything else a hang-up clears (the socket is ours already).
+        self.hangup(false).await;
+        if let Some(mut socket) = socket {
+            let close = CloseFrame {
+                code: 1000.into(),
+                reason: "closed".into(),
+            };
+            if matches!(
+                timeout(CLOSE_GRACE, socket.close(Some(close))).await,
+                Ok(Ok(()))
+            ) {
+                let _ = timeout(CLOSE_GRACE, drain(&mut socket)).await;
+            }
+        }
+    }
+
     /// Ends the current socket or attempt. With `logout`, tells the gateway
     /// first and waits for its close, so other devices see it at once and the
     /// gateway has seen the close when this returns.
@@ -770,7 +796,7 @@ fn reject(command: Command, error: ClientError) {
         Command::SetOptions(_, Some(reply)) | Command::Rename { reply, .. } => {
             let _ = reply.send(Err(error));
         }
-        Command::Disconnect(reply) | Command::Destroy(reply) => {
+        Command::Disconnect(reply) | Command::Destroy(reply) | Command::Close(reply) => {
             let _ = reply.send(());
         }
         Command::Ready(reply) => {

@@ -233,6 +233,12 @@ impl Client {
         self.send(Command::Destroy(reply));
         // An instance destroyed already has dropped the sender: that is done too.
         let _ = done.await;
+        self.unregister();
+        Ok(())
+    }
+
+    /// Removes this instance from its registry (a later `instance()` creates a fresh one).
+    fn unregister(&self) {
         if let Some(registry) = self.shared.registry.upgrade() {
             let mut instances = registry
                 .lock()
@@ -244,6 +250,17 @@ impl Client {
                 instances.remove(&self.shared.key);
             }
         }
+    }
+
+    /// Closes the connection without logging out and removes the instance,
+    /// like [`Client::destroy`] otherwise: the device stays signed in
+    /// (offline in other devices' lists) and its session token — kept by
+    /// *Remember me* — brings it back. For an app that quits.
+    pub async fn close(&self) -> Result<(), ClientError> {
+        let (reply, done) = oneshot::channel();
+        self.send(Command::Close(reply));
+        let _ = done.await;
+        self.unregister();
         Ok(())
     }
 

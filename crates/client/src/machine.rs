@@ -20,8 +20,11 @@ pub enum Input {
     Connect,
     /// The app logged out (`disconnect()`).
     Disconnect,
-    /// The app destroyed the instance.
+    /// The app destroyed the instance (logging out).
     Destroy,
+    /// The app closed the instance without logging out: the device stays
+    /// signed in (an app quitting with *Remember me*).
+    Close,
     /// The gateway answered `loginOk`.
     LoggedIn {
         /// The session.
@@ -86,6 +89,9 @@ pub enum Action {
         /// The wait.
         delay: Duration,
     },
+    /// Close the live socket normally (1000) without logging out: the
+    /// device's session stays, offline.
+    CloseSocket,
     /// Cancel the backoff timer.
     DisarmRetry,
     /// Fire [`Input::Stable`] after the stability period.
@@ -178,10 +184,15 @@ impl Machine {
                 }
                 Status::Connecting | Status::Connected | Status::Destroyed => {}
             },
-            Input::Disconnect | Input::Destroy => {
-                let destroy = input == Input::Destroy;
+            Input::Disconnect | Input::Destroy | Input::Close => {
+                let (logout, end) = match input {
+                    Input::Disconnect => (true, Status::Idle),
+                    Input::Destroy => (true, Status::Destroyed),
+                    _ => (false, Status::Destroyed),
+                };
                 match self.status {
-                    Status::Connected => out.push(Action::Hangup { logout: true }),
+                    Status::Connected if logout => out.push(Action::Hangup { logout: true }),
+                    Status::Connected => out.push(Action::CloseSocket),
                     Status::Connecting => out.push(Action::Hangup { logout: false }),
                     Status::Reconnecting => out.push(Action::DisarmRetry),
                     _ => {}
@@ -192,23 +203,22 @@ impl Machine {
                 );
                 // A logout ends the device's session (the gateway ends it on
                 // `logout`; offline, it ends at the next sign-out or expiry):
-                // the next login is a sign-in.
-                out.push(Action::ForgetSession);
+                // the next login is a sign-in. A close keeps it.
+                if logout {
+                    out.push(Action::ForgetSession);
+                }
                 self.attempts = 0;
-                self.status = if destroy {
-                    Status::Destroyed
-                } else {
-                    Status::Idle
-                };
+                self.status = end;
                 if active {
+                    let (reason, message) = match input {
+                        Input::Disconnect => (DisconnectReason::LoggedOut, "logged out"),
+                        Input::Destroy => (DisconnectReason::Destroyed, "destroyed"),
+                        _ => (DisconnectReason::Destroyed, "closed; still signed in"),
+                    };
                     let info = DisconnectInfo {
                         code: None,
-                        reason: if destroy {
-                            DisconnectReason::Destroyed
-                        } else {
-                            DisconnectReason::LoggedOut
-                        },
-                        message: if destroy { "destroyed" } else { "logged out" }.to_owned(),
+                        reason,
+                        message: message.to_owned(),
                         by: None,
                         ended: None,
                         at: now,

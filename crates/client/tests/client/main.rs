@@ -10,3 +10,4 @@ mod fuzz_corpus;
 mod hostile;
 mod login;
 mod reconnect;
+mod sessions;

@@ -152,7 +152,14 @@ async fn logging_out_ends_the_session() {
     let reply = refused(&gw, &resume_frame("alice", "pc-1", "PC", &session_of(&ok))).await;
     assert_eq!(reply["code"], 420);
     assert_eq!(reply["ended"]["reason"], "loggedOut");
-    assert!(gw.gw.registry().devices(APP, "alice").await.devices.is_empty());
+    assert!(
+        gw.gw
+            .registry()
+            .devices(APP, "alice")
+            .await
+            .devices
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -160,7 +167,12 @@ async fn a_token_the_gateway_never_issued_is_unknown_not_revoked() {
     let gw = TestGateway::start().await;
     let reply = refused(
         &gw,
-        &resume_frame("alice", "pc-1", "PC", "vst1.not-a-session-this-gateway-issued"),
+        &resume_frame(
+            "alice",
+            "pc-1",
+            "PC",
+            "vst1.not-a-session-this-gateway-issued",
+        ),
     )
     .await;
     assert_eq!(reply["code"], 421);
@@ -188,7 +200,10 @@ async fn a_new_sign_in_alerts_the_other_devices_and_a_reconnect_does_not() {
     assert_eq!(again.get("sessionToken"), None);
     loop {
         let frame = phone.frame().await;
-        assert_ne!(frame["type"], "newDevice", "a reconnect is not a new sign-in");
+        assert_ne!(
+            frame["type"], "newDevice",
+            "a reconnect is not a new sign-in"
+        );
         if frame["type"] == "devices" && presence(&frame).contains(&("pc-1".into(), true)) {
             break;
         }
@@ -202,12 +217,11 @@ async fn devices_can_be_named_and_every_list_shows_the_name() {
     let (mut phone, _) = gw.login("alice", "phone-1", "iOS").await;
     let (mut pc, _) = gw.login("alice", "pc-1", "PC").await;
     phone
-        .send(&json!({"type": "renameDevice", "id": 4, "deviceId": "pc-1", "name": "  Work laptop "}))
+        .send(
+            &json!({"type": "renameDevice", "id": 4, "deviceId": "pc-1", "name": "  Work laptop "}),
+        )
         .await;
-    assert_eq!(
-        phone.frame_of("ok").await,
-        json!({"type": "ok", "id": 4})
-    );
+    assert_eq!(phone.frame_of("ok").await, json!({"type": "ok", "id": 4}));
     let list = list_until(&mut pc, |_| true).await;
     assert_eq!(entry(&list, "pc-1")["name"], "Work laptop", "trimmed");
     // Itself, too.
@@ -240,7 +254,12 @@ fn static_token(account: &str) -> String {
 async fn sign_in_static(gw: &TestGateway, device_id: &str, device_type: &str) -> (Client, Value) {
     let mut client = Client::connect(&gw.url()).await;
     let ok = client
-        .login_with(&login_frame("alice", device_id, device_type, &static_token("alice")))
+        .login_with(&login_frame(
+            "alice",
+            device_id,
+            device_type,
+            &static_token("alice"),
+        ))
         .await;
     assert_eq!(ok["type"], "loginOk", "{ok}");
     (client, ok)
@@ -260,7 +279,9 @@ async fn an_unused_session_ends_after_the_apps_idle_days() {
             .await
     );
     assert_eq!(gw.gw.sweep_sessions().await, 0);
-    let (pc, _) = gw.resume("alice", "pc-1", "PC", &Value::from(session.clone())).await;
+    let (pc, _) = gw
+        .resume("alice", "pc-1", "PC", &Value::from(session.clone()))
+        .await;
     pc.close().await;
     // Its last activity was day 29: 30 more days without use end it.
     let (mut phone, _) = sign_in_static(&gw, "phone-1", "iOS").await;
@@ -336,18 +357,28 @@ async fn a_restarted_gateway_keeps_every_session_and_its_revocations() {
     other
         .send(&json!({"type": "kick", "id": 3, "deviceIds": ["tab-1"]}))
         .await;
-    assert_eq!(other.frame_of("kickResult").await["kicked"], json!(["tab-1"]));
+    assert_eq!(
+        other.frame_of("kickResult").await["kicked"],
+        json!(["tab-1"])
+    );
     drop(other);
     gw.gw.shutdown().await;
 
     let gw = start_on(dir.path()).await;
-    let (_phone, back) = gw.resume("alice", "phone-1", "iOS", &phone_ok["sessionToken"]).await;
+    let (_phone, back) = gw
+        .resume("alice", "phone-1", "iOS", &phone_ok["sessionToken"])
+        .await;
     assert_eq!(back.get("sessionToken"), None, "the same session, silently");
     let list = &back;
     assert_eq!(entry(list, "pc-1")["online"], false);
     assert_eq!(entry(list, "pc-1")["name"], "Laptop");
-    gw.resume("alice", "pc-1", "PC", &pc_ok["sessionToken"]).await;
-    let reply = refused(&gw, &resume_frame("alice", "tab-1", "Web", &session_of(&tab_ok))).await;
+    gw.resume("alice", "pc-1", "PC", &pc_ok["sessionToken"])
+        .await;
+    let reply = refused(
+        &gw,
+        &resume_frame("alice", "tab-1", "Web", &session_of(&tab_ok)),
+    )
+    .await;
     assert_eq!(reply["ended"]["reason"], "byDevice");
     assert_eq!(reply["ended"]["by"]["deviceId"], "pc-9");
     gw.gw.shutdown().await;
@@ -360,7 +391,10 @@ async fn an_in_memory_gateway_forgets_sessions_and_says_they_are_unknown() {
     gw.gw.shutdown().await;
     let gw = TestGateway::start().await;
     let reply = refused(&gw, &resume_frame("alice", "pc-1", "PC", &session_of(&ok))).await;
-    assert_eq!(reply["code"], 421, "unknown, so the client may use the app's token");
+    assert_eq!(
+        reply["code"], 421,
+        "unknown, so the client may use the app's token"
+    );
 }
 
 /// The schema of a data directory written before device sessions existed.
@@ -380,7 +414,8 @@ async fn a_data_directory_from_before_sessions_upgrades_in_place() {
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let db = rusqlite::Connection::open(dir.path().join("gateway.sqlite3")).expect("open");
-        db.execute_batch(SCHEMA_BEFORE_SESSIONS).expect("old schema");
+        db.execute_batch(SCHEMA_BEFORE_SESSIONS)
+            .expect("old schema");
         db.execute(
             "INSERT INTO apps VALUES ('demo', 'Demo', ?1, ?2, 1700000000000)",
             rusqlite::params![
@@ -402,7 +437,10 @@ async fn a_data_directory_from_before_sessions_upgrades_in_place() {
     }
     let gw = start_on(dir.path()).await;
     let app = gw.gw.store().app(APP).expect("the old app is there");
-    assert_eq!(app.policy.session_idle_days, 30, "the default for old policies");
+    assert_eq!(
+        app.policy.session_idle_days, 30,
+        "the default for old policies"
+    );
     assert!(gw.gw.store().flags(APP, "mallory").banned);
     let (pc, ok) = gw.login("alice", "pc-1", "PC").await;
     assert_eq!(ok["lastLoginDeviceId"], "old-laptop");

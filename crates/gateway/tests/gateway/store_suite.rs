@@ -88,7 +88,10 @@ async fn sessions_are_kept_listed_and_changed_in_place(backend: Backend) {
         s.put_session(r).await.expect("put");
     }
     assert_eq!(
-        s.session("demo", "alice", "pc").await.expect("read").as_ref(),
+        s.session("demo", "alice", "pc")
+            .await
+            .expect("read")
+            .as_ref(),
         Some(&pc)
     );
     let mut ids: Vec<String> = s
@@ -131,8 +134,16 @@ async fn sessions_are_kept_listed_and_changed_in_place(backend: Backend) {
     assert_eq!(active.last_active_at, 5 * DAY);
     assert_eq!(active.last_login_at, 5 * DAY);
     assert_eq!(active.last_ip, "198.51.100.7");
-    assert_eq!(active.expires_at, Some(35 * DAY), "idle days count from the last activity");
-    assert_eq!(active.name.as_deref(), Some("Work laptop"), "a change keeps the rest");
+    assert_eq!(
+        active.expires_at,
+        Some(35 * DAY),
+        "idle days count from the last activity"
+    );
+    assert_eq!(
+        active.name.as_deref(),
+        Some("Work laptop"),
+        "a change keeps the rest"
+    );
     let expiring = s
         .update_session(
             "demo",
@@ -148,9 +159,14 @@ async fn sessions_are_kept_listed_and_changed_in_place(backend: Backend) {
         .expect("still there");
     assert_eq!(expiring.expires_at, Some(6 * DAY), "the earlier of the two");
     assert_eq!(
-        s.update_session("demo", "alice", "nope", &SessionChange::Rename { name: "x".into() })
-            .await
-            .expect("no such session"),
+        s.update_session(
+            "demo",
+            "alice",
+            "nope",
+            &SessionChange::Rename { name: "x".into() }
+        )
+        .await
+        .expect("no such session"),
         None
     );
 }
@@ -170,16 +186,29 @@ async fn an_ended_session_is_gone_and_its_token_says_how(backend: Backend) {
         }),
         at: 9_000,
     };
-    let ended = s.end_session("demo", "alice", "pc", &end).await.expect("end");
+    let ended = s
+        .end_session("demo", "alice", "pc", &end)
+        .await
+        .expect("end");
     assert_eq!(ended.map(|r| r.token_hash), Some(pc.token_hash.clone()));
     assert_eq!(s.session("demo", "alice", "pc").await.expect("read"), None);
     assert_eq!(
-        s.revocation(&hash_session_token(&token)).await.expect("read"),
+        s.revocation(&hash_session_token(&token))
+            .await
+            .expect("read"),
         Some(end.clone())
     );
     // Ending it twice changes nothing; an unknown hash has no record.
-    assert_eq!(s.end_session("demo", "alice", "pc", &end).await.expect("again"), None);
-    assert_eq!(s.revocation("0".repeat(64).as_str()).await.expect("read"), None);
+    assert_eq!(
+        s.end_session("demo", "alice", "pc", &end)
+            .await
+            .expect("again"),
+        None
+    );
+    assert_eq!(
+        s.revocation("0".repeat(64).as_str()).await.expect("read"),
+        None
+    );
 }
 
 async fn a_new_sign_in_of_the_same_device_replaces_its_session(backend: Backend) {
@@ -226,7 +255,11 @@ async fn due_sessions_are_those_past_their_expiry(backend: Backend) {
     };
     assert!(due(29 * DAY).await.is_empty());
     assert_eq!(due(30 * DAY).await, ["old"]);
-    assert_eq!(due(400 * DAY).await, ["old", "recent"], "never the one without expiry");
+    assert_eq!(
+        due(400 * DAY).await,
+        ["old", "recent"],
+        "never the one without expiry"
+    );
     // Activity moves a session's expiry.
     s.update_session(
         "demo",
@@ -307,7 +340,10 @@ async fn sqlite_sessions_survive_a_reopen() {
         .await
         .expect("read")
         .expect("kept");
-    assert!(vestibule_gateway::sessions::token_matches(&token, &back.token_hash));
+    assert!(vestibule_gateway::sessions::token_matches(
+        &token,
+        &back.token_hash
+    ));
     assert_eq!(
         store
             .revocation(&hash_session_token(&gone_token))
