@@ -9,6 +9,7 @@ const COMMANDS: &[&str] = &[
     "logout",
     "kick",
     "kick_others",
+    "rename_device",
     "retry_now",
     "switch_account",
     "forget_account",

@@ -163,6 +163,17 @@ pub async fn kick_others(
     core.kick_others(&account_id).await
 }
 
+/// Names a device of the account (this one or another).
+#[tauri::command]
+pub async fn rename_device(
+    core: State<'_, AppCore>,
+    account_id: String,
+    device_id: String,
+    name: String,
+) -> Result<(), CommandError> {
+    core.rename_device(&account_id, &device_id, &name).await
+}
+
 /// Skips the reconnect backoff.
 #[tauri::command]
 pub async fn retry_now(core: State<'_, AppCore>, account_id: String) -> Result<(), CommandError> {

@@ -67,6 +67,7 @@ macro_rules! app_commands {
             $crate::commands::logout,
             $crate::commands::kick,
             $crate::commands::kick_others,
+            $crate::commands::rename_device,
             $crate::commands::retry_now,
             $crate::commands::switch_account,
             $crate::commands::forget_account,

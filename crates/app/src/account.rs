@@ -111,6 +111,9 @@ impl AppCore {
             ),
             Event::Connected { info } => {
                 self.remember_account(id);
+                if info.new_session {
+                    self.keep_session(id);
+                }
                 (
                     TimelineKind::Connected,
                     format!(
@@ -151,21 +154,49 @@ impl AppCore {
             Event::DevicesChanged { devices, rev } => (
                 TimelineKind::Devices,
                 format!(
-                    "{} device(s) online: {} (rev {rev})",
+                    "{} device(s) signed in, {} online: {} (rev {rev})",
                     devices.len(),
+                    devices.iter().filter(|d| d.online).count(),
                     devices
                         .iter()
-                        .map(|d| format!("{} {}", d.device_type, d.device_id))
+                        .map(|d| format!(
+                            "{} {}{}",
+                            d.device_type,
+                            d.device_id,
+                            if d.online { "" } else { " (offline)" }
+                        ))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
                 None,
             ),
+            Event::NewDevice { device } => {
+                let notice = new_sign_in_notice(id, device);
+                let text = notice.body.clone();
+                let _ = self.inner.notices.send(notice);
+                (TimelineKind::Devices, text, None)
+            }
             Event::Error { code, message } => (TimelineKind::Error, message.clone(), Some(*code)),
             Event::Ready | Event::NotReady => return,
             other => (TimelineKind::State, format!("{other:?}"), None),
         };
         self.timeline(id, kind, text, code);
+    }
+}
+
+/// "New sign-in on iPhone · iOS 17.5 · 203.0.113.24 — not you? Sign it out".
+fn new_sign_in_notice(id: &str, device: &vestibule_client::Device) -> Notice {
+    let what = device
+        .name
+        .clone()
+        .unwrap_or_else(|| device.device_type.to_string());
+    Notice {
+        account_id: id.to_owned(),
+        title: "New sign-in".to_owned(),
+        body: format!(
+            "New sign-in on {what} · {} · {} — not you? Sign it out on the Devices page",
+            device.os, device.ip
+        ),
     }
 }
 

@@ -100,8 +100,11 @@ pub(crate) struct OpenRequest {
     pub(crate) url: String,
     pub(crate) app_key: String,
     pub(crate) account: String,
+    /// The app's token (empty when coming back with a remembered session).
     pub(crate) token: Token,
-    /// The token is kept in the keychain.
+    /// The device session's token *Remember me* kept.
+    pub(crate) session_token: Option<Token>,
+    /// The session's token is (to be) kept in the keychain.
     pub(crate) remembered: bool,
     /// The account lives on the embedded demo gateway.
     pub(crate) demo: bool,
@@ -113,6 +116,12 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 pub(crate) fn now() -> u64 {
     WallClock::system().now()
+}
+
+/// Whether a kept credential is a device session's token (not an app token
+/// an older version kept).
+fn is_session_token(token: &Token) -> bool {
+    token.expose().starts_with("vst1.")
 }
 
 pub(crate) fn not_found(id: &str) -> CommandError {
@@ -178,12 +187,22 @@ impl AppCore {
             let id = saved.id();
             core.move_legacy_token(&saved);
             match core.inner.config.vault.get(&id) {
-                Ok(Some(token)) => {
+                Ok(Some(kept)) => {
+                    // Since device sessions the keychain holds the session's
+                    // token; an older version kept the app's token, which
+                    // signs in once and is then replaced by a session.
+                    let (token, session_token) = if is_session_token(&kept) {
+                        (Token::new(""), Some(kept))
+                    } else {
+                        tracing::info!(account = %id, "an app token from an older version: signing in with it once");
+                        (kept, None)
+                    };
                     let request = OpenRequest {
                         url: saved.url,
                         app_key: saved.app_key,
                         account: saved.account,
                         token,
+                        session_token,
                         remembered: true,
                         demo: false,
                     };
@@ -263,14 +282,11 @@ impl AppCore {
             .as_ref()
             .is_some_and(|d| d.url == url);
         let token = Token::new(req.token.trim());
-        let mut remembered = false;
-        if req.remember && !demo {
-            match self.inner.config.vault.set(&id, &token) {
-                Ok(()) => remembered = true,
-                Err(e) => tracing::warn!(account = %id, error = %e, "token not remembered"),
-            }
-        } else if let Err(e) = self.inner.config.vault.delete(&id) {
-            tracing::debug!(account = %id, error = %e, "no remembered token to delete");
+        // The app's token is never kept: once signed in, the device session's
+        // token is (see `keep_session`). A new sign-in replaces what was kept.
+        let remembered = req.remember && !demo && self.inner.keychain.available;
+        if let Err(e) = self.inner.config.vault.delete(&id) {
+            tracing::debug!(account = %id, error = %e, "no remembered session to delete");
         }
         let action = format!("log in as {account} to {url}");
         self.open(OpenRequest {
@@ -278,6 +294,7 @@ impl AppCore {
             app_key,
             account,
             token,
+            session_token: None,
             remembered,
             demo,
         })?;
@@ -315,7 +332,11 @@ impl AppCore {
         .os(self.inner.config.os.clone())
         .client("vestibule-desktop", env!("CARGO_PKG_VERSION"))
         .timing(self.inner.config.timing)
-        .auto_connect(false)
+        .auto_connect(false);
+        let options = match req.session_token {
+            Some(session) => options.session_token(session),
+            None => options,
+        }
         .build()
         .map_err(CommandError::from)?;
         let client = self
@@ -406,6 +427,26 @@ impl AppCore {
         client.kick_others().await.map_err(CommandError::from)
     }
 
+    /// Names a device of the account: 1–64 characters, trimmed.
+    pub async fn rename_device(
+        &self,
+        id: &str,
+        device_id: &str,
+        name: &str,
+    ) -> Result<(), CommandError> {
+        let client = self.client(id)?;
+        self.timeline(
+            id,
+            TimelineKind::Action,
+            format!("rename {device_id} to {:?}", name.trim()),
+            None,
+        );
+        client
+            .rename_device(device_id, name)
+            .await
+            .map_err(CommandError::from)
+    }
+
     /// Skips the backoff.
     pub fn retry_now(&self, id: &str) -> Result<(), CommandError> {
         let client = self.client(id)?;
@@ -458,15 +499,22 @@ impl AppCore {
         Ok(())
     }
 
-    /// Closes every connection and the demo gateway (app exit).
+    /// Closes every connection and the demo gateway (app exit). A
+    /// remembered account stays signed in (its device shows offline and its
+    /// session brings it back at the next start); any other logs out, since
+    /// nothing could bring it back.
     pub async fn shutdown(&self) {
-        let clients: Vec<Client> = lock(&self.inner.state)
+        let clients: Vec<(Client, bool)> = lock(&self.inner.state)
             .accounts
             .iter()
-            .map(|a| a.client.clone())
+            .map(|a| (a.client.clone(), a.remembered))
             .collect();
-        for client in clients {
-            let _ = client.destroy().await;
+        for (client, remembered) in clients {
+            let _ = if remembered {
+                client.close().await
+            } else {
+                client.destroy().await
+            };
         }
         if let Some(demo) = self.inner.demo.lock().await.take() {
             demo.shutdown().await;
@@ -480,6 +528,61 @@ impl AppCore {
             if let Err(e) = store.upsert(saved) {
                 tracing::error!(error = %e, "cannot save accounts");
             }
+        }
+    }
+
+    /// Keeps a remembered account's session token in the keychain (after a
+    /// sign-in gave it a new one).
+    pub(crate) fn keep_session(&self, id: &str) {
+        let (client, remembered) = {
+            let state = lock(&self.inner.state);
+            let Some(account) = state.accounts.iter().find(|a| a.id == id) else {
+                return;
+            };
+            (account.client.clone(), account.remembered)
+        };
+        let Some(session) = client.session_token().filter(|_| remembered) else {
+            return;
+        };
+        if let Err(e) = self.inner.config.vault.set(id, &session) {
+            tracing::warn!(account = %id, error = %e, "session not remembered");
+            if let Some(account) = lock(&self.inner.state)
+                .accounts
+                .iter_mut()
+                .find(|a| a.id == id)
+            {
+                account.remembered = false;
+            }
+        }
+    }
+
+    /// Forgets the keychain credential of every remembered account whose
+    /// session ended for good (signed out by a device or the server, revoked,
+    /// expired, banned), before any view shows it on the login page: no
+    /// restart can sign a signed-out device back in.
+    pub(crate) fn forget_ended_sessions(&self) {
+        let ended: Vec<String> = lock(&self.inner.state)
+            .accounts
+            .iter_mut()
+            .filter(|a| a.remembered)
+            .filter(|a| {
+                matches!(
+                    a.client.snapshot().status,
+                    vestibule_client::Status::SignedOut | vestibule_client::Status::NeedsToken
+                )
+            })
+            .map(|a| {
+                a.remembered = false;
+                a.id.clone()
+            })
+            .collect();
+        for id in ended {
+            if let Err(e) = self.inner.config.vault.delete(&id) {
+                tracing::warn!(account = %id, error = %e, "cannot forget an ended session");
+            } else {
+                tracing::info!(account = %id, "the session ended; its keychain entry is gone");
+            }
+            self.update_saved(&id, |saved| saved.remember = false);
         }
     }
 

@@ -20,6 +20,8 @@ pub(crate) fn initial(keychain: &KeychainView, install: &InstallView) -> Session
 impl AppCore {
     /// Rebuilds the view from the accounts and publishes it if it changed.
     pub(crate) fn publish(&self) {
+        // Before a view can show an ended session's login page.
+        self.forget_ended_sessions();
         let state = lock(&self.inner.state);
         let accounts: Vec<AccountView> = state
             .accounts

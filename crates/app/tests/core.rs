@@ -160,10 +160,17 @@ async fn the_demo_logs_in_adds_a_device_and_can_sign_me_out() {
     );
     let by = last.by.expect("by");
     assert!(by.device_id.starts_with("demo-"), "{by:?}");
-    let notice = tokio::time::timeout(Duration::from_secs(5), notices.recv())
-        .await
-        .expect("notice")
-        .expect("notice");
+    // (the demo device that kicks signs in first: a "New sign-in" notice)
+    let notice = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let notice = notices.recv().await.expect("notice");
+            if notice.title != "New sign-in" {
+                return notice;
+            }
+        }
+    })
+    .await
+    .expect("notice");
     assert_eq!(notice.title, "You were signed out");
     assert!(notice.body.contains(&by.device_id));
     let timeline = core.timeline_of(&id).expect("timeline");
@@ -193,13 +200,18 @@ async fn remembered_accounts_come_back_after_a_restart_and_no_token_touches_disk
         status_of(v, &id) == Some(Status::Connected)
     })
     .await;
-    assert_eq!(
-        vault
+    // The keychain holds the device session's token, never the app's token.
+    assert!(
+        eventually(Duration::from_secs(5), || vault
             .get(&id)
-            .expect("vault")
-            .map(|t| t.expose().to_owned()),
-        Some(secret.clone())
+            .ok()
+            .flatten()
+            .is_some())
+        .await
     );
+    let kept = vault.get(&id).expect("vault").expect("kept");
+    assert!(kept.expose().starts_with("vst1."), "a session token");
+    assert_ne!(kept.expose(), secret);
     let accounts_file = dir.path().join("config/accounts.json");
     assert!(
         eventually(Duration::from_secs(5), || accounts_file.exists()).await,
@@ -210,11 +222,15 @@ async fn remembered_accounts_come_back_after_a_restart_and_no_token_touches_disk
     assert!(saved.contains("\"remember\": true"));
     core.shutdown().await;
     assert!(
-        !all_text(dir.path()).contains(&secret),
-        "the token is only in the vault"
+        !all_text(dir.path()).contains(&secret) && !all_text(dir.path()).contains(kept.expose()),
+        "no token anywhere but the vault"
     );
+    // Quitting with Remember me keeps the device signed in, offline.
+    let list = gw.registry().devices("demo", "alice").await;
+    assert_eq!(list.devices.len(), 1);
+    assert!(!list.devices[0].online);
 
-    // A new start logs alice in by itself with the same deviceId.
+    // A new start logs alice in by itself with the same deviceId and session.
     let again = AppCore::start(config(dir.path(), vault.clone(), DemoMode::Auto))
         .await
         .expect("restart");
@@ -224,21 +240,260 @@ async fn remembered_accounts_come_back_after_a_restart_and_no_token_touches_disk
     .await;
     assert!(view.demo.is_none(), "a configured server: no demo");
     assert_eq!(view.defaults.account, "alice");
+    let login = view.accounts[0].session.login.clone().expect("login info");
+    assert!(
+        !login.new_session,
+        "the remembered session, not a new sign-in"
+    );
     let devices = gw.registry().devices("demo", "alice").await;
     assert_eq!(devices.devices.len(), 1);
     assert_eq!(devices.devices[0].device_id, view.install.device_id);
+    assert!(devices.devices[0].online);
 
-    // Logging out forgets the token but keeps the account for the form.
+    // Logging out forgets the session but keeps the account for the form.
     again.logout(&id).await.expect("logout");
     assert_eq!(vault.get(&id).expect("vault"), None);
     let view = view_until(&again, "idle", |v| status_of(v, &id) == Some(Status::Idle)).await;
     assert!(!view.accounts[0].remembered);
-    assert_eq!(
-        gw.registry().local_sessions(),
-        0,
-        "the gateway heard the logout"
+    assert!(
+        gw.registry()
+            .devices("demo", "alice")
+            .await
+            .devices
+            .is_empty(),
+        "the gateway heard the logout: the session is over"
     );
     again.shutdown().await;
+}
+
+/// Another device of `account` on `gw`, connected.
+async fn other_device(gw: &Gateway, account: &str, device_id: &str) -> vestibule_client::Client {
+    let client = vestibule_client::Vestibule::new()
+        .instance(
+            vestibule_client::ClientOptions::builder(
+                gw.ws_url(),
+                "demo",
+                account,
+                token(account),
+                device_id,
+            )
+            .device_type(DeviceType::Ios)
+            .os("iOS 17.5")
+            .auto_connect(false)
+            .build()
+            .expect("options"),
+        )
+        .expect("instance");
+    client.connect();
+    client.ready(Duration::from_secs(15)).await.expect("online");
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_out_while_closed_opens_on_the_login_page_saying_who_with_nothing_kept() {
+    let gw = gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vault: Arc<MemoryVault> = Arc::new(MemoryVault::new());
+    let core = start_with(dir.path(), vault.clone()).await;
+    let id = core
+        .login(request(&gw, "alice", true))
+        .await
+        .expect("login");
+    view_until(&core, "connected", |v| {
+        status_of(v, &id) == Some(Status::Connected)
+    })
+    .await;
+    assert!(
+        eventually(Duration::from_secs(5), || vault
+            .get(&id)
+            .ok()
+            .flatten()
+            .is_some())
+        .await
+    );
+    let device_id = core.view().borrow().install.device_id.clone();
+    core.shutdown().await;
+
+    // While the app is closed, the phone signs this computer out.
+    let phone = other_device(&gw, "alice", "phone-1").await;
+    let result = phone.kick(vec![device_id.clone()]).await.expect("kick");
+    assert_eq!(result.kicked, [device_id]);
+
+    let again = start_with(dir.path(), vault.clone()).await;
+    let view = view_until(&again, "signed out", |v| {
+        status_of(v, &id) == Some(Status::SignedOut)
+    })
+    .await;
+    assert_eq!(
+        vault.get(&id).expect("vault"),
+        None,
+        "nothing left to sign back in with"
+    );
+    let last = view.accounts[0]
+        .session
+        .last_disconnect
+        .clone()
+        .expect("why");
+    assert_eq!(last.code, Some(420));
+    let ended = last.ended.clone().expect("who and when");
+    assert_eq!(ended.reason, vestibule_client::EndReason::ByDevice);
+    let by = last.by.expect("by");
+    assert_eq!(
+        (by.device_id.as_str(), by.os.as_str()),
+        ("phone-1", "iOS 17.5")
+    );
+    assert!(!view.accounts[0].remembered);
+    let saved = std::fs::read_to_string(dir.path().join("config/accounts.json")).expect("saved");
+    assert!(saved.contains("\"remember\": false"), "{saved}");
+    again.shutdown().await;
+    // A third start does not try again.
+    let third = start_with(dir.path(), vault.clone()).await;
+    assert!(
+        third.view().borrow().accounts.is_empty(),
+        "nothing to restore"
+    );
+    third.shutdown().await;
+    let _ = phone.destroy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kick_while_running_forgets_the_keychain_entry_before_any_view_shows_it() {
+    let gw = gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vault: Arc<MemoryVault> = Arc::new(MemoryVault::new());
+    let core = start_with(dir.path(), vault.clone()).await;
+    let id = core
+        .login(request(&gw, "alice", true))
+        .await
+        .expect("login");
+    view_until(&core, "connected", |v| {
+        status_of(v, &id) == Some(Status::Connected)
+    })
+    .await;
+    assert!(
+        eventually(Duration::from_secs(5), || vault
+            .get(&id)
+            .ok()
+            .flatten()
+            .is_some())
+        .await
+    );
+    let device_id = core.view().borrow().install.device_id.clone();
+    let mut views = core.view();
+    let phone = other_device(&gw, "alice", "phone-1").await;
+    phone.kick(vec![device_id]).await.expect("kick");
+    tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            views.changed().await.expect("views");
+            let signed_out = status_of(&views.borrow_and_update(), &id) == Some(Status::SignedOut);
+            if signed_out {
+                assert_eq!(
+                    vault.get(&id).expect("vault"),
+                    None,
+                    "a view showed the login page while the session was still kept"
+                );
+                return;
+            }
+        }
+    })
+    .await
+    .expect("signed out");
+    core.shutdown().await;
+    let _ = phone.destroy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_token_kept_by_an_older_version_is_replaced_by_a_session() {
+    let gw = gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vault: Arc<MemoryVault> = Arc::new(MemoryVault::new());
+    let saved = serde_json::json!({
+        "version": 1,
+        "accounts": [{
+            "url": gw.ws_url(), "appKey": "demo", "account": "alice",
+            "deviceId": "desk-1", "remember": true, "lastUsed": 1
+        }]
+    });
+    std::fs::create_dir_all(dir.path().join("config")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("config/accounts.json"),
+        serde_json::to_vec(&saved).expect("json"),
+    )
+    .expect("write");
+    let id = vestibule_app::accounts::account_id(&gw.ws_url(), "demo", "alice");
+    let app_token = token("alice");
+    vault
+        .set(&id, &app_token.clone().into())
+        .expect("old entry");
+    let core = start_with(dir.path(), vault.clone()).await;
+    view_until(&core, "connected", |v| {
+        status_of(v, &id) == Some(Status::Connected)
+    })
+    .await;
+    assert!(
+        eventually(Duration::from_secs(5), || vault
+            .get(&id)
+            .ok()
+            .flatten()
+            .is_some_and(|t| t.expose().starts_with("vst1.")))
+        .await,
+        "the app's token is replaced by the session's"
+    );
+    core.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_sign_in_elsewhere_is_a_notice() {
+    let gw = gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let core = start(dir.path(), DemoMode::Never).await;
+    let id = core
+        .login(request(&gw, "alice", false))
+        .await
+        .expect("login");
+    view_until(&core, "connected", |v| {
+        status_of(v, &id) == Some(Status::Connected)
+    })
+    .await;
+    let mut notices = core.notices();
+    let phone = other_device(&gw, "alice", "phone-1").await;
+    let notice = tokio::time::timeout(Duration::from_secs(15), notices.recv())
+        .await
+        .expect("a notice")
+        .expect("open");
+    assert_eq!(notice.title, "New sign-in");
+    assert_eq!(notice.account_id, id);
+    assert!(
+        notice
+            .body
+            .starts_with("New sign-in on iOS · iOS 17.5 · 127.0.0.1 — not you?"),
+        "{}",
+        notice.body
+    );
+    // Renamed, the name shows; an app that quits without Remember me logs out.
+    core.rename_device(&id, "phone-1", "Ann's iPhone")
+        .await
+        .expect("rename");
+    view_until(&core, "the name", |v| {
+        v.accounts[0]
+            .session
+            .devices
+            .iter()
+            .any(|d| d.name.as_deref() == Some("Ann's iPhone"))
+    })
+    .await;
+    core.shutdown().await;
+    let device_id = core.view().borrow().install.device_id.clone();
+    assert!(
+        !gw.registry()
+            .devices("demo", "alice")
+            .await
+            .devices
+            .iter()
+            .any(|d| d.device_id == device_id),
+        "not remembered: the session ended with the app"
+    );
+    let _ = phone.destroy().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,7 +54,6 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
-use vestibule_protocol::Device;
 
 pub use crate::backoff::BackoffConfig;
 pub use crate::dial::{connect_error_cause, login_frame};
@@ -69,7 +68,7 @@ pub use crate::options::{
 };
 pub use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 pub use vestibule_protocol::{
-    ClientInfo, DeviceInfo, DeviceType, EndReason, KickReason, KickedBy, SessionEnd, Token,
+    ClientInfo, Device, DeviceInfo, DeviceType, EndReason, KickReason, KickedBy, SessionEnd, Token,
 };
 
 use crate::actor::{Actor, Command};

@@ -138,7 +138,7 @@ pub struct ClientInfo {
     pub version: String,
 }
 
-/// One online device of an account, as listed in `loginOk.devices` and `devices`.
+/// One signed-in device of an account (online or not), as listed in `loginOk.devices` and `devices`.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

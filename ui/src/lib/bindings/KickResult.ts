@@ -9,6 +9,6 @@ export type KickResult = {
  */
 kicked: Array<string>, 
 /**
- * Ids that matched no other online device of the account.
+ * Ids that matched no other signed-in device of the account.
  */
 notFound: Array<string>, };

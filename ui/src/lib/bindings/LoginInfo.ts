@@ -51,4 +51,9 @@ repeatLogin: boolean,
 /**
  * When the token expires.
  */
-tokenExpiresAt: number | null, };
+tokenExpiresAt: number | null, 
+/**
+ * This login was a new sign-in: the gateway issued a new session token
+ * (read it with [`crate::Client::session_token`] to remember it).
+ */
+newSession: boolean, };

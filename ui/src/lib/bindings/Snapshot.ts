@@ -33,7 +33,7 @@ ready: boolean,
  */
 login: LoginInfo | null, 
 /**
- * The account's online devices (this one has `current: true`).
+ * The account's signed-in devices, online ones first (this one has `current: true`).
  */
 devices: Array<Device>, 
 /**
