@@ -2,8 +2,13 @@
 //!
 //! Exit codes: 0 success (or Ctrl-C), 1 usage or unexpected error, 2 could
 //! not log in for a retryable reason before giving up, 3 the login was
-//! refused (302, 403, 404, 417, ...), 4 signed out remotely (kicked, token
-//! expired, replaced).
+//! refused (302, 403, 404, 417, 420 signed out while away, ...), 4 signed
+//! out remotely (kicked, token expired, replaced).
+//!
+//! A login with the app's token (`--token`) is a new sign-in: the gateway
+//! gives the device a session, and other devices are told. A login with
+//! `--session-token` (from `login --print-session-token`) is the device
+//! coming back. Ctrl-C logs out (the session ends) unless `--stay-signed-in`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -39,10 +44,14 @@ enum Command {
     /// Log in and stay connected, printing one line per event, until Ctrl-C
     /// or a remote sign-out.
     Login(LoginArgs),
-    /// Log in as a helper device, print the account's online devices, and log out.
+    /// Log in as a helper device, print the account's signed-in devices
+    /// (online and offline, with when each was last active), and log out.
     Devices(OneShotArgs),
-    /// Log in as a helper device, sign out the given devices, and log out.
+    /// Log in as a helper device, sign out the given devices (online or
+    /// not: their sessions end), and log out.
     Kick(KickArgs),
+    /// Log in as a helper device, name a device of the account, and log out.
+    Rename(RenameArgs),
 }
 
 #[derive(Debug, Args)]
@@ -56,7 +65,8 @@ struct TokenArgs {
     /// The account the token is for.
     #[arg(long)]
     account: String,
-    /// Lifetime in seconds.
+    /// Lifetime in seconds; 0 mints a static token (no expiry: only a
+    /// sign-out or idleness ends the sessions it signs in).
     #[arg(long, default_value_t = 86_400)]
     ttl: u64,
 }
@@ -72,9 +82,19 @@ struct ConnectArgs {
     /// The account.
     #[arg(long, env = "VESTIBULE_ACCOUNT")]
     account: String,
-    /// The login token (prefer VESTIBULE_TOKEN: arguments are visible to other users in `ps`).
-    #[arg(long, env = "VESTIBULE_TOKEN", hide_env_values = true)]
-    token: String,
+    /// The app's login token (prefer VESTIBULE_TOKEN: arguments are visible to other users in `ps`).
+    #[arg(
+        long,
+        env = "VESTIBULE_TOKEN",
+        hide_env_values = true,
+        required_unless_present = "session_token"
+    )]
+    token: Option<String>,
+    /// A device session's token from `login --print-session-token`: this
+    /// device coming back (with --device-id, the same device). Prefer
+    /// VESTIBULE_SESSION_TOKEN.
+    #[arg(long, env = "VESTIBULE_SESSION_TOKEN", hide_env_values = true)]
+    session_token: Option<String>,
     /// This device's id (default: a new random one).
     #[arg(long)]
     device_id: Option<String>,
@@ -93,6 +113,15 @@ struct LoginArgs {
     /// Device type: PC, Mac, Web, Android or iOS.
     #[arg(long, default_value = "PC")]
     device_type: DeviceType,
+    /// Print the device session's token once signed in (a `sessionToken`
+    /// object with --json), to come back later with --session-token. It is
+    /// a credential: it is never logged.
+    #[arg(long)]
+    print_session_token: bool,
+    /// On Ctrl-C, close without logging out: the device stays signed in
+    /// (offline) and its session token brings it back.
+    #[arg(long)]
+    stay_signed_in: bool,
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +146,17 @@ struct KickArgs {
     device_ids: Vec<String>,
 }
 
+#[derive(Debug, Args)]
+struct RenameArgs {
+    #[command(flatten)]
+    shot: OneShotArgs,
+    /// The device to name.
+    #[arg(value_name = "DEVICE_ID")]
+    target: String,
+    /// Its new name: 1–64 characters.
+    name: String,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -137,12 +177,16 @@ async fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Token(args) => {
-            let token = vestibule_protocol::token::mint(
-                &args.secret,
-                &args.app_key,
-                &args.account,
-                Duration::from_secs(args.ttl),
-            )
+            let token = if args.ttl == 0 {
+                vestibule_protocol::token::mint_static(&args.secret, &args.app_key, &args.account)
+            } else {
+                vestibule_protocol::token::mint(
+                    &args.secret,
+                    &args.app_key,
+                    &args.account,
+                    Duration::from_secs(args.ttl),
+                )
+            }
             .context("cannot mint a token")?;
             println!("{}", token.expose());
             Ok(ExitCode::SUCCESS)
@@ -159,7 +203,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 print_devices(&devices, Some(&client.snapshot().device_id));
             }
-            client.destroy().await?;
+            leave(&client, &args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Kick(args) => {
@@ -168,7 +212,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(EXIT_UNREACHABLE));
             };
             let result = client.kick(args.device_ids).await;
-            client.destroy().await?;
+            leave(&client, &args.shot).await?;
             let result = result.context("kick failed")?;
             if json {
                 println!("{}", serde_json::to_string(&result)?);
@@ -177,8 +221,26 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     println!("signed out {id}");
                 }
                 for id in &result.not_found {
-                    println!("not online: {id}");
+                    println!("not signed in: {id}");
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rename(args) => {
+            let (client, json) = one_shot_login(&args.shot).await?;
+            let Some(client) = client else {
+                return Ok(ExitCode::from(EXIT_UNREACHABLE));
+            };
+            let result = client.rename_device(&args.target, &args.name).await;
+            leave(&client, &args.shot).await?;
+            result.context("rename failed")?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"renamed": args.target, "name": args.name.trim()})
+                );
+            } else {
+                println!("{} is now named {:?}", args.target, args.name.trim());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -194,9 +256,10 @@ fn options(connect: &ConnectArgs, device_type: DeviceType) -> ClientOptions {
         &connect.url,
         &connect.app_key,
         &connect.account,
-        Token::new(connect.token.clone()),
+        Token::new(connect.token.clone().unwrap_or_default()),
         device_id,
     );
+    options.session_token = connect.session_token.clone().map(Token::new);
     options.device.device_type = device_type;
     options.device.os = vestibule_client::os_description();
     options.device.custom_tag = connect.custom_tag.clone();
@@ -219,9 +282,16 @@ async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
     loop {
         tokio::select! {
             _ = &mut ctrl_c => {
-                client.destroy().await?;
-                if !json {
-                    println!("{} logged out", render::clock(now()));
+                if args.stay_signed_in {
+                    client.close().await?;
+                    if !json {
+                        println!("{} closed; this device stays signed in", render::clock(now()));
+                    }
+                } else {
+                    client.destroy().await?;
+                    if !json {
+                        println!("{} logged out", render::clock(now()));
+                    }
                 }
                 return Ok(ExitCode::SUCCESS);
             }
@@ -242,6 +312,17 @@ async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
                         print_devices(devices, None);
                     }
                 }
+                if args.print_session_token
+                    && matches!(&event, Event::Connected { info } if info.new_session)
+                    && let Some(session) = client.session_token()
+                {
+                    // Asked for: the one place the credential is shown.
+                    if json {
+                        println!("{}", serde_json::json!({"type": "sessionToken", "sessionToken": session.expose()}));
+                    } else {
+                        println!("session token: {}", session.expose());
+                    }
+                }
                 if let Event::Disconnected { info } = &event {
                     return Ok(exit_for(info));
                 }
@@ -259,6 +340,18 @@ fn exit_for(info: &DisconnectInfo) -> ExitCode {
         DisconnectReason::LoggedOut | DisconnectReason::Destroyed => ExitCode::SUCCESS,
         DisconnectReason::Lost { .. } | DisconnectReason::Timeout => ExitCode::FAILURE,
     }
+}
+
+/// Ends a one-shot command's login: a helper signed in with the app's token
+/// logs out (its session ends, nothing lingers in device lists); one that came
+/// back with a session token only closes (the session stays usable).
+async fn leave(client: &vestibule_client::Client, args: &OneShotArgs) -> anyhow::Result<()> {
+    if args.connect.session_token.is_some() {
+        client.close().await?;
+    } else {
+        client.destroy().await?;
+    }
+    Ok(())
 }
 
 /// Logs in for a one-shot command; `None` (after printing why) when it could not.

@@ -52,15 +52,31 @@ pub fn event_line(event: &Event, now: UnixMillis) -> Option<String> {
         ),
         Event::Disconnected { info } => info.to_string(),
         Event::DevicesChanged { devices, rev } => {
-            format!("{} device(s) online (rev {rev}):", devices.len())
+            let online = devices.iter().filter(|d| d.online).count();
+            format!(
+                "{} device(s) signed in, {online} online (rev {rev}):",
+                devices.len()
+            )
         }
+        Event::NewDevice { device } => format!(
+            "new sign-in on {} {} ({}, {}) — not you? `vestibule-cli kick {}`",
+            device
+                .name
+                .as_deref()
+                .unwrap_or(device.device_type.as_str()),
+            device.device_id,
+            device.os,
+            device.ip,
+            device.device_id
+        ),
         Event::Error { code, message } => format!("error {code}: {message}"),
         other => format!("{other:?}"),
     };
     Some(format!("{t} {text}"))
 }
 
-/// An aligned table of devices, one per line, with `me` marked.
+/// An aligned table of devices, one per line (online first, then signed in
+/// but offline with when each was last active), with `me` marked.
 pub fn device_table(devices: &[Device], me: Option<&str>, now: UnixMillis) -> Vec<String> {
     devices
         .iter()
@@ -70,13 +86,19 @@ pub fn device_table(devices: &[Device], me: Option<&str>, now: UnixMillis) -> Ve
             } else {
                 ""
             };
+            let seen = if d.online {
+                format!("online, signed in {}", ago(d.login_time, now))
+            } else {
+                format!("offline, active {}", ago(d.last_active_at, now))
+            };
             format!(
-                "  {:<24} {:<8} {:<28} {:<16} {}{}",
+                "  {:<24} {:<8} {:<20} {:<28} {:<16} {}{}",
                 d.device_id,
                 d.device_type.as_str(),
+                d.name.as_deref().unwrap_or("-"),
                 d.os,
                 d.ip,
-                ago(d.login_time, now),
+                seen,
                 marker
             )
         })
@@ -86,6 +108,48 @@ pub fn device_table(devices: &[Device], me: Option<&str>, now: UnixMillis) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn device(id: &str, online: bool) -> Device {
+        Device {
+            device_id: id.into(),
+            device_type: vestibule_protocol::DeviceType::Ios,
+            os: "iOS 17.5".into(),
+            mac: None,
+            custom_tag: None,
+            connection_id: String::new(),
+            ip: "203.0.113.24".into(),
+            login_time: 0,
+            online,
+            name: Some("Ann's iPhone".into()),
+            created_at: 0,
+            last_active_at: 3 * 86_400_000,
+            client: None,
+            current: false,
+        }
+    }
+
+    #[test]
+    fn offline_devices_say_when_they_were_last_active() {
+        let now = 5 * 86_400_000;
+        let lines = device_table(&[device("a", true), device("b", false)], Some("a"), now);
+        assert!(
+            lines[0].contains("online, signed in 5 d ago"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[0].ends_with("(this device)"));
+        assert!(lines[1].contains("offline, active 2 d ago"), "{}", lines[1]);
+        assert!(lines[1].contains("Ann's iPhone"));
+        let alert = event_line(
+            &Event::NewDevice {
+                device: device("b", true),
+            },
+            now,
+        );
+        assert!(
+            alert.is_some_and(|l| l.ends_with("new sign-in on Ann's iPhone b (iOS 17.5, 203.0.113.24) — not you? `vestibule-cli kick b`")),
+        );
+    }
 
     #[test]
     fn ages_read_naturally() {

@@ -193,7 +193,7 @@ async fn human_output_shows_the_session_and_the_devices() {
         .await;
     let text = login.seen.join("\n");
     assert!(text.contains("connected as alice on desk"), "{text}");
-    assert!(text.contains("1 device(s) online"), "{text}");
+    assert!(text.contains("1 device(s) signed in, 1 online"), "{text}");
     let pid = login.child.id().expect("pid").to_string();
     Command::new("kill")
         .args(["-INT", &pid])
@@ -201,4 +201,182 @@ async fn human_output_shows_the_session_and_the_devices() {
         .await
         .expect("kill");
     assert_eq!(login.exit_code(Duration::from_secs(20)).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_token_has_no_expiry() {
+    let out = Command::new(BIN)
+        .args([
+            "token",
+            "--secret",
+            SECRET,
+            "--app-key",
+            "demo",
+            "--account",
+            "alice",
+            "--ttl",
+            "0",
+        ])
+        .output()
+        .await
+        .expect("token");
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).expect("utf8");
+    let claims = vestibule_protocol::token::verify(SECRET, "demo", "alice", &token.trim().into())
+        .expect("valid");
+    assert_eq!(claims.exp, None);
+}
+
+/// Waits for a text line containing `what`.
+async fn line(proc: &mut Proc, what: &str) -> String {
+    proc.line_where(Duration::from_secs(20), |l| l.contains(what))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_died_is_listed_offline_signed_out_and_refused_when_it_comes_back() {
+    let gw = gateway().await;
+    // A login that prints its session token when asked, and only then.
+    let mut desk = Proc::spawn(cli(
+        &gw,
+        "alice",
+        &[
+            "login",
+            "--json",
+            "--device-id",
+            "desk",
+            "--print-session-token",
+        ],
+    ));
+    let session = until(&mut desk, "sessionToken").await["sessionToken"]
+        .as_str()
+        .expect("a session token")
+        .to_owned();
+    assert!(session.starts_with("vst1."));
+    let mut plain = Proc::spawn(cli(
+        &gw,
+        "alice",
+        &["login", "--json", "--device-id", "other"],
+    ));
+    until(&mut plain, "ready").await;
+    // The desk's login hears about the new sign-in.
+    let alert = until(&mut desk, "newDevice").await;
+    assert_eq!(alert["device"]["deviceId"], "other");
+    assert!(
+        !plain.seen.join("\n").contains("vst1."),
+        "no session token unless asked"
+    );
+    // The desk's process dies: no logout.
+    desk.kill().await;
+    let out = cli(&gw, "alice", &["devices", "--device-id", "helper"])
+        .output()
+        .await
+        .expect("devices");
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let desk_line = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("desk "))
+        .unwrap_or_else(|| panic!("the offline desk is listed: {table}"));
+    assert!(
+        desk_line.contains("offline, active just now"),
+        "{desk_line}"
+    );
+    let out = cli(&gw, "alice", &["kick", "--device-id", "kicker", "desk"])
+        .output()
+        .await
+        .expect("kick");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "signed out desk"
+    );
+    // It comes back with its session token: refused, saying who.
+    let mut back = cli(&gw, "alice", &["login", "--device-id", "desk"]);
+    back.env_remove("VESTIBULE_TOKEN")
+        .env("VESTIBULE_SESSION_TOKEN", &session);
+    let mut back = Proc::spawn(back);
+    assert_eq!(back.exit_code(Duration::from_secs(20)).await, 3);
+    let text = back.seen.join("\n");
+    assert!(text.contains("signed out by kicker"), "{text}");
+    assert!(!text.contains(&session), "never printed back");
+    plain.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stay_signed_in_keeps_the_session_for_the_next_run_and_rename_names_devices() {
+    let gw = gateway().await;
+    let mut first = Proc::spawn(cli(
+        &gw,
+        "alice",
+        &[
+            "login",
+            "--device-id",
+            "desk",
+            "--print-session-token",
+            "--stay-signed-in",
+        ],
+    ));
+    let printed = line(&mut first, "session token: ").await;
+    let session = printed
+        .split("session token: ")
+        .nth(1)
+        .expect("the token")
+        .trim()
+        .to_owned();
+    let pid = first.child.id().expect("pid").to_string();
+    Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert_eq!(first.exit_code(Duration::from_secs(20)).await, 0);
+    assert!(
+        first
+            .seen
+            .join("\n")
+            .contains("this device stays signed in")
+    );
+
+    let out = cli(
+        &gw,
+        "alice",
+        &["rename", "--device-id", "helper", "desk", " Work desk "],
+    )
+    .output()
+    .await
+    .expect("rename");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "desk is now named \"Work desk\""
+    );
+    let out = cli(
+        &gw,
+        "alice",
+        &["rename", "--device-id", "helper", "desk", ""],
+    )
+    .output()
+    .await
+    .expect("rename");
+    assert!(!out.status.success(), "an empty name is refused");
+
+    let mut again = cli(&gw, "alice", &["login", "--json", "--device-id", "desk"]);
+    again
+        .env_remove("VESTIBULE_TOKEN")
+        .env("VESTIBULE_SESSION_TOKEN", &session);
+    let mut again = Proc::spawn(again);
+    let connected = until(&mut again, "connected").await;
+    assert_eq!(connected["info"]["newSession"], false, "the same session");
+    let list = until(&mut again, "devicesChanged").await;
+    let names: Vec<&str> = list["devices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    assert_eq!(names, ["Work desk"], "and the helpers logged out: {list}");
+    again.kill().await;
 }
