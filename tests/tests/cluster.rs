@@ -25,10 +25,13 @@ async fn devices(node: &GatewayProc, account: &str) -> (Vec<String>, u64) {
         .json()
         .await
         .expect("json");
+    // The online ones: a ghost is an online entry whose connection is gone
+    // (a device that left without logging out stays listed, offline).
     let mut ids: Vec<String> = body["devices"]
         .as_array()
         .map(|a| {
             a.iter()
+                .filter(|d| d["online"] == true)
                 .filter_map(|d| d["deviceId"].as_str().map(str::to_owned))
                 .collect()
         })
@@ -237,11 +240,22 @@ async fn a_killed_node_leaves_no_ghosts() {
         gone <= Duration::from_secs(15),
         "the dead node's device lingered {gone:?}"
     );
-    survivor
+    // The survivor is told: on-n1 is still signed in, offline now.
+    let push = survivor
         .line_where(WAIT, |l| {
-            l.contains("devicesChanged") && !l.contains("on-n1")
+            l.contains("devicesChanged") && l.contains("\"online\":false")
         })
         .await;
+    let push: Value = serde_json::from_str(&push).expect("json");
+    let on_n1 = push["devices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .find(|d| d["deviceId"] == "on-n1")
+        .cloned()
+        .expect("still listed");
+    assert_eq!(on_n1["online"], false);
+    assert_eq!(on_n1["connectionId"], "");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -340,11 +354,12 @@ async fn a_same_device_reconnect_on_another_node_shows_no_flap_and_no_ghost() {
         })
         .await;
 
-    // The laptop comes back through a load balancer that picks node 2, while
-    // node 1 still holds its old session.
-    let second = Vestibule::new()
-        .instance(options(&n2.url, "alice", "laptop", DeviceType::Pc))
-        .expect("second");
+    // The laptop comes back (with its session) through a load balancer that
+    // picks node 2, while node 1 still holds its old connection.
+    let mut again = options(&n2.url, "alice", "laptop", DeviceType::Pc);
+    again.session_token = first.session_token();
+    assert!(again.session_token.is_some());
+    let second = Vestibule::new().instance(again).expect("second");
     second.connect();
     second.ready(WAIT).await.expect("second logs in");
     assert!(second.snapshot().login.expect("login").repeat_login);

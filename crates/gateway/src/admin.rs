@@ -402,7 +402,6 @@ async fn sign_out(
             continue;
         }
         if shared
-            .store
             .end_session(app_key, account, id, &end)
             .await?
             .is_some()

@@ -210,7 +210,67 @@ pub(crate) struct Shared {
     pub(crate) all_connections: Arc<tokio::sync::Semaphore>,
 }
 
+/// How long an end of a session that could not be written (the store was
+/// unreachable) keeps being retried in the background.
+const END_RETRY_FOR: Duration = Duration::from_secs(120);
+
 impl Shared {
+    /// Ends a device's session. When the store cannot be reached (a Redis
+    /// blip), the end is retried in the background for two minutes, so a
+    /// logout or a sign-out during an outage still lands; the error is
+    /// returned for the caller to report.
+    pub(crate) async fn end_session(
+        &self,
+        app_key: &str,
+        account: &str,
+        device_id: &str,
+        end: &vestibule_protocol::SessionEnd,
+    ) -> Result<Option<sessions::DeviceSession>, StoreError> {
+        let error = match self
+            .store
+            .end_session(app_key, account, device_id, end)
+            .await
+        {
+            Ok(ended) => return Ok(ended),
+            Err(e) => e,
+        };
+        tracing::warn!(error = %error, app = %app_key, %account, device = %device_id, "cannot end a session yet; retrying");
+        let (store, registry) = (self.store.clone(), self.registry.clone());
+        let (app_key, account, device_id, end) = (
+            app_key.to_owned(),
+            account.to_owned(),
+            device_id.to_owned(),
+            end.clone(),
+        );
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + END_RETRY_FOR;
+            let mut wait = Duration::from_millis(500);
+            while tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(10));
+                // A sign-in after the end is a new session: leave it alone.
+                match store.session(&app_key, &account, &device_id).await {
+                    Ok(Some(current)) if current.created_at > end.at => return,
+                    Ok(None) => return,
+                    Ok(Some(_)) => {}
+                    Err(_) => continue,
+                }
+                if let Ok(ended) = store
+                    .end_session(&app_key, &account, &device_id, &end)
+                    .await
+                {
+                    if ended.is_some() {
+                        tracing::info!(app = %app_key, %account, device = %device_id, "a session end landed after an outage");
+                        let _ = registry.refresh(&app_key, &account).await;
+                    }
+                    return;
+                }
+            }
+            tracing::error!(app = %app_key, %account, device = %device_id, "gave up ending a session: the store stayed unreachable");
+        });
+        Err(error)
+    }
+
     pub(crate) fn new(
         config: GatewayConfig,
         store: Arc<Store>,

@@ -467,7 +467,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 at: now,
             };
             if let Err(e) = shared
-                .store
                 .end_session(&app.app_key, &login.account, device_id, &end)
                 .await
             {
@@ -658,7 +657,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         };
         if let Err(e) = self
             .shared
-            .store
             .end_session(
                 &live.key.app_key,
                 &live.key.account,
@@ -948,10 +946,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             by: Some(live.me.clone()),
             at: self.shared.config.clock.now(),
         };
-        let store = &self.shared.store;
+        let shared = &self.shared;
         let (app_key, account) = (&live.key.app_key, &live.key.account);
         for device in &outcome.kicked {
-            if let Err(e) = store.end_session(app_key, account, device, &end).await {
+            if let Err(e) = shared.end_session(app_key, account, device, &end).await {
                 tracing::warn!(error = %e, %device, "cannot end a kicked device's session");
             }
         }
@@ -962,7 +960,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             let ended = if device == live.me.device_id {
                 None
             } else {
-                store
+                shared
                     .end_session(app_key, account, &device, &end)
                     .await
                     .unwrap_or_else(|e| {
