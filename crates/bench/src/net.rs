@@ -181,6 +181,25 @@ pub async fn login(
     Ok((ws, reply))
 }
 
+/// One login of a device coming back with its session token; the answer.
+pub async fn resume(
+    addr: SocketAddr,
+    source: Option<IpAddr>,
+    account: &str,
+    device_id: &str,
+    device_type: DeviceType,
+    session_token: &Token,
+) -> anyhow::Result<(Ws, ServerFrame)> {
+    let mut ws = connect(addr, source).await?;
+    send(
+        &mut ws,
+        resume_frame(account, device_id, device_type, session_token),
+    )
+    .await?;
+    let reply = next_frame(&mut ws).await?;
+    Ok((ws, reply))
+}
+
 /// The baseline's unit of work: connect, send one frame, get it back.
 pub async fn echo(addr: SocketAddr, source: Option<IpAddr>, payload: &str) -> anyhow::Result<Ws> {
     let mut ws = connect(addr, source).await?;

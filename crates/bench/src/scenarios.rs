@@ -227,6 +227,7 @@ pub async fn throughput(scale: Scale) -> anyhow::Result<Vec<Row>> {
             .collect(),
     );
     let cpu0 = cpu_time(gw.proc.pid());
+    let all_tokens = tokens.clone();
     let logins = hammer(concurrency, duration, move |c| {
         let tokens = tokens.clone();
         async move {
@@ -249,15 +250,68 @@ pub async fn throughput(scale: Scale) -> anyhow::Result<Vec<Row>> {
     })
     .await?;
     let gw_cpu = cpu_time(gw.proc.pid()).saturating_sub(cpu0).as_secs_f64();
+
+    // The same devices coming back with their session tokens (every reconnect).
+    let mut sessions = Vec::with_capacity(concurrency);
+    for (c, token) in all_tokens.iter().enumerate() {
+        let (ws, reply) = net::login(
+            addr,
+            Some(source(c)),
+            &format!("tp-{c}"),
+            &format!("dev-{c}"),
+            DeviceType::Android,
+            token,
+        )
+        .await?;
+        drop(ws);
+        let ServerFrame::LoginOk(ok) = reply else {
+            anyhow::bail!("sign-in refused: {reply:?}")
+        };
+        sessions.push(ok.session_token.context("a sign-in without a session token")?);
+    }
+    let sessions = Arc::new(sessions);
+    let cpu1 = cpu_time(gw.proc.pid());
+    let resumes = hammer(concurrency, duration, move |c| {
+        let sessions = sessions.clone();
+        async move {
+            let (ws, reply) = net::resume(
+                addr,
+                Some(source(c)),
+                &format!("tp-{c}"),
+                &format!("dev-{c}"),
+                DeviceType::Android,
+                &sessions[c],
+            )
+            .await?;
+            drop(ws);
+            ensure!(
+                matches!(&reply, ServerFrame::LoginOk(ok) if ok.session_token.is_none()),
+                "resume refused: {reply:?}"
+            );
+            Ok(())
+        }
+    })
+    .await?;
+    let resume_cpu = cpu_time(gw.proc.pid()).saturating_sub(cpu1).as_secs_f64();
     gw.proc.terminate().await;
 
     let per_core = logins as f64 / gw_cpu.max(0.01);
+    let resumes_per_core = resumes as f64 / resume_cpu.max(0.01);
     let base_per_core = echoes as f64 / base_cpu.max(0.01);
     let row =
         Row::new(&scenario, "logins per server CPU-second", per_core, "/s").baseline(base_per_core);
     let met = row.ratio.is_some_and(|r| r >= 0.7);
+    let resume_row = Row::new(
+        &scenario,
+        "session-token logins per server CPU-second (baseline: app-token logins)",
+        resumes_per_core,
+        "/s",
+    )
+    .baseline(per_core);
+    let resume_met = resume_row.ratio.is_some_and(|r| r >= 0.95);
     Ok(vec![
         row.target("≥ 0.7× baseline", met),
+        resume_row.target("≥ 0.95× app-token logins", resume_met),
         Row::new(
             &scenario,
             "logins per wall-clock second (2 cores shared with the load)",
@@ -418,16 +472,37 @@ pub async fn kicks(scale: Scale) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// Device-list push latency to 10 devices of one account.
+/// Device-list push latency to 10 online devices of one account that also
+/// has 50 signed-in devices offline (every list carries all 61).
 pub async fn pushes(scale: Scale) -> anyhow::Result<Vec<Row>> {
     let rounds = scale.pick(300, 20);
     let observers = 10;
-    let scenario = format!("device-list push ({observers} devices, {rounds} changes)");
+    let offline = 50;
+    let scenario = format!(
+        "device-list push ({observers} online + {offline} offline devices, {rounds} changes)"
+    );
     let gw = gateway(&[]).await?;
-    gw.set_policy(serde_json::json!({"mode": "all", "maxDevices": 50}))
+    gw.set_policy(serde_json::json!({"mode": "all", "maxDevices": 200}))
         .await?;
     let account = "push";
     let token = net::token(account);
+    // Devices that signed in and left without logging out: listed, offline.
+    for i in 0..offline {
+        let (ws, ok) = net::login(
+            gw.addr,
+            None,
+            account,
+            &format!("away-{i}"),
+            DeviceType::Ios,
+            &token,
+        )
+        .await?;
+        ensure!(
+            matches!(ok, ServerFrame::LoginOk(_)),
+            "offline device login: {ok:?}"
+        );
+        drop(ws);
+    }
     let (arrivals_tx, mut arrivals) = mpsc::unbounded_channel::<(Instant, usize)>();
     let mut readers = Vec::new();
     for i in 0..observers {
@@ -468,7 +543,7 @@ pub async fn pushes(scale: Scale) -> anyhow::Result<Vec<Row>> {
                 .await
                 .context("push timed out")?
                 .context("readers ended")?;
-            if len == observers + 1 {
+            if len == observers + offline + 1 {
                 samples.push(ms(at.duration_since(t0)));
                 seen += 1;
             }
@@ -481,7 +556,7 @@ pub async fn pushes(scale: Scale) -> anyhow::Result<Vec<Row>> {
                 .await
                 .context("push timed out")?
                 .context("readers ended")?;
-            if len == observers {
+            if len == observers + offline {
                 back += 1;
             }
         }

@@ -35,6 +35,11 @@ export interface Backend {
   logout(accountId: string): Promise<void>;
   kick(accountId: string, deviceIds: string[]): Promise<KickResult>;
   kickOthers(accountId: string): Promise<KickResult>;
+  /**
+   * Names a device of the account (this one or another): 1–64 characters
+   * after trimming, no control characters. Needs the account connected.
+   */
+  renameDevice(accountId: string, deviceId: string, name: string): Promise<void>;
   retryNow(accountId: string): Promise<void>;
   /** `null` shows the login page to add an account; the others stay connected. */
   switchAccount(accountId: string | null): Promise<void>;
@@ -76,6 +81,9 @@ export function createBackend(invoke: Invoke = tauriInvoke): Backend {
     },
     kick: (accountId, deviceIds) => call<KickResult>('kick', { accountId, deviceIds }),
     kickOthers: (accountId) => call<KickResult>('kick_others', { accountId }),
+    renameDevice: async (accountId, deviceId, name) => {
+      await call<null>('rename_device', { accountId, deviceId, name });
+    },
     retryNow: async (accountId) => {
       await call<null>('retry_now', { accountId });
     },

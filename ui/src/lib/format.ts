@@ -64,12 +64,46 @@ export function dateTime(at: number): string {
   return dateTimeFormat.format(at);
 }
 
+const dayFormat = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric' });
+const dayYearFormat = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
+
+function sameDay(a: Date, b: Date): boolean {
+  return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+}
+
+/**
+ * "Dec 1 at 10:02" in the person's locale (or `locale`), with the year when
+ * it is not this year's: "Dec 1, 2024 at 10:02".
+ */
+export function dayAtTime(at: number, now: number, locale?: string): string {
+  const thisYear = new Date(at).getFullYear() === new Date(now).getFullYear();
+  const days = locale
+    ? new Intl.DateTimeFormat(locale, thisYear ? { month: 'short', day: 'numeric' } : { year: 'numeric', month: 'short', day: 'numeric' })
+    : thisYear
+      ? dayFormat
+      : dayYearFormat;
+  const time = locale ? new Intl.DateTimeFormat(locale, { hour: 'numeric', minute: '2-digit' }) : timeFormat;
+  return `${days.format(at)} at ${time.format(at)}`;
+}
+
+/**
+ * When something happened, to end a sentence: "today at 10:02",
+ * "yesterday at 10:02", otherwise "on Dec 1 at 10:02".
+ */
+export function onDayAtTime(at: number, now: number, locale?: string): string {
+  const a = new Date(at);
+  const today = new Date(now);
+  const yesterday = new Date(now);
+  yesterday.setDate(yesterday.getDate() - 1);
+  const time = locale ? new Intl.DateTimeFormat(locale, { hour: 'numeric', minute: '2-digit' }).format(at) : clockTime(at);
+  if (sameDay(a, today)) return `today at ${time}`;
+  if (sameDay(a, yesterday)) return `yesterday at ${time}`;
+  return `on ${dayAtTime(at, now, locale)}`;
+}
+
 /** "14:02" today, otherwise the date too. */
 export function whenText(at: number, now: number): string {
-  const a = new Date(at);
-  const b = new Date(now);
-  const sameDay = a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
-  return sameDay ? clockTime(at) : dateTime(at);
+  return sameDay(new Date(at), new Date(now)) ? clockTime(at) : dateTime(at);
 }
 
 /** "Attempt 3, …" from "attempt 3, …". */

@@ -6,9 +6,10 @@
 import type { AccountView } from './bindings/AccountView';
 import type { DisconnectInfo } from './bindings/DisconnectInfo';
 import type { KickedBy } from './bindings/KickedBy';
+import type { SessionEnd } from './bindings/SessionEnd';
 import type { Status } from './bindings/Status';
-import { deviceTypeLabel } from './devices';
-import { capitalize, relativeTime, whenText } from './format';
+import { deviceNoun, deviceTypeLabel } from './devices';
+import { capitalize, onDayAtTime, relativeTime, whenText } from './format';
 
 export type NoticeTone = 'error' | 'warning' | 'info';
 
@@ -24,6 +25,9 @@ export type Notice = {
   code: number | null;
 };
 
+/** The refusal of a session token the server does not know. */
+const UNKNOWN_SESSION = 421;
+
 /** What the sentences need besides the disconnect itself. */
 export type NoticeContext = { status: Status; appKey: string; now: number };
 
@@ -36,9 +40,88 @@ function when(at: number, now: number): string {
   return `${whenText(at, now)}, ${relativeTime(at, now)}`;
 }
 
+/** "your iPhone (iOS 17.5, 203.0.113.24)", or "another of your devices (…)". */
+function yourDevice(by: KickedBy): string {
+  const noun = deviceNoun(by.type);
+  const details = [by.os, by.ip].filter((part) => part.trim()).join(', ');
+  return `${noun ? `your ${noun}` : 'another of your devices'}${details ? ` (${details})` : ''}`;
+}
+
+/**
+ * The notice for a remembered session that had ended while the app was
+ * closed (refused with 420 and how it ended): why, by whom and when.
+ */
+export function sessionEndNotice(info: DisconnectInfo, ended: SessionEnd, ctx: NoticeContext): Notice {
+  const by = ended.by ?? info.by;
+  const t = onDayAtTime(ended.at, ctx.now);
+  const notice = (tone: NoticeTone, title: string, detail: string, who: KickedBy | null = null): Notice => ({
+    tone,
+    title,
+    detail,
+    by: who,
+    at: ended.at,
+    code: info.code,
+  });
+  switch (ended.reason) {
+    case 'byDevice':
+      return notice(
+        'error',
+        'Signed out by another of your devices',
+        by
+          ? `Signed out by ${yourDevice(by)} ${t}. If that wasn't you, change your token.`
+          : `Another of your devices signed this one out ${t}. If that wasn't you, change your token.`,
+        by,
+      );
+    case 'admin':
+      return notice('error', 'Signed out by the administrator', `Signed out by the server administrator ${t}.`);
+    case 'banned':
+      return notice('error', 'This account is banned', `This account was banned ${t}. Contact your administrator.`);
+    case 'loggedOut':
+      return notice('info', 'You logged out', `You logged out of this account on this device ${t}.`);
+    case 'idle':
+      return notice(
+        'warning',
+        'Signed out for inactivity',
+        `This device was signed out after a long time without use ${t}. Sign in again to continue.`,
+      );
+    case 'tokenExpired':
+      return notice('warning', 'Your sign-in expired', `Your sign-in expired ${t}. Sign in again to continue.`);
+    case 'signedInAgain':
+      return notice(
+        'warning',
+        'Signed in again',
+        `This device signed in again ${t} (another copy of Vestibule?), which ended the sign-in this app remembered.`,
+      );
+    case 'loginElsewhere':
+      return notice(
+        'error',
+        'Signed in on another device',
+        by
+          ? `Your account signed in on ${yourDevice(by)} ${t}, which signed this device out. The app allows one device of this kind at a time.`
+          : `Your account signed in on another device of the same kind ${t}, which signed this one out. The app allows one device of this kind at a time.`,
+        by,
+      );
+    case 'instanceLimit':
+      return notice(
+        'error',
+        'Too many devices',
+        `Your account was signed in on more devices than it may be, so this one, the oldest, was signed out ${t}.`,
+        by,
+      );
+    case 'unknown':
+      return notice(
+        'error',
+        'Signed out by the server',
+        `The server signed this device out ${t}${info.message ? `: ${info.message}` : ''}.`,
+      );
+  }
+}
+
 /** The notice for one disconnect, or `null` when there is nothing to explain. */
 export function disconnectNotice(info: DisconnectInfo, ctx: NoticeContext): Notice | null {
   const { reason, at, code } = info;
+  // The session had ended while the app was closed: say how, by whom, when.
+  if (info.ended) return sessionEndNotice(info, info.ended, ctx);
   const t = when(at, ctx.now);
   const notice = (tone: NoticeTone, title: string, detail: string, by: KickedBy | null = null): Notice => ({
     tone,
@@ -48,6 +131,15 @@ export function disconnectNotice(info: DisconnectInfo, ctx: NoticeContext): Noti
     at,
     code,
   });
+
+  // The server lost this device's session (421): nothing was revoked.
+  if (reason.kind === 'rejected' && reason.code === UNKNOWN_SESSION) {
+    return notice(
+      'warning',
+      'Sign in again',
+      `The server no longer knows this device's sign-in (${UNKNOWN_SESSION}); it may have been reset. Sign in again to continue.`,
+    );
+  }
 
   // An expired token is not a kick: say so whatever the gateway called it.
   if (ctx.status === 'needsToken' || (reason.kind === 'kicked' && reason.reason === 'tokenExpired')) {
@@ -143,6 +235,13 @@ export function disconnectNotice(info: DisconnectInfo, ctx: NoticeContext): Noti
             'error',
             'Too many devices',
             'Your account is signed in on as many devices as it may be (419). Sign one of them out, then log in again.',
+          );
+        case 420:
+          // A session ended while the app was closed, from a server that didn't say how.
+          return notice(
+            'error',
+            'Signed out',
+            `This device's sign-in had been ended (420)${info.message ? `: ${info.message}` : ''}. Sign in again to continue.`,
           );
         case 422:
           return notice(

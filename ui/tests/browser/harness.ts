@@ -16,6 +16,7 @@ const DEFAULTS: Record<string, unknown> = {
   logout: null,
   kick: { kicked: [], notFound: [] },
   kick_others: { kicked: [], notFound: [] },
+  rename_device: null,
   retry_now: null,
   switch_account: null,
   forget_account: null,

@@ -404,7 +404,112 @@ describe('Vestibule UI in chromium', () => {
     await app.close();
   });
 
-  test('7. screenshots of every page and state, 800×600 and 1280×800, light and dark', async () => {
+  test('7. devices: online and offline groups, New badge, rename inline, sign out an offline device', async () => {
+    const views = scenarioViews(Date.now());
+    const app = await openApp(views.devicesOffline, { width: 1280, height: 800 });
+    const { page } = app;
+    const accountId = views.devicesOffline.active;
+    await page.getByTestId('home-page').waitFor();
+    const online = page.getByTestId('devices-online');
+    const offline = page.getByTestId('devices-offline');
+    assert.match(await online.innerText(), /Online now/i);
+    assert.match(await offline.innerText(), /Signed in, not online/i);
+    const idsIn = (/** @type {import('playwright-core').Locator} */ group) =>
+      group.getByTestId('device-row').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-device-id')));
+    assert.deepEqual(await idsIn(online), ['desk-5f1c2a', 'phone-77aa', 'web-2e7f', 'tab-31bc']);
+    assert.deepEqual(await idsIn(offline), ['mac-9d04', 'old-a1b2']);
+    const mac = page.locator('[data-testid=device-row][data-device-id=mac-9d04]');
+    assert.equal(await mac.getAttribute('data-online'), 'false');
+    assert.equal(await mac.getByTestId('device-name').innerText(), 'Work MacBook');
+    assert.match(await mac.getByTestId('device-active').innerText(), /^active 3 days ago$/);
+    const news = page.getByTestId('device-new');
+    assert.equal(await news.count(), 1, 'one device is new');
+    assert.equal(
+      await page.locator('[data-testid=device-row][data-device-id=web-2e7f]').getByTestId('device-new').count(),
+      1,
+      'the browser that signed in 2 h ago is new',
+    );
+    await shot(page, 'home-devices-offline');
+    await assertNoHorizontalOverflow(page);
+
+    // Rename with the keyboard: Enter saves exactly { accountId, deviceId, name }.
+    await page.getByRole('button', { name: 'Rename Work MacBook' }).click();
+    const input = page.getByTestId('rename-input');
+    assert.equal(await input.evaluate((el) => el === document.activeElement), true, 'the field has focus');
+    await input.fill('');
+    await page.keyboard.press('Enter');
+    await page.getByTestId('rename-error').getByText('Enter a name.').waitFor();
+    await shot(page, 'home-device-rename-invalid');
+    assert.deepEqual(await app.calls('rename_device'), [], 'an empty name is not sent');
+    await input.fill('  Studio Mac ');
+    await page.keyboard.press('Enter');
+    const [rename] = await app.waitForCalls('rename_device');
+    assert.deepEqual(rename.args, { accountId, deviceId: 'mac-9d04', name: 'Studio Mac' });
+    await input.waitFor({ state: 'detached' });
+    assert.equal(await mac.getByTestId('device-name').innerText(), 'Studio Mac');
+    assert.equal(
+      await page.evaluate(() => document.activeElement?.getAttribute('data-testid')),
+      'rename-mac-9d04',
+      'focus goes back to the pencil',
+    );
+
+    // Escape and clicking elsewhere cancel.
+    await page.getByTestId('rename-phone-77aa').click();
+    await input.fill('Nope');
+    await page.keyboard.press('Escape');
+    await input.waitFor({ state: 'detached' });
+    await page.getByTestId('rename-phone-77aa').click();
+    await input.fill('Nope either');
+    await page.getByRole('heading', { name: 'Your devices' }).click();
+    await input.waitFor({ state: 'detached' });
+    assert.equal((await app.calls('rename_device')).length, 1, 'Escape and blur rename nothing');
+
+    // A refused rename shows why.
+    await app.respond('rename_device', { error: { code: 'invalidInput', message: 'that name is not allowed' } });
+    await page.getByTestId(`rename-${'desk-5f1c2a'}`).click();
+    await input.fill('Desk');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByTestId('devices-feedback').getByText('that name is not allowed').waitFor();
+    await page.keyboard.press('Escape');
+
+    // Sign out an offline device.
+    await app.respond('kick', { value: { kicked: ['mac-9d04'], notFound: [] } });
+    await page.getByTestId('kick-mac-9d04').click();
+    const dialog = page.getByRole('alertdialog');
+    await dialog.waitFor();
+    assert.match(await dialog.innerText(), /It is signed out at once; it has to sign in again to come back\./);
+    await shot(page, 'home-kick-offline-confirm');
+    await dialog.getByRole('button', { name: 'Sign out', exact: true }).click();
+    const [kick] = await app.waitForCalls('kick');
+    assert.deepEqual(kick.args, { accountId, deviceIds: ['mac-9d04'] });
+    await app.push(views.devicesAfterOfflineKick);
+    await mac.waitFor({ state: 'detached' });
+    assert.deepEqual(await idsIn(offline), ['old-a1b2']);
+
+    await page.getByTestId('kick-others').click();
+    assert.match(await dialog.innerText(), /Sign out 4 other devices\?/);
+    await page.keyboard.press('Escape');
+    await app.close();
+  });
+
+  test('8. a remembered session that had ended while the app was closed: Login says how, by whom, when', async () => {
+    const views = scenarioViews(Date.now());
+    const app = await openApp(views.revoked);
+    const { page } = app;
+    const reason = page.getByTestId('signed-out-reason');
+    await reason.waitFor();
+    const text = await reason.innerText();
+    assert.match(text, /Signed out by another of your devices/);
+    assert.match(text, /Signed out by your iPhone \(iOS 17\.5, 203\.0\.113\.24\) on .+ at /);
+    assert.match(text, /Code 420/);
+    assert.ok(await page.getByTestId('login-form').isVisible(), 'the login form is there');
+    await app.push(views.unknownSession);
+    await page.getByTestId('signed-out-title').getByText('Sign in again').waitFor();
+    assert.match(await reason.innerText(), /no longer knows this device's sign-in \(421\)/);
+    await app.close();
+  });
+
+  test('9. screenshots of every page and state, 800×600 and 1280×800, light and dark', async () => {
     const states = scenarioViews(Date.now());
     /** @type {Array<[string, import('./states.mjs').SessionView, ((app: Awaited<ReturnType<typeof openApp>>) => Promise<void>)?]>} */
     const gallery = [
@@ -420,12 +525,26 @@ describe('Vestibule UI in chromium', () => {
       ['login-kicked', states.kicked],
       ['login-expired', states.expired],
       ['login-refused-302', states.refused302],
+      ['login-revoked', states.revoked],
+      ['login-revoked-idle', states.revokedIdle],
+      ['login-unknown-session', states.unknownSession],
       ['login-add-account', states.addAccount],
       ['home-connected', states.connected],
       ['home-reconnecting', states.reconnecting],
       ['home-offline', states.offline],
       ['home-demo', states.demoConnected],
       ['home-two-accounts', states.twoAccounts],
+      ['home-devices-offline', states.devicesOffline],
+      ['home-devices-offline-scrolled', states.devicesOffline, async ({ page }) => {
+        await page.getByTestId('devices-offline').scrollIntoViewIfNeeded();
+      }],
+      ['home-device-rename', states.devicesOffline, async ({ page }) => {
+        await page.getByTestId('rename-mac-9d04').click();
+        await page.getByTestId('rename-input').fill('x'.repeat(65));
+        await page.keyboard.press('Enter');
+        await page.getByTestId('rename-error').waitFor();
+        await page.getByTestId('rename-error').scrollIntoViewIfNeeded();
+      }],
       ['home-kick-confirm', states.connected, async ({ page }) => {
         await page.getByTestId('kick-phone-77aa').click();
         await page.getByRole('alertdialog').waitFor();
@@ -435,7 +554,16 @@ describe('Vestibule UI in chromium', () => {
         await page.getByTestId('diagnostics-page').waitFor();
       }],
     ];
-    const large = new Set(['login-demo', 'login-kicked', 'home-connected', 'home-demo', 'home-reconnecting', 'diagnostics']);
+    const large = new Set([
+      'login-demo',
+      'login-kicked',
+      'login-revoked',
+      'home-connected',
+      'home-demo',
+      'home-devices-offline',
+      'home-reconnecting',
+      'diagnostics',
+    ]);
     for (const [name, initial, act] of gallery) {
       for (const colorScheme of /** @type {const} */ (['light', 'dark'])) {
         const sizes = large.has(name) ? [[800, 600], [1280, 800]] : [[800, 600]];

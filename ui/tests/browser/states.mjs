@@ -3,11 +3,14 @@
 import {
   account,
   connectedAccount,
+  devicesWithOffline,
   disconnect,
   kickedAccount,
   reconnectingAccount,
+  revokedAccount,
   sampleTimelines,
   threeDevices,
+  unknownSessionAccount,
   view,
   viewWith,
 } from '../fixtures/views.js';
@@ -61,6 +64,16 @@ export function scenarioViews(now) {
         devicesRev: 4,
       },
     }),
+    /** Online devices (a new browser among them), and two signed in but offline. */
+    devicesOffline: viewWith(
+      connectedAccount(now, { session: { devices: devicesWithOffline(now), devicesRev: 6 } }),
+    ),
+    /** The same after the Work MacBook was signed out. */
+    devicesAfterOfflineKick: viewWith(
+      connectedAccount(now, {
+        session: { devices: devicesWithOffline(now).filter((d) => d.deviceId !== 'mac-9d04'), devicesRev: 7 },
+      }),
+    ),
     reconnecting: viewWith(reconnectingAccount(now, { retryCount: 3, inMs: 9000 })),
     offline: viewWith(reconnectingAccount(now, { retryCount: 5, inMs: 20_000, offline: true })),
     kicked: viewWith(kickedAccount(now)),
@@ -76,6 +89,12 @@ export function scenarioViews(now) {
         },
       }),
     ),
+    /** Started with a remembered session an iPhone had signed out two days before. */
+    revoked: viewWith(revokedAccount(now)),
+    /** Started with a remembered session the server had ended for inactivity. */
+    revokedIdle: viewWith(revokedAccount(now, { reason: 'idle', by: null, at: now - 5 * 86_400_000 })),
+    /** The server did not know the remembered session (421). */
+    unknownSession: viewWith(unknownSessionAccount(now)),
     refused302: viewWith(
       account({
         session: {

@@ -73,8 +73,10 @@ describe('Home session and devices', () => {
     expect(rows[1]).toHaveTextContent('iPhone or iPad');
     expect(rows[1]).toHaveTextContent('iOS 17.5');
     expect(rows[1]).toHaveTextContent('203.0.113.24');
-    expect(rows[1]).toHaveTextContent('3 min ago');
-    expect(rows[2]).toHaveTextContent('yesterday');
+    expect(within(rows[1]).getByTestId('device-active')).toHaveTextContent('active now');
+    expect(within(rows[1]).getByTestId('device-signed-in')).toHaveTextContent('signed in 3 days ago');
+    expect(within(rows[2]).getByTestId('device-signed-in')).toHaveTextContent('signed in yesterday');
+    expect(screen.queryByTestId('devices-offline')).toBeNull();
   });
 
   it('asks before kicking: cancel does nothing, confirm kicks that device', async () => {

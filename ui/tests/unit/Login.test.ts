@@ -3,7 +3,17 @@ import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import { backend } from '../../src/lib/backend';
 import Login from '../../src/lib/components/Login.svelte';
-import { account, connectedAccount, disconnect, kickedAccount, view, viewWith } from '../fixtures/views.js';
+import { clockTime, onDayAtTime } from '../../src/lib/format';
+import {
+  account,
+  connectedAccount,
+  disconnect,
+  kickedAccount,
+  revokedAccount,
+  unknownSessionAccount,
+  view,
+  viewWith,
+} from '../fixtures/views.js';
 
 vi.mock('../../src/lib/backend', () => import('./mock-backend'));
 const mocked = vi.mocked(backend);
@@ -159,5 +169,59 @@ describe('Login', () => {
   it('says the others stay connected when adding an account', () => {
     render(Login, { view: view({ accounts: [connectedAccount()], active: null }) });
     expect(screen.getByText(/other accounts stay connected/)).toBeInTheDocument();
+  });
+
+  describe('a remembered session that had ended while the app was closed', () => {
+    // Local times, so the text does not depend on the time zone.
+    const endedAt = new Date(2025, 11, 1, 10, 2).getTime();
+    const now = new Date(2025, 11, 3, 9, 0).getTime();
+
+    function renderRevoked(shown: ReturnType<typeof account>) {
+      vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+      vi.setSystemTime(now);
+      render(Login, { view: viewWith(shown) });
+      return {
+        title: screen.getByTestId('signed-out-title'),
+        detail: screen.getByTestId('signed-out-detail'),
+        reason: screen.getByTestId('signed-out-reason'),
+      };
+    }
+
+    it('byDevice: which device, and when', () => {
+      const { title, detail, reason } = renderRevoked(revokedAccount(now, { at: endedAt }));
+      expect(title).toHaveTextContent('Signed out by another of your devices');
+      expect(detail).toHaveTextContent(
+        `Signed out by your iPhone (iOS 17.5, 203.0.113.24) ${onDayAtTime(endedAt, now)}. If that wasn't you, change your token.`,
+      );
+      expect(detail.textContent).toContain(` at ${clockTime(endedAt)}`);
+      expect(detail).toHaveAttribute('data-kicked-by', 'phone-77aa');
+      expect(reason).toHaveTextContent('Code 420');
+      // The form is there to sign in again, prefilled.
+      expect(screen.getByLabelText('Account')).toHaveValue('alice');
+      expect(screen.getByLabelText('Token')).toHaveValue('');
+    });
+
+    it('admin', () => {
+      const { title, detail } = renderRevoked(revokedAccount(now, { reason: 'admin', by: null, at: endedAt }));
+      expect(title).toHaveTextContent('Signed out by the administrator');
+      expect(detail).toHaveTextContent(`Signed out by the server administrator ${onDayAtTime(endedAt, now)}.`);
+      expect(detail).not.toHaveAttribute('data-kicked-by');
+    });
+
+    it('idle', () => {
+      const { title, detail } = renderRevoked(revokedAccount(now, { reason: 'idle', by: null, at: endedAt }));
+      expect(title).toHaveTextContent('Signed out for inactivity');
+      expect(detail).toHaveTextContent(
+        `This device was signed out after a long time without use ${onDayAtTime(endedAt, now)}. Sign in again to continue.`,
+      );
+    });
+
+    it('421: the server no longer knows this sign-in', () => {
+      const { title, detail, reason } = renderRevoked(unknownSessionAccount(now));
+      expect(title).toHaveTextContent('Sign in again');
+      expect(detail).toHaveTextContent("The server no longer knows this device's sign-in (421)");
+      expect(detail).toHaveTextContent('Sign in again to continue.');
+      expect(reason).not.toHaveTextContent('expired');
+    });
   });
 });

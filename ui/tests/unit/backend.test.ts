@@ -37,6 +37,7 @@ describe('backend', () => {
     await b.logout('id1');
     await b.kick('id1', ['d1', 'd2']);
     await b.kickOthers('id1');
+    await expect(b.renameDevice('id1', 'd1', 'Work laptop')).resolves.toBeUndefined();
     await b.retryNow('id1');
     await b.switchAccount(null);
     await b.switchAccount('id2');
@@ -51,6 +52,7 @@ describe('backend', () => {
       ['logout', { accountId: 'id1' }],
       ['kick', { accountId: 'id1', deviceIds: ['d1', 'd2'] }],
       ['kick_others', { accountId: 'id1' }],
+      ['rename_device', { accountId: 'id1', deviceId: 'd1', name: 'Work laptop' }],
       ['retry_now', { accountId: 'id1' }],
       ['switch_account', { accountId: null }],
       ['switch_account', { accountId: 'id2' }],

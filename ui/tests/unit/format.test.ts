@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bannerFor } from '../../src/lib/banner';
-import { formatSeconds, relativeTime, retryText, secondsUntil } from '../../src/lib/format';
+import { clockTime, dayAtTime, formatSeconds, onDayAtTime, relativeTime, retryText, secondsUntil } from '../../src/lib/format';
 import { newestFirst } from '../../src/lib/timeline';
 import { reconnectingAccount, snapshot, loginInfo } from '../fixtures/views.js';
 
@@ -53,6 +53,32 @@ describe('relativeTime', () => {
     [-120_000, 'just now'],
   ])('%i ms ago → %s', (ago, text) => {
     expect(relativeTime(now - ago, now)).toBe(text);
+  });
+});
+
+describe('dayAtTime and onDayAtTime', () => {
+  // Local times, so the results do not depend on the time zone.
+  const at = new Date(2025, 11, 1, 10, 2).getTime();
+  const later = new Date(2025, 11, 3, 9, 0).getTime();
+
+  it('"Dec 1 at 10:02" in the given locale', () => {
+    expect(dayAtTime(at, later, 'en-US')).toMatch(/^Dec 1 at 10:02\sAM$/);
+    expect(dayAtTime(at, later, 'en-GB')).toBe('1 Dec at 10:02');
+  });
+
+  it('adds the year when it is not this year', () => {
+    expect(dayAtTime(at, new Date(2026, 0, 5).getTime(), 'en-GB')).toBe('1 Dec 2025 at 10:02');
+  });
+
+  it('today, yesterday, otherwise on the day', () => {
+    expect(onDayAtTime(at, new Date(2025, 11, 1, 18, 0).getTime(), 'en-GB')).toBe('today at 10:02');
+    expect(onDayAtTime(at, new Date(2025, 11, 2, 0, 30).getTime(), 'en-GB')).toBe('yesterday at 10:02');
+    expect(onDayAtTime(at, later, 'en-GB')).toBe('on 1 Dec at 10:02');
+  });
+
+  it("uses the person's locale by default", () => {
+    expect(onDayAtTime(at, later)).toBe(`on ${dayAtTime(at, later)}`);
+    expect(dayAtTime(at, later)).toContain(` at ${clockTime(at)}`);
   });
 });
 

@@ -12,6 +12,7 @@ export const backend = {
   logout: vi.fn<Backend['logout']>(async () => {}),
   kick: vi.fn<Backend['kick']>(async (_id, deviceIds) => ({ kicked: deviceIds, notFound: [] })),
   kickOthers: vi.fn<Backend['kickOthers']>(async () => ({ kicked: ['phone-77aa', 'tab-31bc'], notFound: [] })),
+  renameDevice: vi.fn<Backend['renameDevice']>(async () => {}),
   retryNow: vi.fn<Backend['retryNow']>(async () => {}),
   switchAccount: vi.fn<Backend['switchAccount']>(async () => {}),
   forgetAccount: vi.fn<Backend['forgetAccount']>(async () => {}),

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { DisconnectInfo } from '../../src/lib/bindings/DisconnectInfo';
+import type { EndReason } from '../../src/lib/bindings/EndReason';
 import type { KickReason } from '../../src/lib/bindings/KickReason';
 import type { Status } from '../../src/lib/bindings/Status';
+import { clockTime, onDayAtTime } from '../../src/lib/format';
 import { disconnectNotice, signedOutNotice } from '../../src/lib/reasons';
-import { account, disconnect } from '../fixtures/views.js';
+import { account, disconnect, revokedAccount, unknownSessionAccount } from '../fixtures/views.js';
 
 const now = Date.UTC(2025, 4, 12, 14, 5, 0);
 const at = now - 3 * 60_000;
@@ -164,5 +166,110 @@ describe('signedOutNotice', () => {
 
   it('needsToken without a recorded disconnect still says the session expired', () => {
     expect(signedOutNotice(account({ session: { status: 'needsToken' } }), now)?.title).toBe('Your session expired');
+  });
+});
+
+describe('signedOutNotice — a remembered session that had ended while the app was closed (420)', () => {
+  // Local times, so the sentences do not depend on the time zone.
+  const endedAt = new Date(2025, 11, 1, 10, 2).getTime();
+  const later = new Date(2025, 11, 3, 9, 0).getTime();
+  const on = onDayAtTime(endedAt, later);
+
+  function revoked(reason: EndReason, withBy = true) {
+    return signedOutNotice(
+      revokedAccount(later, { reason, at: endedAt, ...(withBy ? {} : { by: null }) }),
+      later,
+    )!;
+  }
+
+  it('on its day, at its time', () => {
+    expect(on).toMatch(/^on /);
+    expect(on).toContain(clockTime(endedAt));
+  });
+
+  it('byDevice: "Signed out by your iPhone (iOS 17.5, 203.0.113.24) on …"', () => {
+    const n = revoked('byDevice');
+    expect(n.title).toBe('Signed out by another of your devices');
+    expect(n.detail).toBe(`Signed out by your iPhone (iOS 17.5, 203.0.113.24) ${on}. If that wasn't you, change your token.`);
+    expect(n.by).toEqual({ deviceId: 'phone-77aa', type: 'iOS', os: 'iOS 17.5', ip: '203.0.113.24' });
+    expect(n.at).toBe(endedAt);
+    expect(n.code).toBe(420);
+    expect(n.tone).toBe('error');
+  });
+
+  it.each([
+    ['Android', 'your Android phone'],
+    ['PC', 'your PC'],
+    ['Mac', 'your Mac'],
+    ['Web', 'your browser'],
+    ['Unknown', 'another of your devices'],
+  ] as const)('byDevice from a %s: "%s"', (type, who) => {
+    const a = revokedAccount(later, {
+      at: endedAt,
+      by: { deviceId: 'x', type, os: 'SomeOS 1', ip: '192.0.2.1' },
+    });
+    expect(signedOutNotice(a, later)!.detail).toMatch(new RegExp(`^Signed out by ${who} \\(SomeOS 1, 192\\.0\\.2\\.1\\) on `));
+  });
+
+  it('byDevice without the device still says when', () => {
+    expect(revoked('byDevice', false).detail).toBe(
+      `Another of your devices signed this one out ${on}. If that wasn't you, change your token.`,
+    );
+  });
+
+  it.each([
+    ['admin', 'Signed out by the administrator', `Signed out by the server administrator ${on}.`],
+    ['banned', 'This account is banned', `This account was banned ${on}. Contact your administrator.`],
+    ['idle', 'Signed out for inactivity', `This device was signed out after a long time without use ${on}. Sign in again to continue.`],
+    ['tokenExpired', 'Your sign-in expired', `Your sign-in expired ${on}. Sign in again to continue.`],
+    ['loggedOut', 'You logged out', `You logged out of this account on this device ${on}.`],
+  ] as const)('%s: %s', (reason, title, detail) => {
+    const n = revoked(reason, false);
+    expect(n.title).toBe(title);
+    expect(n.detail).toBe(detail);
+  });
+
+  it('signedInAgain: this device signed in again', () => {
+    const n = revoked('signedInAgain', false);
+    expect(n.title).toBe('Signed in again');
+    expect(n.detail).toMatch(new RegExp(`^This device signed in again ${on} `));
+  });
+
+  it('loginElsewhere names the device that took over', () => {
+    const n = revoked('loginElsewhere');
+    expect(n.title).toBe('Signed in on another device');
+    expect(n.detail).toContain(`signed in on your iPhone (iOS 17.5, 203.0.113.24) ${on}`);
+  });
+
+  it('instanceLimit and unknown', () => {
+    expect(revoked('instanceLimit', false).title).toBe('Too many devices');
+    const n = revoked('unknown', false);
+    expect(n.title).toBe('Signed out by the server');
+    expect(n.detail).toBe(`The server signed this device out ${on}: this device was signed out.`);
+  });
+
+  it('wins over the needsToken expiry wording', () => {
+    const a = revokedAccount(later, { reason: 'admin', at: endedAt, by: null });
+    const n = signedOutNotice({ ...a, session: { ...a.session, status: 'needsToken' } }, later)!;
+    expect(n.title).toBe('Signed out by the administrator');
+  });
+
+  it('a 420 without how it ended still says the sign-in ended', () => {
+    const n = disconnectNotice(rejected(420, 'session ended'), ctx)!;
+    expect(n.title).toBe('Signed out');
+    expect(n.detail).toContain('420');
+  });
+});
+
+describe('signedOutNotice — the server does not know the session (421)', () => {
+  it('says so and asks to sign in again, not that a token expired', () => {
+    const n = signedOutNotice(unknownSessionAccount(now), now)!;
+    expect(n.title).toBe('Sign in again');
+    expect(n.detail).toBe(
+      "The server no longer knows this device's sign-in (421); it may have been reset. Sign in again to continue.",
+    );
+    expect(n.detail).not.toMatch(/expired/);
+    expect(n.tone).toBe('warning');
+    expect(n.code).toBe(421);
   });
 });
