@@ -267,7 +267,10 @@ pub async fn throughput(scale: Scale) -> anyhow::Result<Vec<Row>> {
         let ServerFrame::LoginOk(ok) = reply else {
             anyhow::bail!("sign-in refused: {reply:?}")
         };
-        sessions.push(ok.session_token.context("a sign-in without a session token")?);
+        sessions.push(
+            ok.session_token
+                .context("a sign-in without a session token")?,
+        );
     }
     let sessions = Arc::new(sessions);
     let cpu1 = cpu_time(gw.proc.pid());

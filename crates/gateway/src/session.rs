@@ -349,7 +349,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         let login_time = unix_millis();
         let ip = self.peer.ip().to_string();
         let idle_days = app.policy.session_idle_days;
-        let (record, new_token, first_sign_in) = match credential {
+        let (record, new_token, replaces) = match credential {
             Credential::SignIn {
                 token_expires_at,
                 previous,
@@ -371,9 +371,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                     expires_at: None,
                 }
                 .with_expiry(idle_days);
-                (record, Some(token), previous.is_none())
+                // Every sign-in with the app's token is a new session, also
+                // over an old one of the same deviceId: the others are told.
+                (record, Some(token), previous.is_some())
             }
             Credential::Resume { session } => (session, None, false),
+        };
+        let me = KickedBy {
+            device_id: login.device.device_id.clone(),
+            device_type: login.device.device_type,
+            os: login.device.os.clone(),
+            ip: ip.clone(),
         };
         let session = NewSession {
             key: key.clone(),
@@ -423,7 +431,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         // The session is written before the client learns its token: a
         // token it holds always works (or is refused with the reason).
         let saved = if new_token.is_some() {
-            shared.store.put_session(&record).await
+            // The session it replaces ends saying who signed in over it.
+            let ended = if replaces {
+                let end = SessionEnd {
+                    reason: EndReason::SignedInAgain,
+                    by: Some(me.clone()),
+                    at: now,
+                };
+                shared
+                    .store
+                    .end_session(&app.app_key, &login.account, &login.device.device_id, &end)
+                    .await
+                    .map(drop)
+            } else {
+                Ok(())
+            };
+            match ended {
+                Ok(()) => shared.store.put_session(&record).await,
+                Err(e) => Err(e),
+            }
         } else {
             let change = SessionChange::Active {
                 at: now,
@@ -454,13 +480,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             .await;
             return None;
         }
-        let me = KickedBy {
-            device_id: login.device.device_id.clone(),
-            device_type: login.device.device_type,
-            os: login.device.os.clone(),
-            ip: ip.clone(),
-        };
-        for (device_id, reason) in &granted.evicted_devices {
+        // Its own deviceId's old session was ended above (a takeover's kick
+        // is for the old connection, not for the session just written).
+        for (device_id, reason) in granted
+            .evicted_devices
+            .iter()
+            .filter(|(d, _)| *d != login.device.device_id)
+        {
             let end = SessionEnd {
                 reason: EndReason::of_kick(*reason),
                 by: Some(me.clone()),
@@ -473,7 +499,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 tracing::warn!(error = %e, device = %device_id, "cannot end an evicted device's session");
             }
         }
-        if first_sign_in {
+        if new_token.is_some() {
             let device = granted
                 .devices
                 .devices
@@ -513,6 +539,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             rev: granted.devices.rev,
             session_token: new_token,
         };
+        let session_token_issued = ok.session_token.is_some();
         shared.metrics.login("ok");
         tracing::info!(
             app_key = %key.app_key,
@@ -522,7 +549,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             device_type = %login.device.device_type,
             repeat_login = granted.repeat_login,
             evicted = granted.evicted,
-            first_sign_in,
+            sign_in = session_token_issued,
             "logged in"
         );
         let live = Live {

@@ -147,7 +147,11 @@ pub fn merge(online: &[Device], sessions: &[DeviceSession]) -> Vec<Device> {
         .filter(|s| !online.iter().any(|d| d.device_id == s.device.device_id))
         .map(DeviceSession::offline_device)
         .collect();
-    offline.sort_by(|a, b| b.last_active_at.cmp(&a.last_active_at));
+    offline.sort_by(|a, b| {
+        b.last_active_at
+            .cmp(&a.last_active_at)
+            .then_with(|| a.device_id.cmp(&b.device_id))
+    });
     devices.extend(offline);
     devices
 }

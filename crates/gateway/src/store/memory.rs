@@ -1,6 +1,6 @@
 //! The store's in-memory backend (`--memory`): nothing survives a restart.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -10,15 +10,49 @@ use vestibule_protocol::{SessionEnd, UnixMillis};
 use super::{AccountFlags, AccountKey, App, Apps, Backend, Flag, Flags, SessionChange, StoreError};
 use crate::sessions::DeviceSession;
 
-fn key(app_key: &str, account: &str, device_id: &str) -> (String, String, String) {
-    (app_key.to_owned(), account.to_owned(), device_id.to_owned())
+/// Sessions by app, then account: an account's sessions are one lookup
+/// (device lists read them on every change) and lookups by `&str` allocate
+/// nothing. An account has a few devices, so they sit in a `Vec` sized
+/// exactly (most accounts have one: a map per account would cost more than
+/// the session itself).
+type Sessions = HashMap<String, HashMap<String, Vec<DeviceSession>>>;
+
+fn find<'a>(devices: &'a [DeviceSession], device_id: &str) -> Option<&'a DeviceSession> {
+    devices.iter().find(|s| s.device.device_id == device_id)
+}
+
+/// How sessions ended, by token hash, oldest first out: kept 30 days, and
+/// at most this many (a very late replay is then merely unknown).
+const MAX_REVOCATIONS: usize = 100_000;
+
+#[derive(Debug, Default)]
+struct Revocations {
+    by_hash: HashMap<String, SessionEnd>,
+    order: VecDeque<(UnixMillis, String)>,
+}
+
+impl Revocations {
+    fn insert(&mut self, hash: String, end: SessionEnd) {
+        let oldest = end.at.saturating_sub(crate::sessions::REVOCATION_KEPT_MS);
+        while let Some((at, front)) = self.order.front() {
+            if *at >= oldest && self.order.len() < MAX_REVOCATIONS {
+                break;
+            }
+            if self.by_hash.get(front).is_some_and(|e| e.at == *at) {
+                self.by_hash.remove(front);
+            }
+            self.order.pop_front();
+        }
+        self.order.push_back((end.at, hash.clone()));
+        self.by_hash.insert(hash, end);
+    }
 }
 
 /// What the store cannot keep in its caches alone.
 #[derive(Debug, Default)]
 pub(super) struct MemoryBackend {
-    sessions: Mutex<HashMap<(String, String, String), DeviceSession>>,
-    revocations: Mutex<HashMap<String, SessionEnd>>,
+    sessions: Mutex<Sessions>,
+    revocations: Mutex<Revocations>,
     /// The one copy the field-by-field updates apply to (the store's cache follows it).
     flags: Mutex<Flags>,
     last_login: Mutex<HashMap<AccountKey, String>>,
@@ -80,7 +114,9 @@ impl Backend for MemoryBackend {
         device_id: &str,
     ) -> Result<Option<DeviceSession>, StoreError> {
         Ok(lock(&self.sessions)
-            .get(&key(app_key, account, device_id))
+            .get(app_key)
+            .and_then(|a| a.get(account))
+            .and_then(|d| find(d, device_id))
             .cloned())
     }
 
@@ -90,21 +126,29 @@ impl Backend for MemoryBackend {
         account: &str,
     ) -> Result<Vec<DeviceSession>, StoreError> {
         Ok(lock(&self.sessions)
-            .values()
-            .filter(|s| s.app_key == app_key && s.account == account)
+            .get(app_key)
+            .and_then(|a| a.get(account))
             .cloned()
-            .collect())
+            .unwrap_or_default())
     }
 
     async fn put_session(&self, session: &DeviceSession) -> Result<(), StoreError> {
-        lock(&self.sessions).insert(
-            key(
-                &session.app_key,
-                &session.account,
-                &session.device.device_id,
-            ),
-            session.clone(),
-        );
+        let mut sessions = lock(&self.sessions);
+        let devices = sessions
+            .entry(session.app_key.clone())
+            .or_default()
+            .entry(session.account.clone())
+            .or_default();
+        match devices
+            .iter_mut()
+            .find(|s| s.device.device_id == session.device.device_id)
+        {
+            Some(slot) => *slot = session.clone(),
+            None => {
+                devices.reserve_exact(1);
+                devices.push(session.clone());
+            }
+        }
         Ok(())
     }
 
@@ -117,7 +161,9 @@ impl Backend for MemoryBackend {
     ) -> Result<Option<DeviceSession>, StoreError> {
         let mut sessions = lock(&self.sessions);
         Ok(sessions
-            .get_mut(&key(app_key, account, device_id))
+            .get_mut(app_key)
+            .and_then(|a| a.get_mut(account))
+            .and_then(|d| d.iter_mut().find(|s| s.device.device_id == device_id))
             .map(|s| {
                 change.apply(s);
                 s.clone()
@@ -131,25 +177,39 @@ impl Backend for MemoryBackend {
         device_id: &str,
         end: &SessionEnd,
     ) -> Result<Option<DeviceSession>, StoreError> {
-        let ended = lock(&self.sessions).remove(&key(app_key, account, device_id));
+        let ended = {
+            let mut sessions = lock(&self.sessions);
+            let accounts = sessions.get_mut(app_key);
+            let ended = accounts.and_then(|a| {
+                let devices = a.get_mut(account)?;
+                let at = devices
+                    .iter()
+                    .position(|s| s.device.device_id == device_id)?;
+                let ended = devices.swap_remove(at);
+                if devices.is_empty() {
+                    a.remove(account);
+                } else {
+                    devices.shrink_to_fit();
+                }
+                Some(ended)
+            });
+            ended
+        };
         if let Some(s) = &ended {
-            let mut revocations = lock(&self.revocations);
-            if revocations.len() >= 10_000 {
-                let oldest = end.at.saturating_sub(crate::sessions::REVOCATION_KEPT_MS);
-                revocations.retain(|_, e| e.at >= oldest);
-            }
-            revocations.insert(s.token_hash.clone(), end.clone());
+            lock(&self.revocations).insert(s.token_hash.clone(), end.clone());
         }
         Ok(ended)
     }
 
     async fn revocation(&self, token_hash: &str) -> Result<Option<SessionEnd>, StoreError> {
-        Ok(lock(&self.revocations).get(token_hash).cloned())
+        Ok(lock(&self.revocations).by_hash.get(token_hash).cloned())
     }
 
     async fn due_sessions(&self, now: UnixMillis) -> Result<Vec<DeviceSession>, StoreError> {
         Ok(lock(&self.sessions)
             .values()
+            .flat_map(HashMap::values)
+            .flatten()
             .filter(|s| s.expires_at.is_some_and(|e| e <= now))
             .cloned()
             .collect())
@@ -158,5 +218,37 @@ impl Backend for MemoryBackend {
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
         lock(&self.meta).insert(key.to_owned(), value.to_owned());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vestibule_protocol::EndReason;
+
+    fn end(at: UnixMillis) -> SessionEnd {
+        SessionEnd {
+            reason: EndReason::LoggedOut,
+            by: None,
+            at,
+        }
+    }
+
+    #[test]
+    fn revocations_are_bounded_and_age_out_oldest_first() {
+        let mut r = Revocations::default();
+        for i in 0..(MAX_REVOCATIONS as u64 + 10) {
+            r.insert(format!("h{i}"), end(1_000 + i));
+        }
+        assert_eq!(r.by_hash.len(), MAX_REVOCATIONS);
+        assert!(!r.by_hash.contains_key("h0"), "the oldest went first");
+        assert!(r.by_hash.contains_key(&format!("h{}", MAX_REVOCATIONS + 9)));
+        // Thirty days later, everything before is gone at the next insert.
+        r.insert(
+            "late".into(),
+            end(1_000 + crate::sessions::REVOCATION_KEPT_MS + 200_000),
+        );
+        assert_eq!(r.by_hash.len(), 1, "{}", r.by_hash.len());
+        assert!(r.by_hash.contains_key("late"));
     }
 }

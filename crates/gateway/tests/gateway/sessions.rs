@@ -118,7 +118,7 @@ async fn the_apps_token_with_the_owners_device_id_does_not_replace_it_silently()
     let gw = TestGateway::start().await;
     let (mut owner, first) = gw.login("alice", "pc-1", "PC").await;
     // Someone else with the account's token copies the owner's deviceId.
-    let (_other, ok) = gw.login("alice", "pc-1", "PC").await;
+    let (mut _other, ok) = gw.login("alice", "pc-1", "PC").await;
     assert_eq!(ok["repeatLogin"], false, "a new sign-in, not a reconnect");
     assert_ne!(ok["sessionToken"], first["sessionToken"]);
     // The owner is told (a kick with who), not closed with 4001.
@@ -132,6 +132,11 @@ async fn the_apps_token_with_the_owners_device_id_does_not_replace_it_silently()
     )
     .await;
     assert_eq!(reply["code"], 420, "the owner's session ended: {reply}");
+    assert_eq!(reply["ended"]["reason"], "signedInAgain");
+    assert_eq!(reply["ended"]["by"]["ip"], "127.0.0.1", "from where");
+    // The new sign-in's own session works.
+    drop(_other);
+    gw.resume("alice", "pc-1", "PC", &ok["sessionToken"]).await;
 
     // With the fresh-session guard, a new sign-in may not take over at all.
     gw.set_policy(json!({"mode": "perType", "freshSessionGuardSecs": 60}))
@@ -140,6 +145,27 @@ async fn the_apps_token_with_the_owners_device_id_does_not_replace_it_silently()
     let reply = refused(&gw, &login_frame("bob", "pc-1", "PC", &token("bob"))).await;
     assert_eq!(reply["code"], 403);
     owner.silent_for(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn a_sign_in_over_an_offline_devices_session_is_announced() {
+    let gw = TestGateway::start().await;
+    let (mut phone, _) = gw.login("alice", "phone-1", "iOS").await;
+    let (pc, first) = gw.login("alice", "pc-1", "PC").await;
+    phone.frame_of("newDevice").await;
+    drop(pc);
+    list_until(&mut phone, |p| p.contains(&("pc-1".into(), false))).await;
+    // Someone with the app's token reuses the offline laptop's deviceId.
+    let (_intruder, ok) = gw.login("alice", "pc-1", "PC").await;
+    let alert = phone.frame_of("newDevice").await;
+    assert_eq!(alert["device"]["deviceId"], "pc-1", "not a silent swap");
+    let reply = refused(
+        &gw,
+        &resume_frame("alice", "pc-1", "PC", &session_of(&first)),
+    )
+    .await;
+    assert_eq!(reply["ended"]["reason"], "signedInAgain");
+    assert_ne!(ok["sessionToken"], first["sessionToken"]);
 }
 
 #[tokio::test]
