@@ -180,7 +180,7 @@ impl Backend for MemoryBackend {
         let ended = {
             let mut sessions = lock(&self.sessions);
             let accounts = sessions.get_mut(app_key);
-            let ended = accounts.and_then(|a| {
+            accounts.and_then(|a| {
                 let devices = a.get_mut(account)?;
                 let at = devices
                     .iter()
@@ -192,8 +192,7 @@ impl Backend for MemoryBackend {
                     devices.shrink_to_fit();
                 }
                 Some(ended)
-            });
-            ended
+            })
         };
         if let Some(s) = &ended {
             lock(&self.revocations).insert(s.token_hash.clone(), end.clone());

@@ -39,7 +39,8 @@ pub(super) enum InboxMsg {
     NewDevice {
         app_key: String,
         account: String,
-        device: Device,
+        /// Boxed: a device is several times larger than the other messages.
+        device: Box<Device>,
         skip: String,
     },
 }
@@ -163,7 +164,7 @@ impl Inner {
             let msg = InboxMsg::NewDevice {
                 app_key: app_key.to_owned(),
                 account: account.to_owned(),
-                device: (*device).clone(),
+                device: Box::new((*device).clone()),
                 skip: skip.to_owned(),
             };
             self.publish(node, &msg).await;
@@ -320,7 +321,7 @@ fn handle_inbox(inner: &Inner, msg: InboxMsg) {
             device,
             skip,
         } => {
-            let device = Arc::new(device);
+            let device: Arc<Device> = Arc::from(device);
             inner.send_local(&app_key, &account, Some(&skip), |_| {
                 SessionMsg::NewDevice(device.clone())
             });
