@@ -102,6 +102,99 @@ async fn log_in_see_another_device_kick_it_then_get_kicked() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // A CLI device that stays signed in and then dies (no logout) is listed
+    // offline; the app signs it out, and its session token no longer works.
+    let mut left = Proc::spawn(cli(
+        &gateway,
+        "alice",
+        &[
+            "login",
+            "--json",
+            "--print-session-token",
+            "--stay-signed-in",
+            "--device-id",
+            "cli-left",
+            "--device-type",
+            "iOS",
+        ],
+    ));
+    let line = left
+        .line_where(WAIT, |l| l.contains("\"type\":\"sessionToken\""))
+        .await;
+    let line: serde_json::Value = serde_json::from_str(&line).expect("sessionToken line");
+    let left_session = line["sessionToken"]
+        .as_str()
+        .expect("sessionToken")
+        .to_owned();
+    find(
+        &client,
+        "[data-testid=device-row][data-device-id=cli-left][data-online=true]",
+    )
+    .await;
+    left.kill().await;
+    let offline = find(
+        &client,
+        "[data-testid=devices-offline] [data-testid=device-row][data-device-id=cli-left][data-online=false]",
+    )
+    .await;
+    let offline_text = offline.text().await.unwrap_or_default();
+    assert!(
+        offline_text.contains("iPhone") && offline_text.to_lowercase().contains("active"),
+        "an offline device says when it was last active: {offline_text}"
+    );
+    shot(&client, "04b-home-offline-device").await;
+    find(&client, "[data-testid=kick-cli-left]")
+        .await
+        .click()
+        .await
+        .expect("sign out the offline device");
+    find(&client, "[data-testid=confirm-ok]")
+        .await
+        .click()
+        .await
+        .expect("confirm");
+    let deadline = Instant::now() + WAIT;
+    while client
+        .find(Locator::Css(
+            "[data-testid=device-row][data-device-id=cli-left]",
+        ))
+        .await
+        .is_ok()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the signed-out offline device stayed in the list"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let back = cli(
+        &gateway,
+        "alice",
+        &[
+            "login",
+            "--json",
+            "--device-id",
+            "cli-left",
+            "--device-type",
+            "iOS",
+        ],
+    )
+    .env_remove("VESTIBULE_TOKEN")
+    .env("VESTIBULE_SESSION_TOKEN", &left_session)
+    .output()
+    .await
+    .expect("come back with the session token");
+    let said = String::from_utf8_lossy(&back.stdout);
+    assert_eq!(
+        back.status.code(),
+        Some(3),
+        "a signed-out session is refused: {said}"
+    );
+    assert!(
+        said.contains("420") && said.contains("byDevice"),
+        "it says who ended it: {said}"
+    );
+
     // Now a CLI device kicks the app: it lands on the login page with the reason.
     let install =
         std::fs::read_to_string(home.config_dir().join("install.json")).expect("install.json");
@@ -139,6 +232,40 @@ async fn log_in_see_another_device_kick_it_then_get_kicked() {
     shot(&client, "05-login-signed-out").await;
     let title = text_of(&client, "[data-testid=signed-out-title]").await;
     assert!(!title.is_empty());
+
+    // Log in again; a sign-in with the app's token that copies this app's
+    // deviceId takes over, and the app is told who did it (never silent).
+    fill(&client, "#login-token", &alice_token).await;
+    find(&client, "[data-testid=login-submit]")
+        .await
+        .click()
+        .await
+        .expect("submit again");
+    find(&client, "[data-testid=home-page]").await;
+    wait_text(&client, "[data-testid=status-banner]", "Connected").await;
+    let mut copycat = Proc::spawn(cli(
+        &gateway,
+        "alice",
+        &[
+            "login",
+            "--json",
+            "--device-id",
+            &app_device,
+            "--device-type",
+            "PC",
+        ],
+    ));
+    copycat
+        .line_where(WAIT, |l| l.contains("\"type\":\"ready\""))
+        .await;
+    find(&client, "[data-testid=login-page]").await;
+    let reason = wait_text(&client, "[data-testid=signed-out-reason]", "127.0.0.1").await;
+    assert!(
+        reason.contains("took over") || reason.contains("signed in"),
+        "the takeover is explained: {reason}"
+    );
+    shot(&client, "05b-login-taken-over").await;
+    copycat.kill().await;
 
     // Log in again from the prefilled form, then log out.
     fill(&client, "#login-token", &alice_token).await;

@@ -3,7 +3,7 @@
 //! start of the real app logs in by itself with the same deviceId.
 
 use fantoccini::Locator;
-use vestibule_e2e::ui::{fill, find, wait_text};
+use vestibule_e2e::ui::{fill, find, shot, wait_text};
 use vestibule_e2e::{AppHome, Driver, GatewayProc, bin, cli, token};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,5 +105,76 @@ async fn remember_me_keeps_the_token_in_the_keychain_and_logs_in_after_a_restart
             .await
             .is_err()
     );
+
+    // Remembered again, then signed out from another device while the app
+    // is closed: the next start opens on the login page saying who and when,
+    // and the keychain entry is gone (the start after that asks plainly).
+    log_in(&client, &gateway, &secret, true).await;
     let _ = client.close().await;
+    drop(driver);
+    let out = cli(
+        &gateway,
+        "alice",
+        &[
+            "kick",
+            "--device-id",
+            "cli-kicker",
+            "--device-type",
+            "Android",
+            &device_id,
+        ],
+    )
+    .output()
+    .await
+    .expect("kick the closed app's device");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("signed out {device_id}"),
+        "an offline device can be signed out"
+    );
+    let driver = Driver::start_with_keyring(&home).await;
+    let client = driver.session(&bin("vestibule")).await;
+    find(&client, "[data-testid=login-page]").await;
+    let reason = wait_text(&client, "[data-testid=signed-out-reason]", "Android").await;
+    assert!(reason.contains("127.0.0.1"), "from where: {reason}");
+    println!("shown after a sign-out while closed: {reason}");
+    shot(&client, "keychain-signed-out-while-closed").await;
+    assert!(
+        client
+            .find(Locator::Css("[data-testid=home-page]"))
+            .await
+            .is_err()
+    );
+    let _ = client.close().await;
+    drop(driver);
+    let driver = Driver::start_with_keyring(&home).await;
+    let client = driver.session(&bin("vestibule")).await;
+    find(&client, "[data-testid=login-form]").await;
+    assert!(
+        client
+            .find(Locator::Css("[data-testid=signed-out-reason]"))
+            .await
+            .is_err(),
+        "the ended session's credential was forgotten: nothing is tried again"
+    );
+    let _ = client.close().await;
+}
+
+async fn log_in(client: &fantoccini::Client, gateway: &GatewayProc, token: &str, remember: bool) {
+    let box_ = find(client, "[data-testid=remember-me]").await;
+    fill(client, "#login-url", &gateway.url).await;
+    fill(client, "#login-appkey", "demo").await;
+    fill(client, "#login-account", "alice").await;
+    fill(client, "#login-token", token).await;
+    if box_.is_selected().await.expect("checked?") != remember {
+        box_.click().await.expect("toggle remember me");
+    }
+    find(client, "[data-testid=login-submit]")
+        .await
+        .click()
+        .await
+        .expect("submit");
+    find(client, "[data-testid=home-page]").await;
+    wait_text(client, "[data-testid=status-banner]", "Connected").await;
 }

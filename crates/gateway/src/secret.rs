@@ -56,8 +56,7 @@ pub fn random_string(len: usize) -> String {
 
 /// The stored form of the admin key: hex SHA-256.
 pub fn hash_admin_key(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// Compares a presented admin key with the stored hash in constant time.

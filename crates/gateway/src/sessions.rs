@@ -113,8 +113,7 @@ pub fn new_session_token() -> (Token, String) {
 
 /// The SHA-256 (hex) of a session token: all the gateway ever stores.
 pub fn hash_session_token(token: &Token) -> String {
-    let digest = Sha256::digest(token.expose().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(token.expose().as_bytes()))
 }
 
 /// Whether `token` is the one whose hash is `hash`, in constant time.

@@ -323,7 +323,7 @@ pub(crate) fn plan_login(
     if session.takeover && same_device.is_some() {
         // With the guard, a brand-new sign-in may not sign anyone out; with
         // `rejectNew`, the device already online wins like any other conflict.
-        let code = if policy.fresh_session_guard_secs.is_some() {
+        let code = if policy.fresh_session_guard_secs.is_some_and(|secs| secs > 0) {
             Some(Code::Forbidden)
         } else if policy.on_conflict == crate::policy::OnConflict::RejectNew {
             Some(Code::DuplicateLogin)

@@ -145,6 +145,14 @@ async fn the_apps_token_with_the_owners_device_id_does_not_replace_it_silently()
     let reply = refused(&gw, &login_frame("bob", "pc-1", "PC", &token("bob"))).await;
     assert_eq!(reply["code"], 403);
     owner.silent_for(Duration::from_millis(300)).await;
+
+    // A guard of 0 seconds guards nothing: the takeover goes ahead, told.
+    gw.set_policy(json!({"mode": "perType", "freshSessionGuardSecs": 0}))
+        .await;
+    let (mut owner, _) = gw.login("carol", "pc-1", "PC").await;
+    let (_other, _) = gw.login("carol", "pc-1", "PC").await;
+    let kicked = owner.frame_of("kicked").await;
+    assert_eq!(kicked["reason"], "loginElsewhere", "{kicked}");
 }
 
 #[tokio::test]
