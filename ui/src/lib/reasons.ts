@@ -29,7 +29,13 @@ export type Notice = {
 const UNKNOWN_SESSION = 421;
 
 /** What the sentences need besides the disconnect itself. */
-export type NoticeContext = { status: Status; appKey: string; now: number };
+export type NoticeContext = {
+  status: Status;
+  appKey: string;
+  now: number;
+  /** This installation's deviceId: a takeover "by" it is someone copying it. */
+  deviceId?: string;
+};
 
 function byDevice(by: KickedBy): string {
   return `your ${deviceTypeLabel(by.type)} (${by.os}, IP ${by.ip})`;
@@ -90,7 +96,10 @@ export function sessionEndNotice(info: DisconnectInfo, ended: SessionEnd, ctx: N
       return notice(
         'warning',
         'Signed in again',
-        `This device signed in again ${t} (another copy of Vestibule?), which ended the sign-in this app remembered.`,
+        by
+          ? `This device signed in again ${t} from ${by.os} at IP ${by.ip} (another copy of Vestibule?), which ended the sign-in this app remembered. If that wasn't you, change your token.`
+          : `This device signed in again ${t} (another copy of Vestibule?), which ended the sign-in this app remembered.`,
+        by,
       );
     case 'loginElsewhere':
       return notice(
@@ -163,6 +172,16 @@ export function disconnectNotice(info: DisconnectInfo, ctx: NoticeContext): Noti
             info.by,
           );
         case 'loginElsewhere':
+          // The same deviceId signing in with the app's token: not a device
+          // of the same kind, a copy of this one (or someone using its id).
+          if (info.by && ctx.deviceId && info.by.deviceId === ctx.deviceId) {
+            return notice(
+              'error',
+              'Someone signed in as this device',
+              `A new sign-in with this device's id, from ${info.by.os} at IP ${info.by.ip}, took over from this app (${t}). If that wasn't you, change your token.`,
+              info.by,
+            );
+          }
           return notice(
             'error',
             'Signed in on another device',
@@ -277,7 +296,7 @@ export function disconnectNotice(info: DisconnectInfo, ctx: NoticeContext): Noti
 }
 
 /** The Login page's notice for an account it shows, or `null`. */
-export function signedOutNotice(account: AccountView | null, now: number): Notice | null {
+export function signedOutNotice(account: AccountView | null, now: number, deviceId?: string): Notice | null {
   if (!account) return null;
   const { status, lastDisconnect } = account.session;
   const { appKey } = account;
@@ -294,5 +313,5 @@ export function signedOutNotice(account: AccountView | null, now: number): Notic
         }
       : null;
   }
-  return disconnectNotice(lastDisconnect, { status, appKey, now });
+  return disconnectNotice(lastDisconnect, { status, appKey, now, deviceId });
 }

@@ -52,6 +52,17 @@ describe('disconnectNotice — kicks', () => {
     expect(n.detail).toContain('198.51.100.7');
   });
 
+  it('loginElsewhere by this very deviceId: someone signed in as this device', () => {
+    const n = disconnectNotice(kicked('loginElsewhere', true), { ...ctx, deviceId: by.deviceId })!;
+    expect(n.title).toBe('Someone signed in as this device');
+    expect(n.detail).toContain("this device's id");
+    expect(n.detail).toContain('198.51.100.7');
+    expect(n.detail).not.toContain('same kind');
+    // Another installation's id is a device of the same kind, as before.
+    const other = disconnectNotice(kicked('loginElsewhere', true), { ...ctx, deviceId: 'desktop-1' })!;
+    expect(other.title).toBe('Signed in on another device');
+  });
+
   it('instanceLimit: too many sessions', () => {
     expect(disconnectNotice(kicked('instanceLimit'), ctx)!.title).toBe('Too many sessions');
   });
@@ -233,6 +244,12 @@ describe('signedOutNotice — a remembered session that had ended while the app 
     const n = revoked('signedInAgain', false);
     expect(n.title).toBe('Signed in again');
     expect(n.detail).toMatch(new RegExp(`^This device signed in again ${on} `));
+  });
+
+  it('signedInAgain with who says from where', () => {
+    const n = revoked('signedInAgain');
+    expect(n.detail).toContain('203.0.113.24');
+    expect(n.detail).toContain("If that wasn't you");
   });
 
   it('loginElsewhere names the device that took over', () => {
