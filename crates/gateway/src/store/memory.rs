@@ -21,6 +21,23 @@ fn find<'a>(devices: &'a [DeviceSession], device_id: &str) -> Option<&'a DeviceS
     devices.iter().find(|s| s.device.device_id == device_id)
 }
 
+/// A session as this backend keeps it: without its app and account (the
+/// maps' keys), two allocations less per signed-in device.
+fn packed(session: &DeviceSession) -> DeviceSession {
+    DeviceSession {
+        app_key: String::new(),
+        account: String::new(),
+        ..session.clone()
+    }
+}
+
+/// A kept session as callers see it, app and account filled in.
+fn unpacked(mut session: DeviceSession, app_key: &str, account: &str) -> DeviceSession {
+    app_key.clone_into(&mut session.app_key);
+    account.clone_into(&mut session.account);
+    session
+}
+
 /// How sessions ended, by token hash, oldest first out: kept 30 days, and
 /// at most this many (a very late replay is then merely unknown).
 const MAX_REVOCATIONS: usize = 100_000;
@@ -117,7 +134,7 @@ impl Backend for MemoryBackend {
             .get(app_key)
             .and_then(|a| a.get(account))
             .and_then(|d| find(d, device_id))
-            .cloned())
+            .map(|s| unpacked(s.clone(), app_key, account)))
     }
 
     async fn sessions(
@@ -128,7 +145,11 @@ impl Backend for MemoryBackend {
         Ok(lock(&self.sessions)
             .get(app_key)
             .and_then(|a| a.get(account))
-            .cloned()
+            .map(|d| {
+                d.iter()
+                    .map(|s| unpacked(s.clone(), app_key, account))
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -143,10 +164,10 @@ impl Backend for MemoryBackend {
             .iter_mut()
             .find(|s| s.device.device_id == session.device.device_id)
         {
-            Some(slot) => *slot = session.clone(),
+            Some(slot) => *slot = packed(session),
             None => {
                 devices.reserve_exact(1);
-                devices.push(session.clone());
+                devices.push(packed(session));
             }
         }
         Ok(())
@@ -166,7 +187,7 @@ impl Backend for MemoryBackend {
             .and_then(|d| d.iter_mut().find(|s| s.device.device_id == device_id))
             .map(|s| {
                 change.apply(s);
-                s.clone()
+                unpacked(s.clone(), app_key, account)
             }))
     }
 
@@ -191,7 +212,7 @@ impl Backend for MemoryBackend {
                 } else {
                     devices.shrink_to_fit();
                 }
-                Some(ended)
+                Some(unpacked(ended, app_key, account))
             })
         };
         if let Some(s) = &ended {
@@ -206,11 +227,15 @@ impl Backend for MemoryBackend {
 
     async fn due_sessions(&self, now: UnixMillis) -> Result<Vec<DeviceSession>, StoreError> {
         Ok(lock(&self.sessions)
-            .values()
-            .flat_map(HashMap::values)
-            .flatten()
-            .filter(|s| s.expires_at.is_some_and(|e| e <= now))
-            .cloned()
+            .iter()
+            .flat_map(|(app_key, accounts)| {
+                accounts.iter().flat_map(move |(account, devices)| {
+                    devices
+                        .iter()
+                        .filter(move |s| s.expires_at.is_some_and(|e| e <= now))
+                        .map(move |s| unpacked(s.clone(), app_key, account))
+                })
+            })
             .collect())
     }
 
