@@ -300,17 +300,22 @@ async fn a_redis_restart_keeps_sessions_and_the_registry_comes_back_whole() {
         .expect("c");
     let mut events = c.subscribe();
     c.connect();
-    let refused = tokio::time::timeout(WAIT, async {
+    let (refused, retry) = tokio::time::timeout(WAIT, async {
         loop {
-            if let Ok(vestibule_client::Event::WillReconnect { .. }) = events.recv().await {
-                return c.snapshot().last_disconnect;
+            if let Ok(vestibule_client::Event::WillReconnect { delay, .. }) = events.recv().await {
+                return (c.snapshot().last_disconnect, delay);
             }
         }
     })
     .await
-    .expect("a refusal while Redis is down")
-    .expect("recorded");
+    .expect("a refusal while Redis is down");
+    let refused = refused.expect("recorded");
     assert_eq!(refused.code, Some(503), "{refused:?}");
+    // The refusal says how long to wait (the client's own first backoff is shorter).
+    assert!(
+        retry >= Duration::from_millis(1_500),
+        "the gateway's retryAfterMs is honoured: {retry:?}"
+    );
     assert_eq!(a.snapshot().status, Status::Connected);
     assert_eq!(b.snapshot().status, Status::Connected);
 

@@ -95,10 +95,12 @@ pub enum PolicyError {
     #[error("maxDevices applies only to mode \"all\"")]
     MaxDevicesWithoutAll,
     /// A count outside what the gateway allows.
-    #[error("{field} must be 1–{max}")]
+    #[error("{field} must be {min}–{max}")]
     OutOfRange {
         /// The field.
         field: &'static str,
+        /// The smallest allowed.
+        min: u32,
         /// The largest allowed.
         max: u32,
     },
@@ -125,12 +127,14 @@ impl DevicePolicy {
         if !(1..=max).contains(&self.max_web_instances) {
             return Err(PolicyError::OutOfRange {
                 field: "maxWebInstances",
+                min: 1,
                 max,
             });
         }
         if self.session_idle_days > 3650 {
             return Err(PolicyError::OutOfRange {
                 field: "sessionIdleDays",
+                min: 0,
                 max: 3650,
             });
         }
@@ -139,6 +143,7 @@ impl DevicePolicy {
         {
             return Err(PolicyError::OutOfRange {
                 field: "maxDevices",
+                min: 1,
                 max,
             });
         }
@@ -300,6 +305,30 @@ mod tests {
     }
 
     use KickReason::{InstanceLimit, LoginElsewhere};
+
+    #[test]
+    fn out_of_range_errors_name_the_allowed_range() {
+        let idle = |days| DevicePolicy {
+            session_idle_days: days,
+            ..DevicePolicy::default()
+        };
+        assert!(
+            idle(0).validate().is_ok(),
+            "0 days: sessions never idle out"
+        );
+        let e = idle(4000).validate().expect_err("too many days");
+        assert_eq!(e.to_string(), "sessionIdleDays must be 0–3650");
+        let web = DevicePolicy {
+            max_web_instances: 0,
+            ..DevicePolicy::default()
+        };
+        assert!(
+            web.validate()
+                .expect_err("no web")
+                .to_string()
+                .starts_with("maxWebInstances must be 1–")
+        );
+    }
 
     #[test]
     fn per_type_kicks_the_same_type_only() {

@@ -28,6 +28,10 @@ use crate::store::{App, SessionChange};
 /// How long to wait for the client's half of the closing handshake.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a login refused because the sessions store is unreachable waits
+/// (the same as when its session cannot be saved).
+const STORE_RETRY_AFTER_MS: u64 = 2000;
+
 /// A client that has not logged in yet is told to wait this long after a shutdown.
 const SHUTDOWN_RETRY_AFTER_MS: u64 = vestibule_protocol::SHUTDOWN_RETRY_AFTER_MS.start;
 
@@ -86,6 +90,8 @@ struct Refusal {
     ended: Option<SessionEnd>,
     /// A failed guess: it counts against the login-failure limits.
     counts: bool,
+    /// How long to wait before trying again (an outage, not a refusal).
+    retry_after_ms: Option<u64>,
 }
 
 impl Refusal {
@@ -95,6 +101,7 @@ impl Refusal {
             message: message.to_owned(),
             ended: None,
             counts: false,
+            retry_after_ms: None,
         }
     }
 
@@ -104,6 +111,7 @@ impl Refusal {
             message: format!("this device was signed out: {}", end.reason.describe()),
             ended: Some(end),
             counts: false,
+            retry_after_ms: None,
         }
     }
 }
@@ -315,7 +323,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                     id: Some(login.id),
                     code: refusal.code,
                     message: refusal.message.clone(),
-                    retry_after_ms: None,
+                    retry_after_ms: refusal.retry_after_ms,
                     ended: refusal.ended,
                 };
                 self.refuse_with(frame, refusal.code, &refusal.message)
@@ -475,7 +483,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 Some(login.id),
                 Code::Busy,
                 "cannot save this device's session right now",
-                Some(2000),
+                Some(STORE_RETRY_AFTER_MS),
             )
             .await;
             return None;
@@ -583,7 +591,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         let store = &self.shared.store;
         let unavailable = |e: crate::store::StoreError| {
             tracing::warn!(error = %e, "device sessions unreadable");
-            Refusal::new(Code::Busy, "the sessions store is unavailable; try again")
+            let mut refusal =
+                Refusal::new(Code::Busy, "the sessions store is unavailable; try again");
+            refusal.retry_after_ms = Some(STORE_RETRY_AFTER_MS);
+            refusal
         };
         if let Some(session_token) = &login.session_token {
             let found = store
@@ -854,6 +865,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             }
             Wake::Timer if *idle_deadline <= Instant::now() => {
                 tracing::info!("idle timeout");
+                // The device stays signed in, offline since now.
+                self.went_offline(live).await;
                 Some(
                     self.leave(
                         live,

@@ -485,3 +485,34 @@ async fn a_data_directory_from_before_sessions_upgrades_in_place() {
     gw.resume("alice", "pc-1", "PC", &ok["sessionToken"]).await;
     gw.gw.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_device_closed_for_silence_was_last_active_when_it_went() {
+    let _clock = hold_clock();
+    let skew = Skew::default();
+    let gw = TestGateway::start_with(|c| c.clock = skew.clock()).await;
+    let (mut pc, ok) = gw.login("alice", "pc-1", "PC").await;
+    let signed_in = ok["serverTime"].as_u64().expect("serverTime");
+    // A minute of wall-clock time passes (less than the periodic update),
+    // then the client falls silent and the gateway closes it.
+    skew.advance(60_000);
+    advance(Duration::from_secs(45)).await;
+    assert_eq!(pc.closed().await, Some(4408));
+    assert!(
+        vestibule_testkit::eventually(Duration::from_secs(5), || gw.gw.registry().local_sessions()
+            == 0)
+        .await
+    );
+    let session = gw
+        .gw
+        .store()
+        .session(APP, "alice", "pc-1")
+        .await
+        .expect("store")
+        .expect("still signed in, offline");
+    assert!(
+        session.last_active_at >= signed_in + 60_000,
+        "last active when the connection ended, not at sign-in: {} vs {signed_in}",
+        session.last_active_at
+    );
+}
