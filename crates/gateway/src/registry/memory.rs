@@ -138,6 +138,9 @@ impl SessionRegistry for MemoryRegistry {
         let gone = plan.evicted_ids();
         self.take_out(account, plan.removals);
         let connection_id = session.key.connection_id.clone();
+        // Exactly one more: most accounts have one device online, and a
+        // `Vec`'s first growth would hold four entries (~1 KiB per account).
+        account.sessions.reserve_exact(1);
         account.sessions.push(Entry {
             device: session.device_entry(),
             mailbox: session.mailbox,
