@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use vestibule_protocol::{ClientFrame, CloseCause, Code, LoginOk, ServerFrame};
+use vestibule_protocol::{ClientFrame, CloseCause, Code, LoginOk, PairRequester, ServerFrame};
 
 use crate::dial::{CLOSE_GRACE, Failure, Ws, dial, drain};
 use crate::error::ClientError;
@@ -76,6 +76,14 @@ pub(crate) enum Command {
         name: String,
         reply: oneshot::Sender<Result<(), ClientError>>,
     },
+    PairLookup {
+        code: String,
+        reply: oneshot::Sender<Result<PairRequester, ClientError>>,
+    },
+    PairApprove {
+        code: String,
+        reply: oneshot::Sender<Result<(), ClientError>>,
+    },
     RetryNow,
     Network(bool),
     Ready(ReadyReply),
@@ -88,6 +96,8 @@ pub(crate) type SessionSlot = Arc<std::sync::Mutex<Option<vestibule_protocol::To
 enum Pending {
     Kick(oneshot::Sender<Result<KickResult, ClientError>>),
     Rename(oneshot::Sender<Result<(), ClientError>>),
+    PairLookup(oneshot::Sender<Result<PairRequester, ClientError>>),
+    PairApprove(oneshot::Sender<Result<(), ClientError>>),
     Refresh {
         reply: Option<oneshot::Sender<Result<(), ClientError>>>,
         previous: vestibule_protocol::Token,
@@ -472,6 +482,13 @@ impl Actor {
                     let _ = reply.send(Ok(KickResult { kicked, not_found }));
                 }
             }
+            ServerFrame::PairInfo { id, requester } => {
+                if let Some(Pending::PairLookup(reply)) = self.pending.remove(&id) {
+                    let _ = reply.send(Ok(requester));
+                }
+            }
+            // Frames of a connection that waits to be paired: not this one's.
+            ServerFrame::PairCode { .. } | ServerFrame::Paired { .. } => {}
             ServerFrame::NewDevice { device } => {
                 tracing::info!(account = %self.options.account, device_id = %device.device_id, "a new device signed in");
                 self.emit(Event::NewDevice { device });
@@ -480,10 +497,13 @@ impl Actor {
                 Some(Pending::Refresh {
                     reply: Some(reply), ..
                 })
-                | Some(Pending::Rename(reply)) => {
+                | Some(Pending::Rename(reply) | Pending::PairApprove(reply)) => {
                     let _ = reply.send(Ok(()));
                 }
                 Some(Pending::Kick(reply)) => {
+                    let _ = reply.send(Err(ClientError::ConnectionLost));
+                }
+                Some(Pending::PairLookup(reply)) => {
                     let _ = reply.send(Err(ClientError::ConnectionLost));
                 }
                 Some(Pending::Refresh { reply: None, .. }) | None => {}
@@ -496,16 +516,35 @@ impl Actor {
             } => {
                 match id.and_then(|id| self.pending.remove(&id)) {
                     Some(Pending::Kick(reply)) => {
-                        let _ = reply.send(Err(ClientError::Rejected { code, message }));
+                        let _ = reply.send(Err(ClientError::Rejected {
+                            code,
+                            message,
+                            retry_after_ms,
+                        }));
                     }
-                    Some(Pending::Rename(reply)) => {
-                        let _ = reply.send(Err(ClientError::Rejected { code, message }));
+                    Some(Pending::Rename(reply) | Pending::PairApprove(reply)) => {
+                        let _ = reply.send(Err(ClientError::Rejected {
+                            code,
+                            message,
+                            retry_after_ms,
+                        }));
+                    }
+                    Some(Pending::PairLookup(reply)) => {
+                        let _ = reply.send(Err(ClientError::Rejected {
+                            code,
+                            message,
+                            retry_after_ms,
+                        }));
                     }
                     Some(Pending::Refresh { reply, previous }) => {
                         // The gateway keeps the old token; so do we.
                         self.options.token = previous;
                         if let Some(reply) = reply {
-                            let _ = reply.send(Err(ClientError::Rejected { code, message }));
+                            let _ = reply.send(Err(ClientError::Rejected {
+                                code,
+                                message,
+                                retry_after_ms,
+                            }));
                         }
                     }
                     // The gateway is going away: the machine remembers when it said to come back.
@@ -607,6 +646,30 @@ impl Actor {
                 };
                 if self.send(&frame).await {
                     self.pending.insert(id, Pending::Rename(reply));
+                } else {
+                    let _ = reply.send(Err(ClientError::ConnectionLost));
+                }
+            }
+            Command::PairLookup { code, reply } => {
+                if self.machine.status() != Status::Connected {
+                    let _ = reply.send(Err(ClientError::NotConnected));
+                    return;
+                }
+                let id = self.take_id();
+                if self.send(&ClientFrame::PairLookup { id, code }).await {
+                    self.pending.insert(id, Pending::PairLookup(reply));
+                } else {
+                    let _ = reply.send(Err(ClientError::ConnectionLost));
+                }
+            }
+            Command::PairApprove { code, reply } => {
+                if self.machine.status() != Status::Connected {
+                    let _ = reply.send(Err(ClientError::NotConnected));
+                    return;
+                }
+                let id = self.take_id();
+                if self.send(&ClientFrame::PairApprove { id, code }).await {
+                    self.pending.insert(id, Pending::PairApprove(reply));
                 } else {
                     let _ = reply.send(Err(ClientError::ConnectionLost));
                 }
@@ -754,7 +817,11 @@ impl Actor {
                 Pending::Refresh {
                     reply: Some(reply), ..
                 }
-                | Pending::Rename(reply) => {
+                | Pending::Rename(reply)
+                | Pending::PairApprove(reply) => {
+                    let _ = reply.send(Err(ClientError::ConnectionLost));
+                }
+                Pending::PairLookup(reply) => {
                     let _ = reply.send(Err(ClientError::ConnectionLost));
                 }
                 Pending::Refresh { reply: None, .. } => {}
@@ -793,7 +860,12 @@ fn reject(command: Command, error: ClientError) {
         Command::Kick(_, reply) => {
             let _ = reply.send(Err(error));
         }
-        Command::SetOptions(_, Some(reply)) | Command::Rename { reply, .. } => {
+        Command::SetOptions(_, Some(reply))
+        | Command::Rename { reply, .. }
+        | Command::PairApprove { reply, .. } => {
+            let _ = reply.send(Err(error));
+        }
+        Command::PairLookup { reply, .. } => {
             let _ = reply.send(Err(error));
         }
         Command::Disconnect(reply) | Command::Destroy(reply) | Command::Close(reply) => {

@@ -42,7 +42,7 @@ impl Failure {
         )
     }
 
-    fn new(cause: CloseCause, message: impl Into<String>) -> Self {
+    pub(crate) fn new(cause: CloseCause, message: impl Into<String>) -> Self {
         Self {
             cause,
             message: message.into(),
@@ -86,31 +86,30 @@ pub(crate) async fn dial(options: ClientOptions, id: u64) -> Result<(Ws, LoginOk
     }
 }
 
-async fn dial_inner(options: &ClientOptions, id: u64) -> Result<(Ws, LoginOk), Failure> {
+/// TCP, TLS for `wss://` and the WebSocket handshake.
+pub(crate) async fn open(url: &str, trusted_certs: &[Vec<u8>]) -> Result<Ws, Failure> {
     let config = WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .max_message_size(Some(MAX_SERVER_FRAME_BYTES))
         .max_frame_size(Some(MAX_SERVER_FRAME_BYTES));
-    let connector = if options.url.starts_with("wss://") {
-        let config = tls_config(&options.trusted_certs)
+    let connector = if url.starts_with("wss://") {
+        let config = tls_config(trusted_certs)
             .map_err(|message| Failure::new(CloseCause::Transport, message))?;
         Some(tokio_tungstenite::Connector::Rustls(config))
     } else {
         None
     };
-    let (mut socket, _response) = tokio_tungstenite::connect_async_tls_with_config(
-        &options.url,
-        Some(config),
-        true,
-        connector,
-    )
-    .await
-    .map_err(|e| {
-        Failure::new(
-            connect_error_cause(&e),
-            format!("cannot reach {}: {e}", options.url),
-        )
-    })?;
+    let (socket, _response) =
+        tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, connector)
+            .await
+            .map_err(|e| {
+                Failure::new(connect_error_cause(&e), format!("cannot reach {url}: {e}"))
+            })?;
+    Ok(socket)
+}
+
+async fn dial_inner(options: &ClientOptions, id: u64) -> Result<(Ws, LoginOk), Failure> {
+    let mut socket = open(&options.url, &options.trusted_certs).await?;
     socket
         .send(Message::text(login_frame(options, id).encode()))
         .await

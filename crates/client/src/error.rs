@@ -27,6 +27,8 @@ pub enum ClientError {
         code: Code,
         /// The gateway's message.
         message: String,
+        /// Wait at least this long before trying again (416).
+        retry_after_ms: Option<u64>,
     },
     /// The instance was destroyed.
     #[error("the instance was destroyed")]

@@ -47,6 +47,7 @@ mod hub;
 pub mod machine;
 mod model;
 mod options;
+pub mod pairing;
 mod render;
 
 use std::collections::HashMap;
@@ -68,7 +69,8 @@ pub use crate::options::{
 };
 pub use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 pub use vestibule_protocol::{
-    ClientInfo, Device, DeviceInfo, DeviceType, EndReason, KickReason, KickedBy, SessionEnd, Token,
+    ClientInfo, Device, DeviceInfo, DeviceType, EndReason, KickReason, KickedBy, PairRequester,
+    SessionEnd, Token,
 };
 
 use crate::actor::{Actor, Command};
@@ -305,6 +307,30 @@ impl Client {
         self.send(Command::Rename {
             device_id: device_id.into(),
             name,
+            reply,
+        });
+        done.await.map_err(|_| ClientError::Destroyed)?
+    }
+
+    /// Who is waiting behind a pairing code another device shows ("Is this
+    /// you?"): its device, program, IP and when it asked. Refused with 423
+    /// (no such code), 424 (expired), 425 (already used), 426 (it stopped
+    /// waiting) or 416 (too many wrong codes: `retry_after_ms`).
+    pub async fn lookup_pair(&self, code: &str) -> Result<PairRequester, ClientError> {
+        let (reply, done) = oneshot::channel();
+        self.send(Command::PairLookup {
+            code: code.to_owned(),
+            reply,
+        });
+        done.await.map_err(|_| ClientError::Destroyed)?
+    }
+
+    /// Approves a pairing code: the device waiting behind it is signed in to
+    /// this account, with a session that expires no later than this one's.
+    pub async fn approve_pair(&self, code: &str) -> Result<(), ClientError> {
+        let (reply, done) = oneshot::channel();
+        self.send(Command::PairApprove {
+            code: code.to_owned(),
             reply,
         });
         done.await.map_err(|_| ClientError::Destroyed)?

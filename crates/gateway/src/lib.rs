@@ -15,6 +15,7 @@ pub mod guard;
 mod http;
 mod listener;
 pub mod metrics;
+pub mod pairing;
 pub mod policy;
 pub mod registry;
 pub mod secret;
@@ -72,6 +73,8 @@ pub struct GatewayConfig {
     pub idle_timeout: Duration,
     /// Close connections that send no `login` this long after the upgrade.
     pub login_deadline: Duration,
+    /// How long a pairing code may be approved (2 minutes).
+    pub pair_code_ttl: Duration,
     /// A send that cannot complete this long (a client that stopped reading) closes the connection.
     pub write_timeout: Duration,
     /// Join a cluster through this Redis (`redis://host:port`): sessions,
@@ -120,6 +123,19 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// Wrong pairing codes one signed-in connection may try: 5 at once, then
+/// one a minute (guessing a 40-bit code is hopeless at that rate).
+pub const PAIR_FAILURES_PER_SESSION: guard::Rate = guard::Rate {
+    burst: 5,
+    per_minute: 1,
+};
+
+/// Wrong pairing codes one address may try, over all its connections.
+pub const PAIR_FAILURES_PER_IP: guard::Rate = guard::Rate {
+    burst: 20,
+    per_minute: 5,
+};
+
 /// The default login-attempt limit per IP: 600 a minute (all at once if need be).
 pub const DEFAULT_ATTEMPTS_PER_IP: guard::Rate = guard::Rate {
     burst: 600,
@@ -150,6 +166,7 @@ impl GatewayConfig {
             seed_demo: true,
             idle_timeout: limits::IDLE_TIMEOUT,
             login_deadline: limits::LOGIN_DEADLINE,
+            pair_code_ttl: Duration::from_millis(vestibule_protocol::pairing::CODE_TTL_MS),
             write_timeout: Duration::from_secs(10),
             redis: None,
             node_id: None,
@@ -206,6 +223,9 @@ pub(crate) struct Shared {
     pub(crate) account_failures: Option<guard::Limiter<(String, String)>>,
     pub(crate) address_failures: Option<guard::Limiter<(String, String, std::net::IpAddr)>>,
     pub(crate) connection_cap: Option<Arc<guard::ConnectionCap>>,
+    /// Wrong pairing codes tried, per approving connection and per address.
+    pub(crate) pair_failures_by_session: guard::Limiter<String>,
+    pub(crate) pair_failures_by_ip: guard::Limiter<std::net::IpAddr>,
     /// Every open connection holds one permit.
     pub(crate) all_connections: Arc<tokio::sync::Semaphore>,
 }
@@ -289,6 +309,8 @@ impl Shared {
             ip_attempts: config.attempts_per_ip.map(guard::Limiter::new),
             account_failures: config.failures_per_account.map(guard::Limiter::new),
             address_failures: config.failures_per_account_and_ip.map(guard::Limiter::new),
+            pair_failures_by_session: guard::Limiter::new(PAIR_FAILURES_PER_SESSION),
+            pair_failures_by_ip: guard::Limiter::new(PAIR_FAILURES_PER_IP),
             connection_cap: config
                 .max_connections_per_ip
                 .map(|m| Arc::new(guard::ConnectionCap::new(m))),

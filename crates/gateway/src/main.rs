@@ -51,6 +51,9 @@ struct ServeArgs {
     /// Close connections that send no login this many seconds after connecting.
     #[arg(long, env = "VESTIBULE_LOGIN_DEADLINE", default_value_t = 10)]
     login_deadline: u64,
+    /// How many seconds a pairing code may be approved.
+    #[arg(long, env = "VESTIBULE_PAIR_CODE_TTL", default_value_t = 120)]
+    pair_code_ttl: u64,
     /// Run as a node of a cluster sharing this Redis (e.g. redis://127.0.0.1:6379).
     #[arg(long, env = "VESTIBULE_REDIS", conflicts_with_all = ["data_dir", "memory"])]
     redis: Option<String>,
@@ -135,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
     config.seed_demo = !args.no_demo;
     config.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
     config.login_deadline = Duration::from_secs(args.login_deadline.max(1));
+    config.pair_code_ttl = Duration::from_secs(args.pair_code_ttl.clamp(5, 600));
     config.redis = args.redis.clone();
     config.node_id = args.node_id.clone();
     config.max_logins_per_sec = (args.max_logins_per_sec > 0).then_some(args.max_logins_per_sec);

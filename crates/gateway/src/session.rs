@@ -28,6 +28,14 @@ use crate::store::{App, SessionChange};
 /// How long to wait for the client's half of the closing handshake.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
+mod pair;
+
+/// The first frame: a login, or a device asking to be paired.
+enum First {
+    Login(Login),
+    Pair(vestibule_protocol::PairRequest),
+}
+
 /// How long a login refused because the sessions store is unreachable waits
 /// (the same as when its session cannot be saved).
 const STORE_RETRY_AFTER_MS: u64 = 2000;
@@ -127,6 +135,8 @@ struct Live {
     app: Arc<App>,
     mailbox: crate::registry::Mailbox,
     expires: Option<Instant>,
+    /// The same expiry as a timestamp (a paired device's session may not outlive it).
+    token_expires_at: Option<u64>,
     last_rev: u64,
     /// This device, as it appears in `kicked.by` and session ends it causes.
     me: KickedBy,
@@ -177,8 +187,13 @@ enum End {
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     async fn serve(&mut self) {
-        let Some(login) = Box::pin(self.await_login()).await else {
-            return;
+        let login = match Box::pin(self.await_login()).await {
+            Some(First::Login(login)) => login,
+            Some(First::Pair(request)) => {
+                Box::pin(self.pairing(request)).await;
+                return;
+            }
+            None => return,
         };
         let Some(mut live) = Box::pin(self.admit(login)).await else {
             return;
@@ -200,7 +215,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     }
 
     /// Waits for the first frame, which must be `login`.
-    async fn await_login(&mut self) -> Option<Login> {
+    async fn await_login(&mut self) -> Option<First> {
         let deadline = Instant::now() + self.shared.config.login_deadline;
         loop {
             let next = tokio::select! {
@@ -232,7 +247,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             match message {
                 Message::Text(text) => {
                     return match ClientFrame::decode(text.as_str()) {
-                        Ok(ClientFrame::Login(login)) => Some(login),
+                        Ok(ClientFrame::Login(login)) => Some(First::Login(login)),
+                        Ok(ClientFrame::PairRequest(request)) => Some(First::Pair(request)),
                         Ok(other) => {
                             self.shared.metrics.bad_frame("unexpected");
                             let message = "the first frame must be login";
@@ -567,6 +583,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             app,
             mailbox,
             expires: record.token_expires_at.map(expiry_instant),
+            token_expires_at: record.token_expires_at,
             last_rev: granted.devices.rev,
             me,
             created_at: record.created_at,
@@ -925,6 +942,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 )
                 .await
             }
+            ClientFrame::PairRequest(request) => {
+                self.shared.metrics.bad_frame("unexpected");
+                self.error(
+                    Some(request.id),
+                    Code::BadRequest,
+                    "already logged in on this connection",
+                )
+                .await
+            }
+            ClientFrame::PairLookup { id, code } => self.pair_lookup(live, id, &code).await,
+            ClientFrame::PairApprove { id, code } => self.pair_approve(live, id, &code).await,
             ClientFrame::Kick { id, device_ids } => self.kick(live, id, &device_ids).await,
             ClientFrame::RenameDevice {
                 id,
@@ -1101,6 +1129,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             Ok(claims) => {
                 let expires_at = claims.exp.map(|exp| exp.saturating_mul(1000));
                 live.expires = expires_at.map(expiry_instant);
+                live.token_expires_at = expires_at;
                 live.app = app;
                 let change = SessionChange::TokenExpiry {
                     expires_at,

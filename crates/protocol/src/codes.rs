@@ -33,6 +33,14 @@ pub enum Code {
     UnknownSession,
     /// 422: account disabled.
     AccountDisabled,
+    /// 423: no such pairing code (a wrong one, or another app's: no oracle).
+    PairingCodeUnknown,
+    /// 424: the pairing code has expired; the waiting device shows a new one.
+    PairingCodeExpired,
+    /// 425: the pairing code was already approved (single use).
+    PairingCodeUsed,
+    /// 426: the device that asked for the pairing code is no longer waiting.
+    PairingRequesterGone,
     /// 500: server error.
     ServerError,
     /// 503: server busy or shutting down; retry after `retryAfterMs`.
@@ -43,7 +51,7 @@ pub enum Code {
 
 impl Code {
     /// Every known code, in numeric order.
-    pub const KNOWN: [Code; 13] = [
+    pub const KNOWN: [Code; 17] = [
         Self::WrongCredentials,
         Self::Forbidden,
         Self::UnknownAppKey,
@@ -55,6 +63,10 @@ impl Code {
         Self::SessionEnded,
         Self::UnknownSession,
         Self::AccountDisabled,
+        Self::PairingCodeUnknown,
+        Self::PairingCodeExpired,
+        Self::PairingCodeUsed,
+        Self::PairingRequesterGone,
         Self::ServerError,
         Self::Busy,
     ];
@@ -73,6 +85,10 @@ impl Code {
             Self::SessionEnded => 420,
             Self::UnknownSession => 421,
             Self::AccountDisabled => 422,
+            Self::PairingCodeUnknown => 423,
+            Self::PairingCodeExpired => 424,
+            Self::PairingCodeUsed => 425,
+            Self::PairingRequesterGone => 426,
             Self::ServerError => 500,
             Self::Busy => 503,
             Self::Other(n) => n,
@@ -101,6 +117,10 @@ impl Code {
             Self::SessionEnded => "this device was signed out",
             Self::UnknownSession => "the server does not know this device's session",
             Self::AccountDisabled => "account disabled",
+            Self::PairingCodeUnknown => "no such code",
+            Self::PairingCodeExpired => "this code has expired",
+            Self::PairingCodeUsed => "this code was already used",
+            Self::PairingRequesterGone => "the device that asked is no longer waiting",
             Self::ServerError => "server error",
             Self::Busy => "server busy",
             Self::Other(_) => "unknown error",
@@ -364,7 +384,11 @@ fn classify_code(code: Code, retry_after: Option<Duration>) -> Disposition {
         | Code::DuplicateLogin
         | Code::DeviceLimit
         | Code::SessionEnded
-        | Code::AccountDisabled => Disposition::Terminal {
+        | Code::AccountDisabled
+        | Code::PairingCodeUnknown
+        | Code::PairingCodeExpired
+        | Code::PairingCodeUsed
+        | Code::PairingRequesterGone => Disposition::Terminal {
             reason: TerminalReason::Rejected(code),
         },
         // A credential problem: the client signs in with the app's token if it has one.
@@ -415,7 +439,7 @@ mod tests {
         let retry = |ms: Option<u64>| Disposition::Retry {
             after: ms.map(Duration::from_millis),
         };
-        let rows: [(u16, Disposition); 13] = [
+        let rows: [(u16, Disposition); 17] = [
             (302, terminal(Code::WrongCredentials)),
             (403, terminal(Code::Forbidden)),
             (404, terminal(Code::UnknownAppKey)),
@@ -427,6 +451,10 @@ mod tests {
             (420, terminal(Code::SessionEnded)),
             (421, Disposition::RefreshCredential),
             (422, terminal(Code::AccountDisabled)),
+            (423, terminal(Code::PairingCodeUnknown)),
+            (424, terminal(Code::PairingCodeExpired)),
+            (425, terminal(Code::PairingCodeUsed)),
+            (426, terminal(Code::PairingRequesterGone)),
             (500, retry(None)),
             (503, retry(Some(1500))),
         ];

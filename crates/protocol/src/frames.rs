@@ -5,8 +5,52 @@ use crate::limits::{
     MAX_KICK_IDS, MAX_SHORT_TEXT_LEN, MAX_TOKEN_LEN,
 };
 use crate::{
-    ClientInfo, Code, Device, DeviceInfo, KickReason, KickedBy, SessionEnd, Token, UnixMillis,
+    ClientInfo, Code, Device, DeviceInfo, KickReason, KickedBy, PairRequest, PairRequester,
+    SessionEnd, Token, UnixMillis,
 };
+
+/// A text field's length and content; the error names the field.
+fn check_text(field: &str, value: &str, max: usize, may_be_empty: bool) -> Result<(), String> {
+    if !may_be_empty && value.trim().is_empty() {
+        return Err(format!("{field} must not be empty"));
+    }
+    if value.len() > max {
+        return Err(format!("{field} is longer than {max} bytes"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("{field} contains control characters"));
+    }
+    Ok(())
+}
+
+/// What a client says about its device and program, checked.
+fn check_device(device: &DeviceInfo, client: &ClientInfo) -> Result<(), String> {
+    let check = check_text;
+    check(
+        "device.deviceId",
+        &device.device_id,
+        MAX_DEVICE_ID_LEN,
+        false,
+    )?;
+    check("device.os", &device.os, MAX_SHORT_TEXT_LEN, true)?;
+    if let Some(mac) = &device.mac {
+        check("device.mac", mac, MAX_SHORT_TEXT_LEN, true)?;
+    }
+    if let Some(tag) = &device.custom_tag {
+        check("device.customTag", tag, MAX_CUSTOM_TAG_LEN, true)?;
+    }
+    check("client.name", &client.name, MAX_SHORT_TEXT_LEN, true)?;
+    check("client.version", &client.version, MAX_SHORT_TEXT_LEN, true)?;
+    Ok(())
+}
+
+impl PairRequest {
+    /// Checks lengths and emptiness; the error names the offending field.
+    pub fn validate(&self) -> Result<(), String> {
+        check_text("appKey", &self.app_key, MAX_APP_KEY_LEN, false)?;
+        check_device(&self.device, &self.client)
+    }
+}
 
 /// The first frame of every connection: who is logging in, from which device.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,18 +79,7 @@ pub struct Login {
 impl Login {
     /// Checks lengths and emptiness; the error names the offending field.
     pub fn validate(&self) -> Result<(), String> {
-        fn check(field: &str, value: &str, max: usize, may_be_empty: bool) -> Result<(), String> {
-            if !may_be_empty && value.trim().is_empty() {
-                return Err(format!("{field} must not be empty"));
-            }
-            if value.len() > max {
-                return Err(format!("{field} is longer than {max} bytes"));
-            }
-            if value.chars().any(char::is_control) {
-                return Err(format!("{field} contains control characters"));
-            }
-            Ok(())
-        }
+        let check = check_text;
         check("appKey", &self.app_key, MAX_APP_KEY_LEN, false)?;
         check("account", &self.account, MAX_ACCOUNT_LEN, false)?;
         match (&self.token, &self.session_token) {
@@ -61,27 +94,7 @@ impl Login {
                 }
             }
         }
-        check(
-            "device.deviceId",
-            &self.device.device_id,
-            MAX_DEVICE_ID_LEN,
-            false,
-        )?;
-        check("device.os", &self.device.os, MAX_SHORT_TEXT_LEN, true)?;
-        if let Some(mac) = &self.device.mac {
-            check("device.mac", mac, MAX_SHORT_TEXT_LEN, true)?;
-        }
-        if let Some(tag) = &self.device.custom_tag {
-            check("device.customTag", tag, MAX_CUSTOM_TAG_LEN, true)?;
-        }
-        check("client.name", &self.client.name, MAX_SHORT_TEXT_LEN, true)?;
-        check(
-            "client.version",
-            &self.client.version,
-            MAX_SHORT_TEXT_LEN,
-            true,
-        )?;
-        Ok(())
+        check_device(&self.device, &self.client)
     }
 }
 
@@ -95,6 +108,25 @@ impl Login {
 pub enum ClientFrame {
     /// Log in; must be the first frame.
     Login(Login),
+    /// Instead of a login: ask for a pairing code that a signed-in device of
+    /// the account approves. Sent again on the same connection, it replaces
+    /// the code with a new one.
+    PairRequest(PairRequest),
+    /// A signed-in device asks who is waiting behind a pairing code.
+    PairLookup {
+        /// Request id.
+        id: u64,
+        /// The code as typed (case, dashes and spaces do not matter).
+        code: String,
+    },
+    /// A signed-in device approves a pairing code: the device waiting behind
+    /// it is signed in to this account.
+    PairApprove {
+        /// Request id.
+        id: u64,
+        /// The code as typed.
+        code: String,
+    },
     /// Sign out other devices of the same account.
     Kick {
         /// Request id.
@@ -131,6 +163,8 @@ impl ClientFrame {
     pub fn id(&self) -> u64 {
         match self {
             Self::Login(login) => login.id,
+            Self::PairRequest(request) => request.id,
+            Self::PairLookup { id, .. } | Self::PairApprove { id, .. } => *id,
             Self::Kick { id, .. }
             | Self::RefreshToken { id, .. }
             | Self::Logout { id }
@@ -164,6 +198,13 @@ impl ClientFrame {
                 Ok(())
             }
             Self::Logout { .. } => Ok(()),
+            Self::PairRequest(request) => request.validate(),
+            Self::PairLookup { code, .. } | Self::PairApprove { code, .. } => {
+                if code.len() > crate::pairing::MAX_CODE_INPUT_LEN {
+                    return Err("code is too long".into());
+                }
+                Ok(())
+            }
             Self::RenameDevice {
                 device_id, name, ..
             } => {
@@ -304,6 +345,37 @@ pub enum ServerFrame {
         /// Wait at least this long before trying again (416).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
+    },
+    /// The answer to `pairRequest`: the code to show, as text and as a QR code.
+    PairCode {
+        /// The `pairRequest`'s id.
+        id: u64,
+        /// `ABCD-EFGH`.
+        code: String,
+        /// When the code stops working; ask again before then for a new one.
+        expires_at: UnixMillis,
+        /// The same as a duration from now (immune to a skewed clock).
+        expires_in_ms: u64,
+    },
+    /// The code was approved: this device is signed in to `account`. It logs
+    /// in with `sessionToken` next (the gateway closes this connection).
+    Paired {
+        /// The `pairRequest`'s id.
+        id: u64,
+        /// The account it was signed in to.
+        account: String,
+        /// Its device session's token.
+        session_token: Token,
+        /// When the session's token expires (no later than the approver's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_expires_at: Option<UnixMillis>,
+    },
+    /// The answer to `pairLookup`: who is asking.
+    PairInfo {
+        /// The request id.
+        id: u64,
+        /// The waiting device.
+        requester: PairRequester,
     },
     /// A frame type this version does not know (sent by a newer gateway).
     /// Clients ignore it; the gateway never sends it.

@@ -9,6 +9,7 @@ mod codes;
 mod device;
 mod frames;
 pub mod limits;
+pub mod pairing;
 mod secret;
 #[cfg(feature = "jwt")]
 pub mod token;
@@ -21,6 +22,7 @@ pub use device::{
 pub use frames::{
     ClientFrame, DecodeError, Login, LoginOk, ServerFrame, check_device_name, check_round_trip,
 };
+pub use pairing::{PairRequest, PairRequester};
 pub use secret::Token;
 
 /// The WebSocket path the gateway serves.

@@ -9,5 +9,6 @@ mod faults;
 mod fuzz_corpus;
 mod hostile;
 mod login;
+mod pairing;
 mod reconnect;
 mod sessions;

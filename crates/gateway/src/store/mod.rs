@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use vestibule_protocol::UnixMillis;
 
+use crate::pairing::{ApproveOutcome, PairApproval, PairRecord, PairState, PairTable};
 use crate::policy::DevicePolicy;
 use crate::secret::AppSecret;
 use crate::sessions::DeviceSession;
@@ -209,6 +210,31 @@ pub(crate) trait Backend: Send + Sync + std::fmt::Debug {
     async fn restore(&self, _apps: &Apps, _flags: &Flags) -> Result<(), StoreError> {
         Ok(())
     }
+    /// Pairing requests, for a backend shared between processes (Redis);
+    /// the others keep them in the process ([`PairTable`]).
+    fn shared_pairs(&self) -> Option<&dyn SharedPairs> {
+        None
+    }
+}
+
+/// Pairing requests kept where every node sees them; the same operations as
+/// [`PairTable`], atomic across nodes.
+#[async_trait]
+pub(crate) trait SharedPairs: Send + Sync {
+    async fn put(&self, record: &PairRecord) -> Result<(), StoreError>;
+    async fn get(
+        &self,
+        app_key: &str,
+        code_hash: &str,
+    ) -> Result<Option<(PairRecord, PairState)>, StoreError>;
+    async fn approve(
+        &self,
+        app_key: &str,
+        code_hash: &str,
+        approval: &PairApproval,
+        now: UnixMillis,
+    ) -> Result<ApproveOutcome, StoreError>;
+    async fn close(&self, app_key: &str, code_hash: &str) -> Result<(), StoreError>;
 }
 
 /// A change to one device session.
@@ -281,6 +307,8 @@ pub struct Store {
     apps: RwLock<Apps>,
     flags: RwLock<Flags>,
     backend: Box<dyn Backend>,
+    /// Pairing requests, unless the backend shares them.
+    pairs: PairTable,
 }
 
 impl Store {
@@ -289,6 +317,7 @@ impl Store {
             apps: RwLock::new(apps),
             flags: RwLock::new(flags),
             backend,
+            pairs: PairTable::default(),
         }
     }
 
@@ -552,6 +581,54 @@ impl Store {
     /// Sessions that ended by themselves by `now` (idle, or their token expired).
     pub async fn due_sessions(&self, now: UnixMillis) -> Result<Vec<DeviceSession>, StoreError> {
         self.backend.due_sessions(now).await
+    }
+
+    /// Keeps a new pairing request (waiting).
+    pub async fn put_pair(&self, record: &PairRecord, now: UnixMillis) -> Result<(), StoreError> {
+        match self.backend.shared_pairs() {
+            Some(shared) => shared.put(record).await,
+            None => {
+                self.pairs.put(record, now);
+                Ok(())
+            }
+        }
+    }
+
+    /// A pairing request and where it stands.
+    pub async fn pair(
+        &self,
+        app_key: &str,
+        code_hash: &str,
+    ) -> Result<Option<(PairRecord, PairState)>, StoreError> {
+        match self.backend.shared_pairs() {
+            Some(shared) => shared.get(app_key, code_hash).await,
+            None => Ok(self.pairs.get(app_key, code_hash)),
+        }
+    }
+
+    /// Approves a waiting, unexpired pairing request, once (atomically).
+    pub async fn approve_pair(
+        &self,
+        app_key: &str,
+        code_hash: &str,
+        approval: &PairApproval,
+        now: UnixMillis,
+    ) -> Result<ApproveOutcome, StoreError> {
+        match self.backend.shared_pairs() {
+            Some(shared) => shared.approve(app_key, code_hash, approval, now).await,
+            None => Ok(self.pairs.approve(app_key, code_hash, approval, now)),
+        }
+    }
+
+    /// The requester went away or asked for another code.
+    pub async fn close_pair(&self, app_key: &str, code_hash: &str) -> Result<(), StoreError> {
+        match self.backend.shared_pairs() {
+            Some(shared) => shared.close(app_key, code_hash).await,
+            None => {
+                self.pairs.close(app_key, code_hash);
+                Ok(())
+            }
+        }
     }
 }
 

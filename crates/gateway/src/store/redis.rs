@@ -14,6 +14,7 @@ use redis::aio::ConnectionManager;
 use vestibule_protocol::{SessionEnd, UnixMillis};
 
 use super::{AccountFlags, App, Apps, Backend, Flag, Flags, SessionChange, StoreError};
+use crate::pairing::{ApproveOutcome, PairApproval, PairRecord, PairState};
 use crate::registry::redis::flags_key;
 use crate::sessions::DeviceSession;
 
@@ -67,6 +68,8 @@ pub(super) struct RedisBackend {
     set_flag: Arc<redis::Script>,
     session_cas: Arc<redis::Script>,
     session_end: Arc<redis::Script>,
+    pair_approve: Arc<redis::Script>,
+    pair_close: Arc<redis::Script>,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -84,6 +87,8 @@ impl RedisBackend {
             set_flag: Arc::new(redis::Script::new(SET_FLAG)),
             session_cas: Arc::new(redis::Script::new(SESSION_CAS)),
             session_end: Arc::new(redis::Script::new(SESSION_END)),
+            pair_approve: Arc::new(redis::Script::new(PAIR_APPROVE)),
+            pair_close: Arc::new(redis::Script::new(PAIR_CLOSE)),
         };
         backend.migrate_legacy_flags().await?;
         Ok(backend)
@@ -157,8 +162,112 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// A pairing request: `record` (JSON), `expiresAt`, and once they happen
+/// `approval` (JSON) or `gone`; it expires by itself a while after the code.
+fn pair_key(app_key: &str, code_hash: &str) -> String {
+    format!("vst:pair:{app_key}:{code_hash}")
+}
+
+/// Approves a waiting, unexpired request once. Returns 1 approved, 0 no such
+/// request, 2 already approved, 3 gone, 4 expired.
+const PAIR_APPROVE: &str = r"
+local k = KEYS[1]
+if redis.call('HEXISTS', k, 'record') == 0 then return 0 end
+if redis.call('HEXISTS', k, 'approval') == 1 then return 2 end
+if redis.call('HEXISTS', k, 'gone') == 1 then return 3 end
+if tonumber(redis.call('HGET', k, 'expiresAt')) <= tonumber(ARGV[2]) then return 4 end
+redis.call('HSET', k, 'approval', ARGV[1])
+return 1
+";
+
+/// Marks an existing request gone (a no-op for a missing one).
+const PAIR_CLOSE: &str = r"
+if redis.call('HEXISTS', KEYS[1], 'record') == 1 then redis.call('HSETNX', KEYS[1], 'gone', '1') end
+return 0
+";
+
+#[async_trait]
+impl super::SharedPairs for RedisBackend {
+    async fn put(&self, record: &PairRecord) -> Result<(), StoreError> {
+        let key = pair_key(&record.app_key, &record.code_hash);
+        let keep_until = record.requester.expires_at + crate::pairing::KEPT_AFTER_EXPIRY_MS;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .del(&key)
+            .ignore()
+            .hset(&key, "record", json(record)?)
+            .ignore()
+            .hset(&key, "expiresAt", record.requester.expires_at)
+            .ignore()
+            .pexpire_at(&key, i64::try_from(keep_until).unwrap_or(i64::MAX))
+            .ignore();
+        let () = pipe.query_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    async fn get(
+        &self,
+        app_key: &str,
+        code_hash: &str,
+    ) -> Result<Option<(PairRecord, PairState)>, StoreError> {
+        let fields: Vec<(String, String)> =
+            self.conn().hgetall(pair_key(app_key, code_hash)).await?;
+        let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        let Some(raw) = field("record") else {
+            return Ok(None);
+        };
+        let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("a pairing request: {e}"));
+        let record: PairRecord = serde_json::from_str(raw).map_err(corrupt)?;
+        let state = if let Some(approval) = field("approval") {
+            PairState::Approved(serde_json::from_str(approval).map_err(corrupt)?)
+        } else if field("gone").is_some() {
+            PairState::Gone
+        } else {
+            PairState::Waiting
+        };
+        Ok(Some((record, state)))
+    }
+
+    async fn approve(
+        &self,
+        app_key: &str,
+        code_hash: &str,
+        approval: &PairApproval,
+        now: UnixMillis,
+    ) -> Result<ApproveOutcome, StoreError> {
+        let found: i64 = self
+            .pair_approve
+            .key(pair_key(app_key, code_hash))
+            .arg(json(approval)?)
+            .arg(now)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(match found {
+            1 => ApproveOutcome::Approved,
+            2 => ApproveOutcome::AlreadyApproved,
+            3 => ApproveOutcome::Gone,
+            4 => ApproveOutcome::Expired,
+            _ => ApproveOutcome::Unknown,
+        })
+    }
+
+    async fn close(&self, app_key: &str, code_hash: &str) -> Result<(), StoreError> {
+        // Only an existing request can go away (never a new key without a TTL).
+        let _: i64 = self
+            .pair_close
+            .key(pair_key(app_key, code_hash))
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Backend for RedisBackend {
+    fn shared_pairs(&self) -> Option<&dyn super::SharedPairs> {
+        Some(self)
+    }
+
     async fn load(&self) -> Result<(Apps, Flags), StoreError> {
         let mut apps = Apps::new();
         let stored: Vec<(String, String)> = self.conn().hgetall(APPS).await?;
