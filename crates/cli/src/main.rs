@@ -52,6 +52,47 @@ enum Command {
     Kick(KickArgs),
     /// Log in as a helper device, name a device of the account, and log out.
     Rename(RenameArgs),
+    /// Log in as a helper device, show who is waiting behind a pairing code
+    /// (another device's "Sign in with another device"), ask, approve it,
+    /// and log out: that device is then signed in to this account.
+    Approve(ApproveArgs),
+    /// Sign this terminal in from another device: print a pairing code, wait
+    /// until a signed-in device approves it, print the account.
+    Pair(PairArgs),
+}
+
+#[derive(Debug, Args)]
+struct ApproveArgs {
+    #[command(flatten)]
+    shot: OneShotArgs,
+    /// The code the other device shows (ABCD-EFGH; case and dashes do not matter).
+    code: String,
+    /// Approve without asking (for scripts).
+    #[arg(long)]
+    yes: bool,
+}
+
+#[derive(Debug, Args)]
+struct PairArgs {
+    /// The gateway, e.g. ws://127.0.0.1:7878/v1/ws.
+    #[arg(long, env = "VESTIBULE_URL")]
+    url: String,
+    /// The app.
+    #[arg(long, env = "VESTIBULE_APP_KEY")]
+    app_key: String,
+    /// This device's id (default: a new random one).
+    #[arg(long)]
+    device_id: Option<String>,
+    /// Device type: PC, Mac, Web, Android or iOS.
+    #[arg(long, default_value = "PC")]
+    device_type: DeviceType,
+    /// Print one JSON object per line.
+    #[arg(long)]
+    json: bool,
+    /// Print the new session's token once approved (a credential: to log in
+    /// with `login --session-token`).
+    #[arg(long)]
+    print_session_token: bool,
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +267,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Approve(args) => approve(args).await,
+        Command::Pair(args) => pair(args).await,
         Command::Rename(args) => {
             let (client, json) = one_shot_login(&args.shot).await?;
             let Some(client) = client else {
@@ -245,6 +288,160 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `approve CODE`: who is asking, then (after a yes) the approval.
+async fn approve(args: ApproveArgs) -> anyhow::Result<ExitCode> {
+    let (client, json) = one_shot_login(&args.shot).await?;
+    let Some(client) = client else {
+        return Ok(ExitCode::from(EXIT_UNREACHABLE));
+    };
+    let refused = |e: &vestibule_client::ClientError| {
+        matches!(e, vestibule_client::ClientError::Rejected { .. })
+    };
+    let who = match client.lookup_pair(&args.code).await {
+        Ok(who) => who,
+        Err(e) => {
+            leave(&client, &args.shot).await?;
+            eprintln!("cannot approve: {e}");
+            return Ok(ExitCode::from(if refused(&e) { EXIT_REFUSED } else { 1 }));
+        }
+    };
+    let account = client
+        .snapshot()
+        .login
+        .map(|l| l.account)
+        .unwrap_or_default();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"type": "requester", "requester": &who})
+        );
+    } else {
+        println!(
+            "{} · {} · {} · {} {} · asked {} ({})",
+            who.device.device_type,
+            who.device.os,
+            who.ip,
+            who.client.name,
+            who.client.version,
+            render::clock(who.requested_at),
+            render::ago(who.requested_at, now()),
+        );
+    }
+    let yes = args.yes || {
+        use std::io::Write as _;
+        eprint!("Sign this device in to {account}? Only if it is yours, in front of you. [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let read = tokio::task::spawn_blocking(move || {
+            std::io::stdin().read_line(&mut answer).map(|_| answer)
+        })
+        .await?;
+        read.is_ok_and(|a| matches!(a.trim(), "y" | "Y" | "yes" | "Yes"))
+    };
+    if !yes {
+        leave(&client, &args.shot).await?;
+        println!("not approved");
+        return Ok(ExitCode::from(1));
+    }
+    let result = client.approve_pair(&args.code).await;
+    leave(&client, &args.shot).await?;
+    match result {
+        Ok(()) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"type": "approved", "account": account})
+                );
+            } else {
+                println!(
+                    "approved: {} ({}) is signed in to {account}",
+                    who.device.device_id, who.device.device_type
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("cannot approve: {e}");
+            Ok(ExitCode::from(if refused(&e) { EXIT_REFUSED } else { 1 }))
+        }
+    }
+}
+
+/// `pair`: this terminal asks to be signed in by another device.
+async fn pair(args: PairArgs) -> anyhow::Result<ExitCode> {
+    use vestibule_client::pairing::{Pairing, PairingEvent, PairingOptions};
+    let device = vestibule_client::DeviceInfo {
+        device_id: args
+            .device_id
+            .clone()
+            .unwrap_or_else(|| format!("cli-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])),
+        device_type: args.device_type,
+        os: vestibule_client::os_description(),
+        mac: None,
+        custom_tag: None,
+    };
+    let program = vestibule_client::ClientInfo {
+        name: "vestibule-cli".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let mut pairing = Pairing::start(PairingOptions::new(
+        &args.url,
+        &args.app_key,
+        device,
+        program,
+    ));
+    while let Some(event) = pairing.next().await {
+        match event {
+            PairingEvent::Code { code, expires_at } => {
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"type": "pairCode", "code": code, "expiresAt": expires_at})
+                    );
+                } else {
+                    println!(
+                        "enter {code} on a signed-in device (Link a new device, or `vestibule-cli approve {code}`); valid until {}",
+                        render::clock(expires_at)
+                    );
+                }
+            }
+            PairingEvent::Paired {
+                account,
+                session_token,
+                ..
+            } => {
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"type": "paired", "account": account})
+                    );
+                    if args.print_session_token {
+                        println!(
+                            "{}",
+                            serde_json::json!({"type": "sessionToken", "sessionToken": session_token.expose()})
+                        );
+                    }
+                } else {
+                    println!("approved: signed in to {account}");
+                    if args.print_session_token {
+                        println!("session token: {}", session_token.expose());
+                    }
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            PairingEvent::Failed { code, message, .. } => {
+                eprintln!("pairing failed: {message}");
+                return Ok(ExitCode::from(if code.is_some() {
+                    EXIT_REFUSED
+                } else {
+                    EXIT_UNREACHABLE
+                }));
+            }
+        }
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 fn options(connect: &ConnectArgs, device_type: DeviceType) -> ClientOptions {

@@ -380,3 +380,84 @@ async fn stay_signed_in_keeps_the_session_for_the_next_run_and_rename_names_devi
     assert_eq!(names, ["Work desk"], "and the helpers logged out: {list}");
     again.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pair_shows_a_code_and_approve_signs_that_terminal_in() {
+    let gw = gateway().await;
+    let pair = |device: &str| {
+        let mut command = Command::new(BIN);
+        command
+            .args(["pair", "--json", "--url", &gw.ws_url(), "--app-key", "demo"])
+            .args(["--device-id", device, "--device-type", "Mac"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        Proc::spawn(command)
+    };
+    let mut waiting = pair("mac-1");
+    let shown = until(&mut waiting, "pairCode").await;
+    let code = shown["code"].as_str().expect("code").to_owned();
+
+    // A wrong code is refused plainly (exit 3), and so is a "no".
+    let out = cli(&gw, "alice", &["approve", "--yes", "ZZZZ-ZZZZ"])
+        .output()
+        .await
+        .expect("approve a wrong code");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such code"));
+    let mut asked = cli(&gw, "alice", &["approve", &code]);
+    asked.stdin(Stdio::piped());
+    let mut child = asked.spawn().expect("approve, asking");
+    {
+        use tokio::io::AsyncWriteExt as _;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(b"n\n").await.expect("answer no");
+    }
+    let out = child.wait_with_output().await.expect("approve exits");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("Mac") && said.contains("127.0.0.1"),
+        "who asks: {said}"
+    );
+    assert!(said.contains("not approved"), "{said}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Sign this device in to alice?"),
+        "it asks first"
+    );
+
+    // Approved: the waiting terminal is signed in to alice.
+    let out = cli(&gw, "alice", &["approve", "--yes", &code.to_lowercase()])
+        .output()
+        .await
+        .expect("approve");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("approved: mac-1 (Mac) is signed in to alice"),
+        "{said}"
+    );
+    let paired = until(&mut waiting, "paired").await;
+    assert_eq!(paired["account"], "alice");
+    assert_eq!(waiting.exit_code(Duration::from_secs(10)).await, 0);
+    let devices = gw.registry().devices("demo", "alice").await;
+    assert!(
+        devices
+            .devices
+            .iter()
+            .any(|d| d.device_id == "mac-1" && !d.online),
+        "the paired device is signed in (offline until it logs in): {:?}",
+        devices.devices
+    );
+    // Used: a second approval is refused.
+    let out = cli(&gw, "alice", &["approve", "--yes", &code])
+        .output()
+        .await
+        .expect("approve again");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already used"));
+}
