@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+use vestibule_client::pairing::{Pairing, PairingEvent, PairingOptions};
 use vestibule_client::{ClientOptions, DeviceType, Event, Vestibule};
 use vestibule_e2e::{GatewayProc, token};
 use vestibule_testkit::RedisServer;
@@ -57,6 +58,13 @@ async fn raw_login(
     .await
     .expect("an answer");
     (reply, ws)
+}
+
+async fn next_pairing(pairing: &mut Pairing) -> Option<PairingEvent> {
+    tokio::time::timeout(WAIT, pairing.next())
+        .await
+        .ok()
+        .flatten()
 }
 
 async fn until<T>(
@@ -171,4 +179,67 @@ async fn a_session_comes_back_silently_through_the_other_node_and_names_cross_no
     assert_eq!(reply["repeatLogin"], true, "it replaced its own connection");
     let _ = phone.destroy().await;
     let _ = laptop.destroy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_shown_through_one_node_is_approved_through_the_other() {
+    let redis = RedisServer::start().expect("redis-server");
+    let n1 = GatewayProc::node(&redis.url(), "n1").await;
+    let n2 = GatewayProc::node(&redis.url(), "n2").await;
+    let phone = Vestibule::new()
+        .instance(options(&n2.url, "phone", DeviceType::Ios))
+        .expect("instance");
+    let mut events = phone.subscribe();
+    phone.connect();
+    phone.ready(WAIT).await.expect("phone online on n2");
+
+    // The new laptop waits behind a code on n1.
+    let device = vestibule_client::DeviceInfo {
+        device_id: "laptop".into(),
+        device_type: DeviceType::Pc,
+        os: "raw".into(),
+        mac: None,
+        custom_tag: None,
+    };
+    let program = vestibule_client::ClientInfo {
+        name: "e2e".into(),
+        version: "0".into(),
+    };
+    let mut pairing = Pairing::start(PairingOptions::new(&n1.url, "demo", device, program));
+    let Some(PairingEvent::Code { code, .. }) = next_pairing(&mut pairing).await else {
+        panic!("a code from n1")
+    };
+
+    // The phone on n2 sees who asks and approves; the laptop on n1 is signed in.
+    let who = phone.lookup_pair(&code).await.expect("lookup across nodes");
+    assert_eq!(who.device.device_id, "laptop");
+    phone
+        .approve_pair(&code)
+        .await
+        .expect("approve across nodes");
+    let Some(PairingEvent::Paired {
+        account,
+        session_token,
+        ..
+    }) = next_pairing(&mut pairing).await
+    else {
+        panic!("paired through n1")
+    };
+    assert_eq!(account, "alice");
+    let alert = until(&mut events, |e| match e {
+        Event::NewDevice { device } => Some(device.device_id.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        alert, "laptop",
+        "the approver's node hears of the new sign-in"
+    );
+    // Its session works on either node.
+    let (ok, _ws) = raw_login(&n2.url, ("sessionToken", session_token.expose()), "laptop").await;
+    assert_eq!(ok["type"], "loginOk", "{ok}");
+    assert_eq!(
+        phone.approve_pair(&code).await.err().map(|e| e.to_string()),
+        Some("the gateway refused: this code was already used (425)".into())
+    );
 }
