@@ -174,6 +174,42 @@ pub async fn rename_device(
     core.rename_device(&account_id, &device_id, &name).await
 }
 
+/// *Sign in with another device*: shows a code until another device approves it.
+#[tauri::command]
+pub async fn start_pairing(
+    core: State<'_, AppCore>,
+    request: vestibule_app::view::PairingRequest,
+) -> Result<(), CommandError> {
+    core.start_pairing(request).await
+}
+
+/// Stops *Sign in with another device*.
+#[tauri::command]
+pub async fn cancel_pairing(core: State<'_, AppCore>) -> Result<(), CommandError> {
+    core.cancel_pairing();
+    Ok(())
+}
+
+/// *Link a new device*: who waits behind a code.
+#[tauri::command]
+pub async fn lookup_pair(
+    core: State<'_, AppCore>,
+    account_id: String,
+    code: String,
+) -> Result<vestibule_app::view::PairRequesterView, CommandError> {
+    core.lookup_pair(&account_id, &code).await
+}
+
+/// *Link a new device*: approves a code; that device is signed in to this account.
+#[tauri::command]
+pub async fn approve_pair(
+    core: State<'_, AppCore>,
+    account_id: String,
+    code: String,
+) -> Result<(), CommandError> {
+    core.approve_pair(&account_id, &code).await
+}
+
 /// Skips the reconnect backoff.
 #[tauri::command]
 pub async fn retry_now(core: State<'_, AppCore>, account_id: String) -> Result<(), CommandError> {

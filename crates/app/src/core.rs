@@ -85,6 +85,8 @@ pub(crate) struct Inner {
     pub(crate) notices: broadcast::Sender<Notice>,
     pub(crate) demo: tokio::sync::Mutex<Option<Demo>>,
     pub(crate) demo_view: Mutex<Option<DemoView>>,
+    /// *Sign in with another device*, while it runs.
+    pub(crate) pairing: Mutex<Option<crate::pairing::Running>>,
 }
 
 #[derive(Debug, Default)]
@@ -178,6 +180,7 @@ impl AppCore {
                 notices,
                 demo: tokio::sync::Mutex::new(None),
                 demo_view: Mutex::new(None),
+                pairing: Mutex::new(None),
             }),
         };
         if start_demo && let Err(e) = core.start_demo().await {

@@ -15,6 +15,7 @@ pub mod accounts;
 mod core;
 pub mod demo;
 mod diagnostics;
+mod pairing;
 mod projection;
 pub mod secrets;
 mod timeline;

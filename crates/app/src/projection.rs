@@ -14,6 +14,7 @@ pub(crate) fn initial(keychain: &KeychainView, install: &InstallView) -> Session
         defaults: LoginDefaults::default(),
         install: install.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        pairing: None,
     }
 }
 
@@ -64,6 +65,7 @@ impl AppCore {
             defaults,
             install: self.inner.install.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            pairing: lock(&self.inner.pairing).as_ref().map(|p| p.view.clone()),
         };
         let sent = self.inner.view.send_if_modified(|view| {
             if *view == next {

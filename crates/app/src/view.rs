@@ -24,6 +24,85 @@ pub struct SessionView {
     pub install: InstallView,
     /// The app version.
     pub version: String,
+    /// *Sign in with another device*, while it runs.
+    pub pairing: Option<PairingView>,
+}
+
+/// *Sign in with another device*: the code this app shows and waits behind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingView {
+    /// The gateway asked.
+    pub url: String,
+    /// The app to be signed in to.
+    pub app_key: String,
+    /// Keep the session in the OS keychain once approved.
+    pub remember: bool,
+    /// Where it stands.
+    pub state: PairingState,
+}
+
+/// Where *Sign in with another device* stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum PairingState {
+    /// Connecting and asking for a code.
+    Asking,
+    /// Showing a code (renewed before it expires).
+    Showing {
+        /// `ABCD-EFGH`.
+        code: String,
+        /// When it stops working.
+        #[ts(type = "number")]
+        expires_at: u64,
+        /// The same code as a QR code (SVG, rendered here, no network), for a phone's camera.
+        qr_svg: String,
+        /// What the QR code encodes: `vestibule://pair?server=…&appKey=…&code=…`.
+        link: String,
+    },
+    /// It stopped; the person may try again.
+    Failed {
+        /// Why, for people.
+        message: String,
+    },
+}
+
+/// *Sign in with another device*: where to ask.
+#[derive(Clone, Debug, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PairingRequest {
+    /// The gateway URL.
+    pub url: String,
+    /// The app.
+    pub app_key: String,
+    /// Keep the session in the OS keychain once approved.
+    pub remember: bool,
+}
+
+/// Who waits behind a pairing code, for "Is this you?".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct PairRequesterView {
+    /// Its deviceId.
+    pub device_id: String,
+    /// Its type.
+    pub device_type: DeviceType,
+    /// Its OS.
+    pub os: String,
+    /// Its IP address as the gateway saw it.
+    pub ip: String,
+    /// Its program and version.
+    pub client: String,
+    /// When it asked.
+    #[ts(type = "number")]
+    pub requested_at: u64,
+    /// When the code stops working.
+    #[ts(type = "number")]
+    pub expires_at: u64,
 }
 
 /// One account and its connection.

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ts_rs::{Config, TS};
-use vestibule_app::view::{CommandError, KickResult, LoginRequest, SessionView, TimelineUpdate};
+use vestibule_app::view::{
+    CommandError, KickResult, LoginRequest, PairRequesterView, PairingRequest, SessionView,
+    TimelineUpdate,
+};
 
 fn bindings_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/lib/bindings")
@@ -21,6 +24,8 @@ fn generate(dir: &Path) {
     CommandError::export_all(&config).expect("export CommandError");
     KickResult::export_all(&config).expect("export KickResult");
     TimelineUpdate::export_all(&config).expect("export TimelineUpdate");
+    PairingRequest::export_all(&config).expect("export PairingRequest");
+    PairRequesterView::export_all(&config).expect("export PairRequesterView");
     vestibule_client::DeviceType::export_all(&config).expect("export DeviceType");
 }
 

@@ -4,6 +4,7 @@ import type { DemoView } from "./DemoView";
 import type { InstallView } from "./InstallView";
 import type { KeychainView } from "./KeychainView";
 import type { LoginDefaults } from "./LoginDefaults";
+import type { PairingView } from "./PairingView";
 
 /**
  * Everything the UI shows, pushed whole on every change.
@@ -36,4 +37,8 @@ install: InstallView,
 /**
  * The app version.
  */
-version: string, };
+version: string, 
+/**
+ * *Sign in with another device*, while it runs.
+ */
+pairing: PairingView | null, };
