@@ -716,3 +716,151 @@ async fn diagnostics_export_has_the_timeline_and_never_the_token() {
     assert!(!text.contains(&secret), "no token in the export");
     core.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_device_approves_the_code_and_the_app_is_signed_in_and_remembered() {
+    use vestibule_app::view::{PairingRequest, PairingState};
+    let gw = gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vault = Arc::new(MemoryVault::new());
+    let core = start_with(dir.path(), vault.clone()).await;
+    let phone = other_device(&gw, "alice", "phone-1").await;
+
+    core.start_pairing(PairingRequest {
+        url: gw.ws_url(),
+        app_key: "demo".into(),
+        remember: true,
+    })
+    .await
+    .expect("start pairing");
+    let view = view_until(&core, "a code on screen", |v| {
+        matches!(
+            v.pairing.as_ref().map(|p| &p.state),
+            Some(PairingState::Showing { .. })
+        )
+    })
+    .await;
+    let Some(PairingState::Showing {
+        code, qr_svg, link, ..
+    }) = view.pairing.map(|p| p.state)
+    else {
+        unreachable!()
+    };
+    assert!(
+        qr_svg.starts_with("<?xml") || qr_svg.contains("<svg"),
+        "an SVG QR code"
+    );
+    assert!(
+        link.starts_with("vestibule://pair?server=ws%3A%2F%2F127.0.0.1"),
+        "{link}"
+    );
+    assert!(
+        link.ends_with(&format!("&appKey=demo&code={code}")),
+        "{link}"
+    );
+    assert!(
+        view.accounts.is_empty(),
+        "nothing is known of any account yet"
+    );
+
+    // The phone sees this desktop asking, and approves.
+    let who = phone.lookup_pair(&code).await.expect("lookup");
+    assert_eq!(who.device.os, "Test OS");
+    assert_eq!(who.client.name, "vestibule-desktop");
+    phone.approve_pair(&code).await.expect("approve");
+    let view = view_until(&core, "signed in as alice", |v| {
+        v.pairing.is_none()
+            && v.accounts
+                .iter()
+                .any(|a| a.account == "alice" && a.session.status == Status::Connected)
+    })
+    .await;
+    let id = view.active.clone().expect("the paired account is shown");
+    let account = view.accounts.iter().find(|a| a.id == id).expect("account");
+    assert!(account.remembered);
+    let kept = vault
+        .get(&id)
+        .expect("vault")
+        .expect("a remembered session");
+    assert!(
+        kept.expose().starts_with("vst1."),
+        "the session's token, never an app token"
+    );
+    assert!(
+        !all_text(dir.path()).contains(kept.expose()),
+        "the session token is in no file"
+    );
+
+    // A restart comes back signed in with it.
+    core.shutdown().await;
+    drop(core);
+    let core = start_with(dir.path(), vault.clone()).await;
+    view_until(&core, "back after a restart", |v| {
+        status_of(v, &id) == Some(Status::Connected)
+    })
+    .await;
+    core.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_a_new_device_looks_up_and_approves_with_the_gateways_reasons() {
+    use vestibule_client::pairing::{Pairing, PairingEvent, PairingOptions};
+    let gw = gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let core = start(dir.path(), DemoMode::Never).await;
+    let id = core
+        .login(request(&gw, "alice", false))
+        .await
+        .expect("login");
+    view_until(&core, "connected", |v| {
+        status_of(v, &id) == Some(Status::Connected)
+    })
+    .await;
+
+    let wrong = core
+        .lookup_pair(&id, "ZZZZ-ZZZZ")
+        .await
+        .expect_err("wrong code");
+    assert_eq!(wrong.code, ErrorCode::Rejected);
+    assert_eq!(wrong.message, "no such code");
+
+    let device = vestibule_client::DeviceInfo {
+        device_id: "tablet-1".into(),
+        device_type: DeviceType::Android,
+        os: "Android 14".into(),
+        mac: None,
+        custom_tag: None,
+    };
+    let program = vestibule_client::ClientInfo {
+        name: "tablet-app".into(),
+        version: "2.0".into(),
+    };
+    let mut tablet = Pairing::start(PairingOptions::new(gw.ws_url(), "demo", device, program));
+    let Some(PairingEvent::Code { code, .. }) = tablet.next().await else {
+        panic!("a code")
+    };
+    let who = core.lookup_pair(&id, &code).await.expect("lookup");
+    assert_eq!(who.device_id, "tablet-1");
+    assert_eq!(who.device_type, DeviceType::Android);
+    assert_eq!(who.os, "Android 14");
+    assert_eq!(who.ip, "127.0.0.1");
+    assert_eq!(who.client, "tablet-app 2.0");
+    core.approve_pair(&id, &code).await.expect("approve");
+    assert!(matches!(
+        tablet.next().await,
+        Some(PairingEvent::Paired { .. })
+    ));
+    let again = core.approve_pair(&id, &code).await.expect_err("used");
+    assert_eq!(again.message, "this code was already used");
+    // The new device is in the account's list, marked new.
+    view_until(&core, "the tablet listed", |v| {
+        v.accounts.iter().any(|a| {
+            a.session
+                .devices
+                .iter()
+                .any(|d| d.device_id == "tablet-1" && !d.online)
+        })
+    })
+    .await;
+    core.shutdown().await;
+}
