@@ -34,7 +34,8 @@ impl GatewayProc {
         Self::start_with(&["--redis", redis_url, "--node-id", node_id]).await
     }
 
-    async fn start_with(extra: &[&str]) -> Self {
+    /// Starts a gateway with `extra` flags.
+    pub async fn start_with(extra: &[&str]) -> Self {
         let mut command = Command::new(bin("vestibule-gateway"));
         command.args([
             "serve",

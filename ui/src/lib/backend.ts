@@ -9,6 +9,8 @@ import type { DemoView } from './bindings/DemoView';
 import type { DeviceType } from './bindings/DeviceType';
 import type { KickResult } from './bindings/KickResult';
 import type { LoginRequest } from './bindings/LoginRequest';
+import type { PairingRequest } from './bindings/PairingRequest';
+import type { PairRequesterView } from './bindings/PairRequesterView';
 import type { SessionView } from './bindings/SessionView';
 import type { TimelineUpdate } from './bindings/TimelineUpdate';
 import { toCommandError } from './errors';
@@ -51,6 +53,19 @@ export interface Backend {
   demoKickMe(accountId: string): Promise<void>;
   /** Writes the account's diagnostics JSON; resolves to the file's path. */
   exportDiagnostics(accountId: string): Promise<string>;
+  /**
+   * *Sign in with another device*: asks the server for a code and shows it
+   * in `view.pairing` (renewed before it expires) until a signed-in device
+   * approves it; then the account opens like a login. A new start replaces
+   * the one under way.
+   */
+  startPairing(request: PairingRequest): Promise<void>;
+  /** Stops *Sign in with another device*; `view.pairing` becomes `null`. */
+  cancelPairing(): Promise<void>;
+  /** *Link a new device*: who waits behind `code` (typed as the person likes: case and dashes do not matter). */
+  lookupPair(accountId: string, code: string): Promise<PairRequesterView>;
+  /** *Link a new device*: signs the device waiting behind `code` in to this account. */
+  approvePair(accountId: string, code: string): Promise<void>;
 }
 
 /** The backend over Tauri's IPC (or over whatever `invoke` is given). */
@@ -99,6 +114,16 @@ export function createBackend(invoke: Invoke = tauriInvoke): Backend {
       await call<null>('demo_kick_me', { accountId });
     },
     exportDiagnostics: (accountId) => call<string>('export_diagnostics', { accountId }),
+    startPairing: async (request) => {
+      await call<null>('start_pairing', { request });
+    },
+    cancelPairing: async () => {
+      await call<null>('cancel_pairing');
+    },
+    lookupPair: (accountId, code) => call<PairRequesterView>('lookup_pair', { accountId, code }),
+    approvePair: async (accountId, code) => {
+      await call<null>('approve_pair', { accountId, code });
+    },
   };
 }
 
