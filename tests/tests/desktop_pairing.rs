@@ -140,6 +140,64 @@ async fn another_device_signs_the_app_in_with_the_code_it_shows() {
     let client = driver.session(&bin("vestibule")).await;
     find(&client, "[data-testid=home-page]").await;
     wait_text(&client, "[data-testid=status-banner]", "Connected").await;
+
+    // Now the app approves a terminal's code (Link a new device); its list
+    // marks the new device New.
+    let mut terminal = {
+        let mut command = tokio::process::Command::new(bin("vestibule-cli"));
+        command
+            .args(["pair", "--json", "--url", &gateway.url, "--app-key", "demo"])
+            .args(["--device-id", "terminal-1", "--device-type", "Mac"]);
+        Proc::spawn(command)
+    };
+    let shown = terminal
+        .line_where(WAIT, |l| l.contains("\"type\":\"pairCode\""))
+        .await;
+    let shown: serde_json::Value = serde_json::from_str(&shown).expect("json");
+    let code = shown["code"].as_str().expect("code").to_owned();
+    find(&client, "[data-testid=link-device]")
+        .await
+        .click()
+        .await
+        .expect("link a new device");
+    find(&client, "[data-testid=link-dialog]").await;
+    fill(&client, "[data-testid=link-code-input]", "ZZZZ-ZZZZ").await;
+    find(&client, "[data-testid=link-lookup]")
+        .await
+        .click()
+        .await
+        .expect("look up a wrong code");
+    wait_text(&client, "[data-testid=link-error]", "no such code").await;
+    fill(
+        &client,
+        "[data-testid=link-code-input]",
+        &code.to_lowercase(),
+    )
+    .await;
+    find(&client, "[data-testid=link-lookup]")
+        .await
+        .click()
+        .await
+        .expect("look up");
+    let who = wait_text(&client, "[data-testid=link-requester]", "127.0.0.1").await;
+    assert!(who.contains("Mac"), "Is this you? {who}");
+    shot(&client, "pairing-link-dialog").await;
+    find(&client, "[data-testid=link-approve]")
+        .await
+        .click()
+        .await
+        .expect("approve");
+    find(&client, "[data-testid=link-done]").await;
+    let paired = terminal
+        .line_where(WAIT, |l| l.contains("\"type\":\"paired\""))
+        .await;
+    assert!(paired.contains("\"account\":\"alice\""), "{paired}");
+    find(
+        &client,
+        "[data-testid=device-row][data-device-id=terminal-1] [data-testid=device-new]",
+    )
+    .await;
+    shot(&client, "pairing-linked-device-new").await;
     let _ = client.close().await;
     drop(driver);
     phone.kill().await;

@@ -6,6 +6,7 @@
 import type { Channel } from '@tauri-apps/api/core';
 import { mockIPC } from '@tauri-apps/api/mocks';
 import type { TimelineUpdate } from '../../src/lib/bindings/TimelineUpdate';
+import { pairRequester } from '../fixtures/views.js';
 
 type Call = { cmd: string; args: unknown };
 type Response = { value: unknown } | { error: unknown };
@@ -24,6 +25,10 @@ const DEFAULTS: Record<string, unknown> = {
   demo_add_device: 'sim-1',
   demo_kick_me: null,
   export_diagnostics: '/tmp/vestibule-diagnostics.json',
+  // The view's `pairing` is the test's to push (`push`): starting only resolves.
+  start_pairing: null,
+  cancel_pairing: null,
+  approve_pair: null,
 };
 
 let view: unknown = null;
@@ -58,6 +63,8 @@ mockIPC(
     if (scripted && 'error' in scripted) return Promise.reject(scripted.error);
     if (scripted) return scripted.value;
     if (cmd in DEFAULTS) return DEFAULTS[cmd];
+    // Unless scripted: a Mac that asked a moment before it is looked up.
+    if (cmd === 'lookup_pair') return pairRequester();
     return Promise.reject({ code: 'internal', message: `unmocked command ${cmd}` });
   },
   { shouldMockEvents: true },

@@ -18,6 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { build } from 'vite';
+import { PAIR_CODE, PAIR_CODE_RENEWED, pairRequester } from '../fixtures/views.js';
 import { scenarioTimelines, scenarioViews } from './states.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -510,6 +511,17 @@ describe('Vestibule UI in chromium', () => {
   });
 
   test('9. screenshots of every page and state, 800×600 and 1280×800, light and dark', async () => {
+    /** A state pushed afresh when its shot is taken (its countdown starts then). */
+    const fresh = (/** @type {keyof ReturnType<typeof scenarioViews>} */ name) =>
+      async (/** @type {Awaited<ReturnType<typeof openApp>>} */ app) => {
+        await app.push(scenarioViews(Date.now())[name]);
+        await app.page.getByTestId('pair-valid').getByText(/Valid for 1:4[12]/).waitFor();
+      };
+    /** Opens Link a new device and types a code. */
+    const linkCode = async (/** @type {Awaited<ReturnType<typeof openApp>>} */ { page }) => {
+      await page.getByTestId('link-device').click();
+      await page.getByTestId('link-code-input').fill('7kqm-3xpd');
+    };
     const states = scenarioViews(Date.now());
     /** @type {Array<[string, import('./states.mjs').SessionView, ((app: Awaited<ReturnType<typeof openApp>>) => Promise<void>)?]>} */
     const gallery = [
@@ -529,6 +541,12 @@ describe('Vestibule UI in chromium', () => {
       ['login-revoked-idle', states.revokedIdle],
       ['login-unknown-session', states.unknownSession],
       ['login-add-account', states.addAccount],
+      ['login-pairing', states.pairingShowing, fresh('pairingShowing')],
+      ['login-pairing-asking', states.pairingAsking, async ({ page }) => {
+        await page.getByTestId('pair-asking').waitFor();
+      }],
+      ['login-pairing-failed', states.pairingFailed],
+      ['login-pairing-add-account', states.pairingAddAccount, fresh('pairingAddAccount')],
       ['home-connected', states.connected],
       ['home-reconnecting', states.reconnecting],
       ['home-offline', states.offline],
@@ -549,6 +567,27 @@ describe('Vestibule UI in chromium', () => {
         await page.getByTestId('kick-phone-77aa').click();
         await page.getByRole('alertdialog').waitFor();
       }],
+      ['home-link-dialog', states.connected, linkCode],
+      ['home-link-error', states.connected, async (app) => {
+        await app.respond('lookup_pair', { error: { code: 'rejected', message: 'this code has expired; ask for a new one' } });
+        await linkCode(app);
+        await app.page.getByTestId('link-lookup').click();
+        await app.page.getByTestId('link-error').waitFor();
+      }],
+      ['home-link-confirm', states.connected, async (app) => {
+        await app.respond('lookup_pair', { value: pairRequester(Date.now()) });
+        await linkCode(app);
+        await app.page.getByTestId('link-lookup').click();
+        await app.page.getByTestId('link-requester').waitFor();
+      }],
+      ['home-linked', states.connected, async (app) => {
+        await linkCode(app);
+        await app.page.getByTestId('link-lookup').click();
+        await app.page.getByTestId('link-approve').click();
+        await app.page.getByTestId('link-done').waitFor();
+        await app.push(scenarioViews(Date.now()).linked);
+        await app.page.locator('[data-testid=device-row][data-device-id=mac-41d7]').waitFor();
+      }],
       ['diagnostics', states.connected, async ({ page }) => {
         await page.getByRole('button', { name: 'Connection log' }).click();
         await page.getByTestId('diagnostics-page').waitFor();
@@ -563,6 +602,10 @@ describe('Vestibule UI in chromium', () => {
       'home-devices-offline',
       'home-reconnecting',
       'diagnostics',
+      'login-pairing',
+      'login-pairing-add-account',
+      'home-link-dialog',
+      'home-link-confirm',
     ]);
     for (const [name, initial, act] of gallery) {
       for (const colorScheme of /** @type {const} */ (['light', 'dark'])) {
@@ -577,5 +620,147 @@ describe('Vestibule UI in chromium', () => {
         }
       }
     }
+  });
+
+  test('10. Sign in with another device: the code, its QR code and a countdown until approval; Link a new device approves one', async () => {
+    const views = scenarioViews(Date.now());
+    const app = await openApp(views.loginWithDemo);
+    const { page } = app;
+    await page.getByTestId('login-form').waitFor();
+
+    // Needs the server and the app key (not the account or a token).
+    const start = page.getByTestId('pair-start');
+    assert.equal(await start.isEnabled(), true);
+    await page.getByLabel('App key', { exact: true }).fill('');
+    assert.equal(await start.isDisabled(), true, 'disabled without an app key');
+    assert.match(await page.getByTestId('pair-start-hint').innerText(), /Enter the server and app key/);
+    await page.getByLabel('App key', { exact: true }).fill('acme-chat');
+    await page.getByRole('checkbox', { name: 'Remember me' }).check();
+    await page.getByRole('button', { name: 'Sign in with another device' }).click();
+    const [started] = await app.waitForCalls('start_pairing');
+    assert.deepEqual(started.args, {
+      request: { url: 'wss://chat.example.com/v1/ws', appKey: 'acme-chat', remember: true },
+    });
+    assert.deepEqual(await app.calls('login'), [], 'no login');
+
+    await app.push(views.pairingAsking);
+    const panel = page.getByTestId('pairing');
+    await panel.getByText('Getting a code…').waitFor();
+    assert.equal(await page.getByTestId('login-form').count(), 0, 'the panel takes the form’s place');
+    assert.equal(await page.getByTestId('demo-panel').count(), 0, 'one thing at a time');
+
+    await app.push(scenarioViews(Date.now()).pairingShowing);
+    const code = page.getByTestId('pair-code');
+    await code.waitFor();
+    assert.equal(await code.innerText(), PAIR_CODE);
+    assert.match(await code.evaluate((el) => getComputedStyle(el).fontFamily), /mono/i);
+    const qr = page.getByTestId('pair-qr');
+    const box = await qr.boundingBox();
+    assert.ok(box && Math.round(box.width) === 200 && Math.round(box.height) === 200, `the QR code is 200×200: ${JSON.stringify(box)}`);
+    assert.equal(await qr.evaluate((el) => getComputedStyle(el).backgroundColor), 'rgb(255, 255, 255)');
+    const svg = await qr.locator('svg').boundingBox();
+    assert.ok(svg && svg.width >= 196 && svg.height >= 196, `the SVG fills it: ${JSON.stringify(svg)}`);
+    assert.equal(await page.getByTestId('pair-waiting').getAttribute('role'), 'status');
+    assert.match(await page.getByTestId('pair-waiting').innerText(), /Waiting for approval…/);
+    assert.match(await panel.innerText(), new RegExp(`vestibule-cli approve ${PAIR_CODE}`));
+    const valid = page.getByTestId('pair-valid');
+    const secondsLeft = async () => {
+      const text = await valid.innerText();
+      const m = /^Valid for (\d+):(\d\d)$/.exec(text);
+      assert.ok(m, `says "${text}"`);
+      return Number(m[1]) * 60 + Number(m[2]);
+    };
+    const first = await secondsLeft();
+    assert.ok(first >= 100 && first <= 102, `starts near 1:42, got ${first}s`);
+    await shot(page, 'login-pairing');
+    await assertNoHorizontalOverflow(page);
+    await page.waitForTimeout(2300);
+    const later = await secondsLeft();
+    assert.ok(later <= first - 2, `counted down from ${first}s to ${later}s`);
+
+    // A new code replaces the old one by itself.
+    await app.push(scenarioViews(Date.now()).pairingRenewed);
+    await code.getByText(PAIR_CODE_RENEWED).waitFor();
+    assert.ok((await secondsLeft()) >= 118, 'the new code is valid for 2:00');
+
+    // Keyboard: the heading has the focus (the button is gone), Tab reaches Cancel, Enter cancels.
+    assert.equal(await page.evaluate(() => document.activeElement?.tagName), 'H2');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-testid')), 'pair-cancel');
+    await page.keyboard.press('Enter');
+    await app.waitForCalls('cancel_pairing');
+    await app.push(views.loginWithDemo);
+    await page.getByTestId('login-form').waitFor();
+    await page.waitForFunction(() => document.activeElement?.getAttribute('data-testid') === 'pair-start');
+
+    // Failed: why, and Try again asks again the same way.
+    await app.push(views.pairingFailed);
+    assert.match(await page.getByTestId('pair-error').innerText(), /connection refused/);
+    await page.getByTestId('pair-retry').click();
+    const starts = await app.calls('start_pairing');
+    assert.equal(starts.length, 2);
+    assert.deepEqual(starts[1].args, {
+      request: { url: 'wss://chat.example.com/v1/ws', appKey: 'acme-chat', remember: true },
+    });
+
+    // Approved: the new account connects like after a login, then Home.
+    await app.push(views.pairedConnecting);
+    await page.getByTestId('login-progress').getByText('Connecting…').waitFor();
+    await app.push(views.connected);
+    await page.getByTestId('home-page').waitFor();
+
+    // Link a new device, from Home.
+    const accountId = views.connected.active;
+    const link = page.getByTestId('link-device');
+    assert.equal(await link.isEnabled(), true);
+    await link.click();
+    const dialog = page.getByTestId('link-dialog');
+    await dialog.waitFor();
+    assert.equal(await dialog.getAttribute('role'), 'dialog');
+    await page.waitForFunction(() => document.activeElement?.getAttribute('data-testid') === 'link-code-input');
+    assert.equal(await page.getByTestId('link-code-input').getAttribute('placeholder'), 'ABCD-EFGH');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-testid')), 'link-device');
+
+    await link.click();
+    await app.respond('lookup_pair', { error: { code: 'rejected', message: 'no such code' } });
+    await page.getByTestId('link-code-input').fill('zzzz-zzzz');
+    await page.getByTestId('link-lookup').click();
+    await page.getByTestId('link-error').getByText('no such code').waitFor();
+    assert.deepEqual((await app.calls('lookup_pair'))[0].args, { accountId, code: 'zzzz-zzzz' });
+
+    await app.respond('lookup_pair', { value: pairRequester(Date.now()) });
+    await page.getByTestId('link-code-input').fill('7kqm-3xpd');
+    await page.keyboard.press('Enter');
+    const requester = page.getByTestId('link-requester');
+    await requester.waitFor();
+    assert.equal(await page.getByTestId('link-error').count(), 0, 'the error is gone');
+    const who = await requester.innerText();
+    for (const part of ['Mac', 'macOS 14.5', '203.0.113.57', 'vestibule-desktop 0.1.0']) assert.ok(who.includes(part), `${part} in ${who}`);
+    assert.match(who, /asked at .+ \(1[2-5] s ago\)/);
+    assert.match(await dialog.innerText(), /Is this you\?/);
+    assert.match(await dialog.innerText(), /Only approve a device that is yours and in front of you\. Anyone you approve can use your account\./);
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-testid')), 'link-cancel');
+    await shot(page, 'home-link-confirm');
+    await assertNoHorizontalOverflow(page);
+    assert.deepEqual(await app.calls('approve_pair'), [], 'nothing approved before Approve');
+
+    await page.getByTestId('link-approve').click();
+    const [approved] = await app.waitForCalls('approve_pair');
+    assert.deepEqual(approved.args, { accountId, code: '7kqm-3xpd' });
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal(
+      await page.getByTestId('link-done').innerText(),
+      'Signed in the new device. It appears in your devices as New.',
+    );
+    await app.push(scenarioViews(Date.now()).linked);
+    await page.locator('[data-testid=device-row][data-device-id=mac-41d7] [data-testid=device-new]').waitFor();
+
+    // Only while connected.
+    await app.push(views.reconnecting);
+    await page.getByTestId('status-banner').getByText(/Connection lost/).waitFor();
+    assert.equal(await link.isDisabled(), true);
+    await app.close();
   });
 });

@@ -3,9 +3,13 @@
 import {
   account,
   connectedAccount,
+  device,
   devicesWithOffline,
   disconnect,
   kickedAccount,
+  PAIR_CODE_RENEWED,
+  pairing,
+  pairingShowing,
   reconnectingAccount,
   revokedAccount,
   sampleTimelines,
@@ -104,6 +108,45 @@ export function scenarioViews(now) {
       }),
     ),
     addAccount: view({ accounts: [connected, bob], active: null, demo: DEMO }),
+    /** Sign in with another device: asking the server for a code. */
+    pairingAsking: view({ demo: DEMO, pairing: pairing({ kind: 'asking' }) }),
+    /** Sign in with another device: the code (valid for 1:42) and its QR code, waiting. */
+    pairingShowing: view({ demo: DEMO, pairing: pairingShowing(now) }),
+    /** Sign in with another device, renewed: a new code valid for 2:00. */
+    pairingRenewed: view({ demo: DEMO, pairing: pairingShowing(now, { code: PAIR_CODE_RENEWED, validMs: 120_000 }) }),
+    /** Sign in with another device stopped. */
+    pairingFailed: view({
+      pairing: pairing(
+        { kind: 'failed', message: "can't reach the server: connection refused (os error 111)" },
+        { remember: true },
+      ),
+    }),
+    /** Adding an account (the sidebar shows) with another device's approval. */
+    pairingAddAccount: view({ accounts: [connected, bob], active: null, demo: DEMO, pairing: pairingShowing(now) }),
+    /** Approved: the new account, opened with its own session, connecting. */
+    pairedConnecting: viewWith(account({ remembered: true, session: { status: 'connecting', netState: 'connecting' } })),
+    /** After Link a new device: the Mac that was approved is listed, New. */
+    linked: viewWith(
+      connectedAccount(now, {
+        session: {
+          devices: [
+            ...threeDevices(now),
+            device({
+              deviceId: 'mac-41d7',
+              type: 'Mac',
+              os: 'macOS 14.5',
+              connectionId: 'c-mac-1',
+              ip: '203.0.113.57',
+              loginTime: now - 2000,
+              createdAt: now - 2000,
+              lastActiveAt: now,
+              client: { name: 'vestibule-desktop', version: '0.1.0' },
+            }),
+          ],
+          devicesRev: 4,
+        },
+      }),
+    ),
     demoConnected: viewWith(demoAccount, { demo: DEMO }),
     twoAccounts: view({ accounts: [connected, bob], active: connected.id }),
   };

@@ -10,6 +10,8 @@ import {
   account,
   connectedAccount,
   kickedAccount,
+  PAIR_CODE,
+  pairingShowing,
   sampleTimeline,
   sampleTimelines,
   timelineUpdate,
@@ -125,5 +127,23 @@ describe('App', () => {
     mocked.subscribe.mockRejectedValueOnce('Command subscribe not allowed by ACL');
     render(App);
     expect(await screen.findByRole('alert')).toHaveTextContent('not allowed by ACL');
+  });
+
+  it('Sign in with another device: the code shows until approval, then the new account connects and Home shows', async () => {
+    const user = userEvent.setup();
+    const { push } = start();
+    push(view());
+    await user.click(await screen.findByTestId('pair-start'));
+    expect(mocked.startPairing).toHaveBeenCalledTimes(1);
+    push(view({ pairing: pairingShowing() }));
+    expect(await screen.findByTestId('pair-code')).toHaveTextContent(PAIR_CODE);
+
+    // Approved: no more pairing, a new active account connecting with its own session.
+    const opened = account({ remembered: false, session: { status: 'connecting', netState: 'connecting' } });
+    push(viewWith(opened));
+    expect(await screen.findByTestId('login-progress')).toHaveTextContent('Connecting…');
+    expect(screen.queryByTestId('pairing')).toBeNull();
+    push(viewWith(connectedAccount()));
+    expect(await screen.findByTestId('home-page')).toBeInTheDocument();
   });
 });

@@ -1,9 +1,17 @@
-import { render, screen, within } from '@testing-library/svelte';
+import { render, screen, waitFor, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import { backend } from '../../src/lib/backend';
 import Home from '../../src/lib/components/Home.svelte';
-import { account, connectedAccount, loginInfo, reconnectingAccount, THIS_DEVICE } from '../fixtures/views.js';
+import { clockTime } from '../../src/lib/format';
+import {
+  account,
+  connectedAccount,
+  loginInfo,
+  pairRequester,
+  reconnectingAccount,
+  THIS_DEVICE,
+} from '../fixtures/views.js';
 
 vi.mock('../../src/lib/backend', () => import('./mock-backend'));
 const mocked = vi.mocked(backend);
@@ -176,5 +184,137 @@ describe('Home demo tools', () => {
     expect(mocked.demoAddDevice).toHaveBeenCalledWith(shown.id, 'Android');
     await user.click(within(tools).getByRole('button', { name: 'Have another device sign me out' }));
     expect(mocked.demoKickMe).toHaveBeenCalledWith(shown.id);
+  });
+});
+
+describe('Home: Link a new device', () => {
+  async function openLink(shown = connectedAccount()) {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    const user = userEvent.setup();
+    const result = renderHome(shown);
+    await user.click(screen.getByTestId('link-device'));
+    const dialog = screen.getByTestId('link-dialog');
+    const input = within(dialog).getByTestId('link-code-input');
+    return { ...result, user, dialog, input };
+  }
+
+  it('looks the code up, shows who asked, approves it and says so', async () => {
+    const { user, dialog, input, shown } = await openLink();
+    const now = Date.now();
+    const asked = pairRequester(now);
+    mocked.lookupPair.mockResolvedValueOnce(asked);
+    expect(dialog).toHaveAttribute('role', 'dialog');
+    expect(within(dialog).getByRole('heading', { name: 'Link a new device' })).toBeInTheDocument();
+    await waitFor(() => expect(input).toHaveFocus());
+    expect(input).toHaveAttribute('placeholder', 'ABCD-EFGH');
+    await user.type(input, 'abcd efgh');
+    await user.click(within(dialog).getByTestId('link-lookup'));
+    expect(mocked.lookupPair).toHaveBeenCalledWith(shown.id, 'abcd efgh');
+
+    expect(within(dialog).getByRole('heading', { name: 'Is this you?' })).toBeInTheDocument();
+    const requester = within(dialog).getByTestId('link-requester');
+    expect(requester).toHaveTextContent('Mac');
+    expect(requester).toHaveTextContent('macOS 14.5');
+    expect(requester).toHaveTextContent('203.0.113.57');
+    expect(requester).toHaveTextContent('vestibule-desktop 0.1.0');
+    expect(requester).toHaveTextContent(`asked at ${clockTime(asked.requestedAt)} (12 s ago)`);
+    expect(requester.querySelector('svg[data-type="Mac"]')).not.toBeNull();
+    expect(dialog).toHaveTextContent(
+      'Only approve a device that is yours and in front of you. Anyone you approve can use your account.',
+    );
+    // Cancel is the safe choice.
+    expect(within(dialog).getByTestId('link-cancel')).toHaveFocus();
+    expect(mocked.approvePair).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(requester).toHaveTextContent('(15 s ago)');
+
+    await user.click(within(dialog).getByTestId('link-approve'));
+    expect(mocked.approvePair).toHaveBeenCalledWith(shown.id, 'abcd efgh');
+    expect(screen.queryByTestId('link-dialog')).toBeNull();
+    expect(screen.getByTestId('link-done')).toHaveTextContent(
+      'Signed in the new device. It appears in your devices as New.',
+    );
+    expect(screen.getByTestId('link-device')).toHaveFocus();
+  });
+
+  it('Enter in the field continues', async () => {
+    const { user, input, shown } = await openLink();
+    await user.type(input, 'ABCD-EFGH{Enter}');
+    expect(mocked.lookupPair).toHaveBeenCalledWith(shown.id, 'ABCD-EFGH');
+    expect(await screen.findByTestId('link-requester')).toBeInTheDocument();
+  });
+
+  it("shows the gateway's refusal; the code can be fixed and looked up again", async () => {
+    const { user, dialog, input, shown } = await openLink();
+    mocked.lookupPair.mockRejectedValueOnce({ code: 'rejected', message: 'no such code' });
+    await user.type(input, 'ABCD-EFGJ');
+    await user.click(within(dialog).getByTestId('link-lookup'));
+    const error = within(dialog).getByTestId('link-error');
+    expect(error).toHaveTextContent('no such code');
+    expect(error).toHaveAttribute('role', 'alert');
+    expect(input).toHaveAttribute('aria-invalid', 'true');
+    expect(input).toHaveAccessibleDescription('no such code');
+    expect(input).toHaveValue('ABCD-EFGJ');
+    expect(input).toHaveFocus();
+    expect(screen.queryByTestId('link-requester')).toBeNull();
+
+    await user.clear(input);
+    expect(within(dialog).queryByTestId('link-error')).toBeNull();
+    await user.type(input, 'ABCD-EFGH');
+    await user.click(within(dialog).getByTestId('link-lookup'));
+    expect(mocked.lookupPair).toHaveBeenLastCalledWith(shown.id, 'ABCD-EFGH');
+    expect(within(dialog).getByTestId('link-requester')).toBeInTheDocument();
+  });
+
+  it('a refused approval goes back to the code, in the gateway words', async () => {
+    const { user, dialog, input } = await openLink();
+    mocked.approvePair.mockRejectedValueOnce({ code: 'rejected', message: 'this code has expired; ask for a new one' });
+    await user.type(input, 'ABCD-EFGH');
+    await user.click(within(dialog).getByTestId('link-lookup'));
+    await user.click(within(dialog).getByTestId('link-approve'));
+    expect(screen.getByTestId('link-dialog')).toBeInTheDocument();
+    expect(within(dialog).getByTestId('link-error')).toHaveTextContent('this code has expired; ask for a new one');
+    expect(within(dialog).getByTestId('link-code-input')).toHaveValue('ABCD-EFGH');
+    expect(screen.queryByTestId('link-done')).toBeNull();
+  });
+
+  it('checks the length of the code before asking', async () => {
+    const { user, dialog, input } = await openLink();
+    await user.click(within(dialog).getByTestId('link-lookup'));
+    expect(within(dialog).getByTestId('link-error')).toHaveTextContent('Enter the code the new device shows.');
+    await user.type(input, 'ABC-DEF');
+    await user.click(within(dialog).getByTestId('link-lookup'));
+    expect(within(dialog).getByTestId('link-error')).toHaveTextContent('A code has 8 letters and digits, like ABCD-EFGH.');
+    expect(mocked.lookupPair).not.toHaveBeenCalled();
+  });
+
+  it('Esc and Cancel close it; nothing is approved', async () => {
+    const { user, dialog, input } = await openLink();
+    await user.type(input, 'ABCD-EFGH');
+    await user.keyboard('{Escape}');
+    expect(screen.queryByTestId('link-dialog')).toBeNull();
+    expect(screen.getByTestId('link-device')).toHaveFocus();
+
+    await user.click(screen.getByTestId('link-device'));
+    expect(screen.getByTestId('link-code-input')).toHaveValue('');
+    await user.type(screen.getByTestId('link-code-input'), 'ABCD-EFGH');
+    await user.click(within(screen.getByTestId('link-dialog')).getByTestId('link-lookup'));
+    await user.keyboard('{Escape}');
+    expect(screen.queryByTestId('link-dialog')).toBeNull();
+    expect(dialog).not.toBeInTheDocument();
+
+    await user.click(screen.getByTestId('link-device'));
+    await user.click(screen.getByTestId('link-cancel'));
+    expect(screen.queryByTestId('link-dialog')).toBeNull();
+    expect(mocked.approvePair).not.toHaveBeenCalled();
+    expect(screen.queryByTestId('link-done')).toBeNull();
+  });
+
+  it('is disabled while not connected', () => {
+    renderHome(reconnectingAccount());
+    const link = screen.getByTestId('link-device');
+    expect(link).toBeDisabled();
+    expect(link).toHaveAccessibleName('Link a new device');
+    expect(link).toHaveAttribute('title', 'Available once connected');
   });
 });

@@ -1,4 +1,4 @@
-import { fireEvent, render, screen, within } from '@testing-library/svelte';
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import { backend } from '../../src/lib/backend';
@@ -9,6 +9,10 @@ import {
   connectedAccount,
   disconnect,
   kickedAccount,
+  PAIR_CODE,
+  PAIR_CODE_RENEWED,
+  pairing,
+  pairingShowing,
   revokedAccount,
   unknownSessionAccount,
   view,
@@ -223,5 +227,128 @@ describe('Login', () => {
       expect(detail).toHaveTextContent('Sign in again to continue.');
       expect(reason).not.toHaveTextContent('expired');
     });
+  });
+});
+
+describe('Login: Sign in with another device', () => {
+  it("starts with the form's server, app key and Remember me; no account or token needed", async () => {
+    const user = userEvent.setup();
+    render(Login, { view: view({ defaults: { url: 'wss://a.example/v1/ws', appKey: 'k1', account: '' } }) });
+    await user.click(screen.getByRole('checkbox', { name: 'Remember me' }));
+    const start = screen.getByTestId('pair-start');
+    expect(start).toHaveAccessibleName('Sign in with another device');
+    expect(start).toBeEnabled();
+    await user.click(start);
+    expect(mocked.startPairing).toHaveBeenCalledTimes(1);
+    expect(mocked.startPairing).toHaveBeenCalledWith({ url: 'wss://a.example/v1/ws', appKey: 'k1', remember: true });
+    expect(mocked.login).not.toHaveBeenCalled();
+    expect(screen.queryByText('Enter your token.')).toBeNull();
+  });
+
+  it('sends Remember me off when there is no keychain', async () => {
+    const user = userEvent.setup();
+    render(Login, { view: view({ keychain: { available: false, reason: 'No Secret Service is running.' } }) });
+    await user.click(screen.getByTestId('pair-start'));
+    expect(mocked.startPairing).toHaveBeenCalledWith(expect.objectContaining({ remember: false }));
+  });
+
+  it('is disabled, and says why, while the server or the app key is empty', async () => {
+    const user = userEvent.setup();
+    render(Login, { view: view({ defaults: { url: 'wss://a.example/v1/ws', appKey: '', account: '' } }) });
+    const start = screen.getByTestId('pair-start');
+    expect(start).toBeDisabled();
+    expect(start).toHaveAccessibleDescription(/Enter the server and app key/);
+    await user.type(screen.getByLabelText('App key'), 'k1');
+    expect(start).toBeEnabled();
+    expect(start).toHaveAccessibleDescription(/No token needed/);
+    await user.clear(screen.getByLabelText('Server'));
+    expect(start).toBeDisabled();
+    expect(mocked.startPairing).not.toHaveBeenCalled();
+  });
+
+  it('checks the server address first', async () => {
+    const user = userEvent.setup();
+    render(Login, { view: view({ defaults: { url: 'chat.example.com', appKey: 'k1', account: '' } }) });
+    await user.click(screen.getByTestId('pair-start'));
+    expect(mocked.startPairing).not.toHaveBeenCalled();
+    expect(screen.getByText('The address starts with ws:// or wss://.')).toBeInTheDocument();
+    expect(screen.getByLabelText('Server')).toHaveFocus();
+  });
+
+  it('shows a refused start under the button', async () => {
+    const user = userEvent.setup();
+    mocked.startPairing.mockRejectedValueOnce({ code: 'invalidInput', message: 'appKey is required' });
+    render(Login, { view: view() });
+    await user.click(screen.getByTestId('pair-start'));
+    expect(await screen.findByTestId('pair-start-error')).toHaveTextContent('appKey is required');
+    expect(screen.getByTestId('pair-start')).toBeEnabled();
+  });
+
+  it('shows "Getting a code…", then the code, its QR code and a live countdown in place of the form; Cancel stops it', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] });
+    const user = userEvent.setup();
+    const now = Date.now();
+    const first = view({ demo: { url: 'ws://127.0.0.1:40404/v1/ws', appKey: 'demo', suggestedAccounts: ['alice'] } });
+    const { rerender } = render(Login, { view: first });
+    await user.click(screen.getByTestId('pair-start'));
+
+    await rerender({ view: { ...first, pairing: pairing({ kind: 'asking' }) } });
+    const panel = screen.getByTestId('pairing');
+    expect(screen.queryByTestId('login-form')).toBeNull();
+    expect(screen.queryByTestId('demo-panel')).toBeNull();
+    expect(within(panel).getByRole('heading', { name: 'Sign in with another device' })).toBeInTheDocument();
+    expect(within(panel).getByRole('status')).toHaveTextContent('Getting a code…');
+    expect(screen.queryByTestId('pair-code')).toBeNull();
+
+    await rerender({ view: { ...first, pairing: pairingShowing(now) } });
+    expect(screen.getByTestId('pair-code').textContent).toBe(PAIR_CODE);
+    const qr = screen.getByTestId('pair-qr');
+    expect(qr).toHaveAttribute('role', 'img');
+    expect(qr.querySelector('svg path')).not.toBeNull();
+    expect(qr.innerHTML).not.toContain('<?xml');
+    expect(screen.getByTestId('pair-valid')).toHaveTextContent('Valid for 1:42');
+    const waiting = screen.getByTestId('pair-waiting');
+    expect(waiting).toHaveTextContent('Waiting for approval…');
+    expect(waiting).toHaveAttribute('role', 'status');
+    expect(panel).toHaveTextContent(
+      `On a device that is already signed in, open Vestibule → Link a new device, and enter this code. Or run vestibule-cli approve ${PAIR_CODE}.`,
+    );
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(screen.getByTestId('pair-valid')).toHaveTextContent('Valid for 1:40');
+
+    // A new code replaces the old one before it expires.
+    await rerender({ view: { ...first, pairing: pairingShowing(Date.now(), { code: PAIR_CODE_RENEWED, validMs: 120_000 }) } });
+    expect(screen.getByTestId('pair-code').textContent).toBe(PAIR_CODE_RENEWED);
+    expect(screen.getByTestId('pair-valid')).toHaveTextContent('Valid for 2:00');
+    expect(screen.getByTestId('pairing')).toHaveTextContent(`vestibule-cli approve ${PAIR_CODE_RENEWED}`);
+
+    await user.click(screen.getByTestId('pair-cancel'));
+    expect(mocked.cancelPairing).toHaveBeenCalledTimes(1);
+    await rerender({ view: first });
+    expect(screen.queryByTestId('pairing')).toBeNull();
+    expect(screen.getByTestId('login-form')).toBeInTheDocument();
+    await waitFor(() => expect(screen.getByTestId('pair-start')).toHaveFocus());
+  });
+
+  it('failed: says why; Try again asks again with the same server, app and Remember me', async () => {
+    const user = userEvent.setup();
+    const failed = pairing(
+      { kind: 'failed', message: "can't reach the server: connection refused" },
+      { url: 'wss://b.example/v1/ws', appKey: 'k2', remember: true },
+    );
+    render(Login, { view: view({ pairing: failed }) });
+    expect(screen.getByTestId('pair-error')).toHaveTextContent("can't reach the server: connection refused");
+    expect(screen.queryByTestId('pair-code')).toBeNull();
+    await user.click(screen.getByTestId('pair-retry'));
+    expect(mocked.startPairing).toHaveBeenCalledWith({ url: 'wss://b.example/v1/ws', appKey: 'k2', remember: true });
+    await user.click(screen.getByTestId('pair-cancel'));
+    expect(mocked.cancelPairing).toHaveBeenCalledTimes(1);
+  });
+
+  it('gives way to the progress of the account it opened', () => {
+    const opened = account({ session: { status: 'connecting', netState: 'connecting' } });
+    render(Login, { view: viewWith(opened, { pairing: pairingShowing() }) });
+    expect(screen.getByTestId('login-progress')).toHaveTextContent('Connecting…');
+    expect(screen.queryByTestId('pairing')).toBeNull();
   });
 });

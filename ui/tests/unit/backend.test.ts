@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createBackend } from '../../src/lib/backend';
 import type { SessionView } from '../../src/lib/bindings/SessionView';
 import type { TimelineUpdate } from '../../src/lib/bindings/TimelineUpdate';
-import { sampleTimeline, timelineUpdate, view } from '../fixtures/views.js';
+import { pairRequester, sampleTimeline, timelineUpdate, view } from '../fixtures/views.js';
 
 afterEach(() => clearMocks());
 
@@ -26,6 +26,8 @@ describe('backend', () => {
           return { kicked: [], notFound: [] };
         case 'start_demo':
           return { url: 'ws://127.0.0.1:1/v1/ws', appKey: 'demo', suggestedAccounts: [] };
+        case 'lookup_pair':
+          return pairRequester(1000);
         default:
           return null;
       }
@@ -46,6 +48,10 @@ describe('backend', () => {
     await b.demoAddDevice('id1', 'Android');
     await b.demoKickMe('id1');
     await b.exportDiagnostics('id1');
+    await expect(b.startPairing({ url: 'ws://x', appKey: 'k', remember: true })).resolves.toBeUndefined();
+    await expect(b.cancelPairing()).resolves.toBeUndefined();
+    await expect(b.lookupPair('id1', 'abcd-efgh')).resolves.toEqual(pairRequester(1000));
+    await expect(b.approvePair('id1', 'abcd-efgh')).resolves.toBeUndefined();
     expect(calls).toEqual([
       ['login', { request }],
       ['login_demo', { account: 'alice' }],
@@ -61,6 +67,10 @@ describe('backend', () => {
       ['demo_add_device', { accountId: 'id1', deviceType: 'Android' }],
       ['demo_kick_me', { accountId: 'id1' }],
       ['export_diagnostics', { accountId: 'id1' }],
+      ['start_pairing', { request: { url: 'ws://x', appKey: 'k', remember: true } }],
+      ['cancel_pairing', {}],
+      ['lookup_pair', { accountId: 'id1', code: 'abcd-efgh' }],
+      ['approve_pair', { accountId: 'id1', code: 'abcd-efgh' }],
     ]);
   });
 
@@ -104,6 +114,15 @@ describe('backend', () => {
       throw { code: 'notConnected', message: 'not connected' };
     });
     await expect(createBackend().kick('id', ['d'])).rejects.toEqual({ code: 'notConnected', message: 'not connected' });
+  });
+
+  it("rejects lookup_pair and approve_pair with the gateway's words", async () => {
+    mockIPC(() => {
+      throw { code: 'rejected', message: 'this code has expired; ask for a new one' };
+    });
+    const expected = { code: 'rejected', message: 'this code has expired; ask for a new one' };
+    await expect(createBackend().lookupPair('id', 'ABCD-EFGH')).rejects.toEqual(expected);
+    await expect(createBackend().approvePair('id', 'ABCD-EFGH')).rejects.toEqual(expected);
   });
 
   it('turns a plain string rejection (e.g. an ACL refusal) into an internal CommandError', async () => {

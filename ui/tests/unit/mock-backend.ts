@@ -3,6 +3,7 @@
 //   vi.mock('../../src/lib/backend', () => import('./mock-backend'));
 import { vi } from 'vitest';
 import type { Backend } from '../../src/lib/backend';
+import { pairRequester } from '../fixtures/views.js';
 
 export const backend = {
   subscribe: vi.fn<Backend['subscribe']>(async () => {}),
@@ -24,6 +25,11 @@ export const backend = {
   demoAddDevice: vi.fn<Backend['demoAddDevice']>(async () => 'sim-ios-1'),
   demoKickMe: vi.fn<Backend['demoKickMe']>(async () => {}),
   exportDiagnostics: vi.fn<Backend['exportDiagnostics']>(async () => '/home/me/.local/share/vestibule/diag.json'),
+  // The view's `pairing` is the test's to push: starting only resolves.
+  startPairing: vi.fn<Backend['startPairing']>(async () => {}),
+  cancelPairing: vi.fn<Backend['cancelPairing']>(async () => {}),
+  lookupPair: vi.fn<Backend['lookupPair']>(async () => pairRequester()),
+  approvePair: vi.fn<Backend['approvePair']>(async () => {}),
 } satisfies Backend;
 
 export function createBackend(): Backend {
