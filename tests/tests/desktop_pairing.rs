@@ -128,10 +128,16 @@ async fn another_device_signs_the_app_in_with_the_code_it_shows() {
             std::fs::read_to_string(home.config_dir().join("install.json")).expect("install.json");
         let install: serde_json::Value = serde_json::from_str(&install).expect("json");
         let app_device = install["deviceId"].as_str().expect("deviceId").to_owned();
+        // (The approving helper's own sign-in is announced too; wait for the app's.)
         let alert = phone
-            .line_where(WAIT, |l| l.contains("\"type\":\"newDevice\""))
+            .line_where(WAIT, |l| {
+                l.contains("\"type\":\"newDevice\"") && l.contains(&app_device)
+            })
             .await;
-        assert!(alert.contains(&app_device), "{alert}");
+        assert!(
+            alert.contains("\"online\":false"),
+            "listed, not yet online: {alert}"
+        );
         let _ = client.close().await;
     }
 
