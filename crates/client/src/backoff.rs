@@ -49,11 +49,52 @@ impl BackoffConfig {
     }
 }
 
-/// Draws jittered delays from a [`BackoffConfig`].
+/// The longest wait a [`ReconnectDelay`] may choose.
+pub const MAX_PROVIDED_DELAY: Duration = Duration::from_secs(600);
+
+/// The caller decides each reconnect delay (NIM V2's reconnect-delay
+/// provider): given the attempt (1, 2, …) and the delay the backoff proposes,
+/// it returns the wait, at most [`MAX_PROVIDED_DELAY`]. A server's
+/// `retryAfterMs` still wins when it is longer.
+///
+/// ```
+/// use std::time::Duration;
+/// use vestibule_client::backoff::ReconnectDelay;
+///
+/// // Every 2 s for the first five attempts, then whatever the backoff says.
+/// let delay = ReconnectDelay::from_fn(|attempt, proposed| {
+///     if attempt <= 5 { Duration::from_secs(2) } else { proposed }
+/// });
+/// assert_eq!(delay.delay(1, Duration::from_millis(300)), Duration::from_secs(2));
+/// assert_eq!(delay.delay(9, Duration::from_secs(20)), Duration::from_secs(20));
+/// ```
+#[derive(Clone)]
+pub struct ReconnectDelay(std::sync::Arc<dyn Fn(u32, Duration) -> Duration + Send + Sync>);
+
+impl ReconnectDelay {
+    /// A provider calling `f(attempt, proposed)`.
+    pub fn from_fn(f: impl Fn(u32, Duration) -> Duration + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(f))
+    }
+
+    /// The wait before attempt `attempt`, bounded.
+    pub fn delay(&self, attempt: u32, proposed: Duration) -> Duration {
+        (self.0)(attempt, proposed).min(MAX_PROVIDED_DELAY)
+    }
+}
+
+impl std::fmt::Debug for ReconnectDelay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReconnectDelay")
+    }
+}
+
+/// Draws jittered delays from a [`BackoffConfig`] (or asks a [`ReconnectDelay`]).
 #[derive(Debug, Clone)]
 pub struct Backoff {
     config: BackoffConfig,
     rng: SmallRng,
+    provider: Option<ReconnectDelay>,
 }
 
 impl Backoff {
@@ -68,7 +109,18 @@ impl Backoff {
     }
 
     fn with_rng(config: BackoffConfig, rng: SmallRng) -> Self {
-        Self { config, rng }
+        Self {
+            config,
+            rng,
+            provider: None,
+        }
+    }
+
+    /// Lets `provider` decide each delay (the backoff's draw is its proposal).
+    #[must_use]
+    pub fn with_provider(mut self, provider: Option<ReconnectDelay>) -> Self {
+        self.provider = provider;
+        self
     }
 
     /// The configuration.
@@ -85,7 +137,11 @@ impl Backoff {
     pub fn delay(&mut self, attempt: u32) -> Duration {
         let ceiling = self.config.ceiling(attempt);
         let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(self.rng.random_range(0..=nanos))
+        let proposed = Duration::from_nanos(self.rng.random_range(0..=nanos));
+        match &self.provider {
+            Some(provider) => provider.delay(attempt, proposed),
+            None => proposed,
+        }
     }
 }
 

@@ -178,7 +178,9 @@ impl Client {
     fn spawn(key: InstanceKey, options: ClientOptions, registry: Weak<Instances>) -> Self {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let hub = Arc::new(Hub::new(Actor::initial_snapshot(&options)));
-        let machine = Machine::new(Backoff::new(options.timing.backoff));
+        let machine = Machine::new(
+            Backoff::new(options.timing.backoff).with_provider(options.reconnect_delay.clone()),
+        );
         let auto_connect = options.auto_connect;
         let session = actor::SessionSlot::default();
         let actor = Actor::new(options, machine, command_rx, hub.clone(), session.clone());

@@ -569,6 +569,48 @@ mod tests {
     }
 
     #[test]
+    fn a_delay_provider_decides_each_wait_but_not_below_the_servers() {
+        use crate::backoff::ReconnectDelay;
+        let provider =
+            ReconnectDelay::from_fn(|attempt, _| Duration::from_secs(u64::from(attempt) * 7));
+        let mut m = Machine::new(
+            Backoff::seeded(BackoffConfig::default(), 1).with_provider(Some(provider)),
+        );
+        m.on(Input::Connect, 0);
+        let wait = |a: &[Action]| {
+            a.iter().find_map(|a| match a {
+                Action::ArmRetry { delay, .. } => Some(*delay),
+                _ => None,
+            })
+        };
+        assert_eq!(
+            wait(&m.on(ended(CloseCause::Transport), 0)),
+            Some(Duration::from_secs(7))
+        );
+        m.on(Input::RetryTimer, 0);
+        assert_eq!(
+            wait(&m.on(ended(CloseCause::Transport), 0)),
+            Some(Duration::from_secs(14))
+        );
+        m.on(Input::RetryTimer, 0);
+        // The gateway asked for 40 s: the provider's 21 s does not cut it short.
+        let a = m.on(
+            ended(CloseCause::Rejected {
+                code: Code::Busy,
+                retry_after: Some(Duration::from_secs(40)),
+            }),
+            0,
+        );
+        assert_eq!(wait(&a), Some(Duration::from_secs(40)));
+        // And a provider cannot wait forever.
+        let far = ReconnectDelay::from_fn(|_, _| Duration::from_secs(86_400));
+        assert_eq!(
+            far.delay(1, Duration::ZERO),
+            crate::backoff::MAX_PROVIDED_DELAY
+        );
+    }
+
+    #[test]
     fn retry_after_is_honoured() {
         let mut m = machine();
         m.on(Input::Connect, 0);

@@ -126,6 +126,9 @@ pub struct ClientOptions {
     /// Extra CA certificates (DER) to trust for `wss://`, besides the
     /// public web PKI roots — for a gateway with a private or self-signed certificate.
     pub trusted_certs: Vec<Vec<u8>>,
+    /// Decides each reconnect delay instead of the backoff (NIM V2's
+    /// reconnect-delay provider); a server's `retryAfterMs` still wins.
+    pub reconnect_delay: Option<crate::backoff::ReconnectDelay>,
 }
 
 impl ClientOptions {
@@ -185,6 +188,7 @@ impl ClientOptions {
             timing: Timing::default(),
             wall_clock: WallClock::system(),
             trusted_certs: Vec::new(),
+            reconnect_delay: None,
         }
     }
 
@@ -276,6 +280,16 @@ impl ClientOptionsBuilder {
     /// The wall clock (tests simulate sleep with it).
     pub fn wall_clock(mut self, clock: WallClock) -> Self {
         self.options.wall_clock = clock;
+        self
+    }
+
+    /// Lets `f(attempt, proposed)` decide each reconnect delay (see
+    /// [`crate::backoff::ReconnectDelay`]).
+    pub fn reconnect_delay(
+        mut self,
+        f: impl Fn(u32, std::time::Duration) -> std::time::Duration + Send + Sync + 'static,
+    ) -> Self {
+        self.options.reconnect_delay = Some(crate::backoff::ReconnectDelay::from_fn(f));
         self
     }
 

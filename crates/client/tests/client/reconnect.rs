@@ -198,3 +198,48 @@ async fn network_up_retries_at_once() {
     client.network_changed(true);
     until(&mut events, |e| matches!(e, Event::Ready)).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reconnect_delay_provider_decides_each_wait() {
+    let _clock = hold_clock();
+    let gw = gateway().await;
+    let proxy = Proxy::start(gw.local_addr()).await.expect("proxy");
+    let mut options = options(&proxy.ws_url(), "alice", "pc-1", DeviceType::Pc);
+    options.reconnect_delay = Some(vestibule_client::backoff::ReconnectDelay::from_fn(
+        |attempt, _proposed| Duration::from_secs(u64::from(attempt) * 3),
+    ));
+    let (pc, mut events) = connected_with(options).await;
+
+    // Every connection now dies at the gateway's next bytes (the heartbeat's
+    // pong, then each handshake): each attempt waits what the provider said.
+    proxy.set_mode(Mode::ResetMidFrame);
+    let mut waits = Vec::new();
+    for _ in 0..600 {
+        for event in quiet_for_by(
+            &mut events,
+            Duration::from_millis(500),
+            Duration::from_millis(100),
+        )
+        .await
+        {
+            if let Event::WillReconnect { retry_count, delay } = event {
+                waits.push((retry_count, delay));
+            }
+        }
+        if waits.len() >= 3 {
+            break;
+        }
+    }
+    assert_eq!(
+        &waits[..3],
+        &[
+            (1, Duration::from_secs(3)),
+            (2, Duration::from_secs(6)),
+            (3, Duration::from_secs(9)),
+        ]
+    );
+    assert_eq!(pc.snapshot().status, Status::Reconnecting);
+    proxy.set_mode(Mode::Forward);
+    let seen = quiet_for(&mut events, Duration::from_secs(15)).await;
+    assert!(seen.iter().any(|e| matches!(e, Event::Ready)), "{seen:?}");
+}
