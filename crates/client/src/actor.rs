@@ -121,6 +121,13 @@ pub(crate) struct Actor {
     pending: HashMap<u64, Pending>,
     destroy_waiters: Vec<oneshot::Sender<()>>,
     ready_waiters: Vec<ReadyReply>,
+    /// A token the provider gave a dial, for the options once it is done.
+    provided: Arc<std::sync::Mutex<Option<vestibule_protocol::Token>>>,
+    /// The provider, asked because the gateway said the token expired.
+    token_request:
+        Option<futures_util::future::BoxFuture<'static, Option<vestibule_protocol::Token>>>,
+    /// The provider was asked in this `NeedsToken` already.
+    token_asked: bool,
 }
 
 impl Actor {
@@ -150,6 +157,9 @@ impl Actor {
             pending: HashMap::new(),
             destroy_waiters: Vec::new(),
             ready_waiters: Vec::new(),
+            provided: Arc::default(),
+            token_request: None,
+            token_asked: false,
         }
     }
 
@@ -180,7 +190,23 @@ impl Actor {
                 next = next_message(&mut self.socket) => self.on_message(next).await,
                 dialed = poll_dial(&mut self.dialing) => {
                     self.dialing = None;
+                    let provided = self
+                        .provided
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .take();
+                    if let Some(token) = provided {
+                        self.options.token = token;
+                    }
                     self.on_dialed(dialed).await;
+                }
+                token = poll_token(&mut self.token_request) => {
+                    self.token_request = None;
+                    if let Some(token) = token.filter(|t| !t.is_empty()) {
+                        tracing::info!(account = %self.options.account, "the token provider gave a fresh token");
+                        // In NeedsToken a new token brings the connection back by itself.
+                        self.set_options(OptionsUpdate::token(token), None).await;
+                    }
                 }
                 command = self.commands.recv() => match command {
                     Some(command) => self.on_command(command).await,
@@ -206,6 +232,7 @@ impl Actor {
                 }
                 () = sleep_until(wake_at) => self.check_wake().await,
             }
+            self.ask_for_token_if_needed();
         }
         // The socket is closed (the hang-up waited for it): destroy() may return.
         for waiter in self.ready_waiters.drain(..) {
@@ -218,6 +245,22 @@ impl Actor {
         self.commands.close();
         while let Ok(command) = self.commands.try_recv() {
             reject(command, ClientError::Destroyed);
+        }
+    }
+
+    /// In `NeedsToken` (the gateway said the token expired) with a provider:
+    /// asks it, once per `NeedsToken`.
+    fn ask_for_token_if_needed(&mut self) {
+        if self.machine.status() != Status::NeedsToken {
+            self.token_asked = false;
+            return;
+        }
+        if self.token_asked || self.token_request.is_some() {
+            return;
+        }
+        if let Some(provider) = &self.options.token_provider {
+            self.token_asked = true;
+            self.token_request = Some(provider.fetch());
         }
     }
 
@@ -240,16 +283,47 @@ impl Actor {
                     // A new login starts without the old session's info.
                     edits.fresh |= fresh;
                     self.machine.set_can_fall_back(
-                        self.options.session_token.is_some() && !self.options.token.is_empty(),
+                        self.options.session_token.is_some()
+                            && (!self.options.token.is_empty()
+                                || self.options.token_provider.is_some()),
                     );
-                    self.dialing = Some(
-                        if self.options.session_token.is_none() && self.options.token.is_empty() {
-                            // Signed out and no app token: only the person can go on.
-                            Box::pin(std::future::ready(Err(Failure::no_credential())))
-                        } else {
-                            Box::pin(dial(self.options.clone(), self.take_id()))
-                        },
-                    );
+                    let expired = self
+                        .hub
+                        .borrow()
+                        .login
+                        .as_ref()
+                        .and_then(|l| l.token_expires_at)
+                        .is_some_and(|at| at <= now);
+                    let provider = self
+                        .options
+                        .token_provider
+                        .clone()
+                        .filter(|_| self.options.session_token.is_none())
+                        .filter(|_| self.options.token.is_empty() || expired);
+                    self.dialing = Some(if let Some(provider) = provider {
+                        // A sign-in without a usable token: ask for one first.
+                        let (mut options, id) = (self.options.clone(), self.take_id());
+                        let slot = self.provided.clone();
+                        Box::pin(async move {
+                            match provider.fetch().await.filter(|t| !t.is_empty()) {
+                                Some(token) => {
+                                    options.token = token.clone();
+                                    *slot
+                                        .lock()
+                                        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                                        Some(token);
+                                    dial(options, id).await
+                                }
+                                None => Err(Failure::no_credential()),
+                            }
+                        })
+                    } else if self.options.session_token.is_none() && self.options.token.is_empty()
+                    {
+                        // Signed out and no app token: only the person can go on.
+                        Box::pin(std::future::ready(Err(Failure::no_credential())))
+                    } else {
+                        Box::pin(dial(self.options.clone(), self.take_id()))
+                    });
                 }
                 Action::ForgetSession => {
                     if self.options.session_token.is_some() {
@@ -908,6 +982,17 @@ async fn next_message(
 ) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
     match socket {
         Some(socket) => socket.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn poll_token(
+    request: &mut Option<
+        futures_util::future::BoxFuture<'static, Option<vestibule_protocol::Token>>,
+    >,
+) -> Option<vestibule_protocol::Token> {
+    match request {
+        Some(request) => request.await,
         None => std::future::pending().await,
     }
 }

@@ -65,7 +65,8 @@ pub use crate::model::{
     Status,
 };
 pub use crate::options::{
-    ClientOptions, ClientOptionsBuilder, OptionsUpdate, Timing, WallClock, os_description,
+    ClientOptions, ClientOptionsBuilder, OptionsUpdate, Timing, TokenProvider, WallClock,
+    os_description,
 };
 pub use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 pub use vestibule_protocol::{

@@ -96,6 +96,51 @@ impl Default for Timing {
     }
 }
 
+/// Asked for a fresh app token when the client has none it can sign in with
+/// (NIM V2's token provider): before a sign-in whose token is missing or past
+/// the expiry the gateway last reported, and when the gateway said the token
+/// expired (`NeedsToken`). `None` leaves it to the app (the login page).
+///
+/// ```
+/// use vestibule_client::{ClientOptions, Token, TokenProvider};
+///
+/// let fetch = TokenProvider::from_fn(|| async {
+///     // Ask the app's own server for a token for this account.
+///     Some(Token::new("a fresh JWT"))
+/// });
+/// let options = ClientOptions::builder("ws://127.0.0.1:7878/v1/ws", "demo", "alice", "", "alice-pc")
+///     .token_provider(fetch)
+///     .build()
+///     .expect("no token yet is fine with a provider");
+/// # drop(options);
+/// ```
+#[derive(Clone)]
+pub struct TokenProvider(
+    Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, Option<Token>> + Send + Sync>,
+);
+
+impl TokenProvider {
+    /// A provider calling `f` each time a token is needed.
+    pub fn from_fn<F, Fut>(f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Option<Token>> + Send + 'static,
+    {
+        Self(Arc::new(move || Box::pin(f())))
+    }
+
+    /// Asks for a token.
+    pub fn fetch(&self) -> futures_util::future::BoxFuture<'static, Option<Token>> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for TokenProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenProvider")
+    }
+}
+
 /// Everything an instance needs (NIM's getInstance options).
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
@@ -129,6 +174,8 @@ pub struct ClientOptions {
     /// Decides each reconnect delay instead of the backoff (NIM V2's
     /// reconnect-delay provider); a server's `retryAfterMs` still wins.
     pub reconnect_delay: Option<crate::backoff::ReconnectDelay>,
+    /// Asked for a fresh app token when there is none to sign in with.
+    pub token_provider: Option<TokenProvider>,
 }
 
 impl ClientOptions {
@@ -189,6 +236,7 @@ impl ClientOptions {
             wall_clock: WallClock::system(),
             trusted_certs: Vec::new(),
             reconnect_delay: None,
+            token_provider: None,
         }
     }
 
@@ -214,7 +262,7 @@ impl ClientOptions {
             }
         }
         let session = self.session_token.as_ref().is_some_and(|t| !t.is_empty());
-        if self.token.is_empty() && !session {
+        if self.token.is_empty() && !session && self.token_provider.is_none() {
             return Err(ClientError::InvalidOptions(
                 "token must not be empty".into(),
             ));
@@ -290,6 +338,12 @@ impl ClientOptionsBuilder {
         f: impl Fn(u32, std::time::Duration) -> std::time::Duration + Send + Sync + 'static,
     ) -> Self {
         self.options.reconnect_delay = Some(crate::backoff::ReconnectDelay::from_fn(f));
+        self
+    }
+
+    /// Asks `provider` for a fresh app token when there is none to sign in with.
+    pub fn token_provider(mut self, provider: TokenProvider) -> Self {
+        self.options.token_provider = Some(provider);
         self
     }
 

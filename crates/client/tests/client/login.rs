@@ -171,3 +171,77 @@ async fn tokens_never_show_in_debug_output() {
     assert!(!shown.contains(&secret), "{shown}");
     assert!(shown.contains("<redacted>"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_token_provider_signs_in_without_a_token_and_renews_an_expired_one() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let _clock = hold_clock();
+    let gw = gateway().await;
+    let asked = Arc::new(AtomicU32::new(0));
+    let counter = asked.clone();
+    // The app's server hands out a 5-second token, then an hour-long one.
+    let provider = vestibule_client::TokenProvider::from_fn(move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        let ttl = if n == 0 { 5 } else { 3600 };
+        async move { Some(token_for("alice", Duration::from_secs(ttl)).into()) }
+    });
+    let mut options = options(&gw.ws_url(), "alice", "pc-1", DeviceType::Pc);
+    options.token = vestibule_client::Token::new("");
+    options.token_provider = Some(provider);
+    options
+        .validate()
+        .expect("no token is fine with a provider");
+    let client = Vestibule::new().instance(options).expect("instance");
+    let mut events = client.subscribe();
+    client.connect();
+    until(&mut events, |e| matches!(e, Event::Ready)).await;
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        1,
+        "asked before the first sign-in"
+    );
+    assert!(client.snapshot().login.expect("login").new_session);
+
+    // The token runs out while online: the provider is asked again and the
+    // client is back without the app doing anything.
+    advance_in_steps(Duration::from_secs(6)).await;
+    let (event, _) = until(&mut events, |e| matches!(e, Event::Disconnected { .. })).await;
+    let Event::Disconnected { info } = event else {
+        unreachable!()
+    };
+    assert_eq!(
+        info.reason,
+        DisconnectReason::Kicked {
+            reason: KickReason::TokenExpired
+        }
+    );
+    until(&mut events, |e| matches!(e, Event::Ready)).await;
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        2,
+        "asked once more, after the expiry"
+    );
+    assert_eq!(client.snapshot().status, Status::Connected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_provider_that_has_nothing_leaves_it_to_the_app() {
+    let _clock = hold_clock();
+    let gw = gateway().await;
+    let mut options = options(&gw.ws_url(), "alice", "pc-1", DeviceType::Pc);
+    options.token = vestibule_client::Token::new("");
+    options.token_provider = Some(vestibule_client::TokenProvider::from_fn(|| async { None }));
+    let client = Vestibule::new().instance(options).expect("instance");
+    let mut events = client.subscribe();
+    client.connect();
+    let (event, _) = until(&mut events, |e| matches!(e, Event::Disconnected { .. })).await;
+    let Event::Disconnected { info } = event else {
+        unreachable!()
+    };
+    assert_eq!(
+        info.code,
+        Some(302),
+        "signed out: a token is needed: {info:?}"
+    );
+}
