@@ -139,6 +139,11 @@ struct ConnectArgs {
     /// This device's id (default: a new random one).
     #[arg(long)]
     device_id: Option<String>,
+    /// Another gateway of the same cluster to fail over to (repeatable):
+    /// after a failed attempt or a lost connection the next attempt goes to
+    /// the next one.
+    #[arg(long = "fallback-url", value_name = "URL")]
+    fallback_urls: Vec<String>,
     /// A customTag for this login.
     #[arg(long)]
     custom_tag: Option<String>,
@@ -457,6 +462,7 @@ fn options(connect: &ConnectArgs, device_type: DeviceType) -> ClientOptions {
         device_id,
     );
     options.session_token = connect.session_token.clone().map(Token::new);
+    options.fallback_urls = connect.fallback_urls.clone();
     options.device.device_type = device_type;
     options.device.os = vestibule_client::os_description();
     options.device.custom_tag = connect.custom_tag.clone();

@@ -128,6 +128,8 @@ pub(crate) struct Actor {
         Option<futures_util::future::BoxFuture<'static, Option<vestibule_protocol::Token>>>,
     /// The provider was asked in this `NeedsToken` already.
     token_asked: bool,
+    /// Which of the gateways (`url`, then the fallbacks) the next attempt uses.
+    url_turn: usize,
 }
 
 impl Actor {
@@ -160,6 +162,7 @@ impl Actor {
             provided: Arc::default(),
             token_request: None,
             token_asked: false,
+            url_turn: 0,
         }
     }
 
@@ -248,6 +251,13 @@ impl Actor {
         }
     }
 
+    /// The options for the next attempt: the gateway whose turn it is.
+    fn dial_options(&self) -> ClientOptions {
+        let mut options = self.options.clone();
+        options.url = self.options.url_for_attempt(self.url_turn).to_owned();
+        options
+    }
+
     /// In `NeedsToken` (the gateway said the token expired) with a provider:
     /// asks it, once per `NeedsToken`.
     fn ask_for_token_if_needed(&mut self) {
@@ -302,7 +312,7 @@ impl Actor {
                         .filter(|_| self.options.token.is_empty() || expired);
                     self.dialing = Some(if let Some(provider) = provider {
                         // A sign-in without a usable token: ask for one first.
-                        let (mut options, id) = (self.options.clone(), self.take_id());
+                        let (mut options, id) = (self.dial_options(), self.take_id());
                         let slot = self.provided.clone();
                         Box::pin(async move {
                             match provider.fetch().await.filter(|t| !t.is_empty()) {
@@ -322,7 +332,7 @@ impl Actor {
                         // Signed out and no app token: only the person can go on.
                         Box::pin(std::future::ready(Err(Failure::no_credential())))
                     } else {
-                        Box::pin(dial(self.options.clone(), self.take_id()))
+                        Box::pin(dial(self.dial_options(), self.take_id()))
                     });
                 }
                 Action::ForgetSession => {
@@ -334,6 +344,10 @@ impl Actor {
                 Action::Hangup { logout } => self.hangup(logout).await,
                 Action::CloseSocket => self.close_socket().await,
                 Action::ArmRetry { attempt, delay } => {
+                    // The next attempt goes to the next gateway, if there are several.
+                    if !self.options.fallback_urls.is_empty() {
+                        self.url_turn = self.url_turn.wrapping_add(1);
+                    }
                     self.retry_at = Some(after(Instant::now(), delay));
                     let info = RetryInfo {
                         retry_count: attempt,

@@ -176,6 +176,10 @@ pub struct ClientOptions {
     pub reconnect_delay: Option<crate::backoff::ReconnectDelay>,
     /// Asked for a fresh app token when there is none to sign in with.
     pub token_provider: Option<TokenProvider>,
+    /// More gateways of the same cluster (NIM's `linkUrl` list): after a
+    /// failed attempt or a lost connection, the next attempt goes to the
+    /// next one, round-robin from `url`.
+    pub fallback_urls: Vec<String>,
 }
 
 impl ClientOptions {
@@ -237,18 +241,29 @@ impl ClientOptions {
             trusted_certs: Vec::new(),
             reconnect_delay: None,
             token_provider: None,
+            fallback_urls: Vec::new(),
+        }
+    }
+
+    /// The gateway attempt `n` (0, 1, …) goes to: `url`, then each fallback in turn.
+    pub fn url_for_attempt(&self, n: usize) -> &str {
+        let all = 1 + self.fallback_urls.len();
+        match n % all {
+            0 => &self.url,
+            i => &self.fallback_urls[i - 1],
         }
     }
 
     /// Checks what can be checked before connecting.
     pub fn validate(&self) -> Result<(), ClientError> {
-        let url = url::Url::parse(&self.url)
-            .map_err(|e| ClientError::InvalidOptions(format!("url {:?}: {e}", self.url)))?;
-        if !matches!(url.scheme(), "ws" | "wss") {
-            return Err(ClientError::InvalidOptions(format!(
-                "url must start with ws:// or wss://, got {:?}",
-                self.url
-            )));
+        for candidate in std::iter::once(&self.url).chain(&self.fallback_urls) {
+            let url = url::Url::parse(candidate)
+                .map_err(|e| ClientError::InvalidOptions(format!("url {candidate:?}: {e}")))?;
+            if !matches!(url.scheme(), "ws" | "wss") {
+                return Err(ClientError::InvalidOptions(format!(
+                    "url must start with ws:// or wss://, got {candidate:?}"
+                )));
+            }
         }
         for (name, value) in [
             ("appKey", &self.app_key),
@@ -338,6 +353,12 @@ impl ClientOptionsBuilder {
         f: impl Fn(u32, std::time::Duration) -> std::time::Duration + Send + Sync + 'static,
     ) -> Self {
         self.options.reconnect_delay = Some(crate::backoff::ReconnectDelay::from_fn(f));
+        self
+    }
+
+    /// Adds a gateway of the same cluster to fail over to.
+    pub fn fallback_url(mut self, url: impl Into<String>) -> Self {
+        self.options.fallback_urls.push(url.into());
         self
     }
 

@@ -243,3 +243,42 @@ async fn a_reconnect_delay_provider_decides_each_wait() {
     let seen = quiet_for(&mut events, Duration::from_secs(15)).await;
     assert!(seen.iter().any(|e| matches!(e, Event::Ready)), "{seen:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn when_its_gateway_goes_down_the_next_attempt_goes_to_another() {
+    let _clock = hold_clock();
+    let first = gateway().await;
+    let second = gateway().await;
+    let mut options = options(&first.ws_url(), "alice", "pc-1", DeviceType::Pc);
+    options.fallback_urls = vec![second.ws_url()];
+    let client = Vestibule::new().instance(options).expect("instance");
+    let mut events = client.subscribe();
+    client.connect();
+    until(&mut events, |e| matches!(e, Event::Ready)).await;
+    assert_eq!(first.registry().local_sessions(), 1);
+
+    // Its node goes away (a crash): one backoff step later the client is on
+    // the other node (which does not know its session: the app token signs in).
+    first.abort();
+    let (event, _) = until(&mut events, |e| matches!(e, Event::WillReconnect { .. })).await;
+    let Event::WillReconnect { retry_count, .. } = event else {
+        unreachable!()
+    };
+    assert_eq!(retry_count, 1);
+    let seen = quiet_for_by(
+        &mut events,
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+    )
+    .await;
+    let readies = seen.iter().filter(|e| matches!(e, Event::Ready)).count();
+    assert!(readies >= 1, "back within one backoff step: {seen:?}");
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, Event::WillReconnect { retry_count, .. } if *retry_count > 1)),
+        "no second attempt was needed: {seen:?}"
+    );
+    assert_eq!(client.snapshot().status, Status::Connected);
+    assert_eq!(second.registry().local_sessions(), 1, "on the other node");
+}
