@@ -217,11 +217,15 @@ pub async fn soak(duration: Duration, plant_panic: bool) -> anyhow::Result<SoakR
         tokio::time::sleep(Duration::from_millis(15)).await;
     }
 
-    // Wind down: a healthy network, everyone logs out.
+    // Wind down: a healthy network, everyone logs out. A client still in its
+    // backoff cannot send `logout` (its device would stay signed in, offline,
+    // as it should): each is given the time to come back first.
     proxy.set_mode(Mode::Forward);
-    for client in clients.iter().flatten() {
+    futures_util::future::join_all(clients.iter().flatten().map(|client| async move {
+        let _ = client.ready(Duration::from_secs(10)).await;
         let _ = tokio::time::timeout(Duration::from_secs(5), client.destroy()).await;
-    }
+    }))
+    .await;
     // Sessions severed by a blackhole end at the gateway's idle timeout (6 s).
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
