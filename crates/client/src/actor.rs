@@ -893,7 +893,7 @@ impl Actor {
     /// first and waits for its close, so other devices see it at once and the
     /// gateway has seen the close when this returns.
     async fn hangup(&mut self, logout: bool) {
-        self.dialing = None;
+        let dialing = self.dialing.take();
         self.ping_at = None;
         self.pong_deadline = None;
         self.stable_at = None;
@@ -915,8 +915,16 @@ impl Actor {
                 Pending::Refresh { reply: None, .. } => {}
             }
         }
-        let Some(mut socket) = self.socket.take() else {
-            return;
+        let mut socket = match (self.socket.take(), dialing) {
+            (Some(socket), _) => socket,
+            // A logout while a login is under way: let the login finish (its
+            // own timeout bounds it), then log out of it, so the gateway keeps
+            // no session that this instance will never use.
+            (None, Some(dial)) if logout => match dial.await {
+                Ok((socket, _)) => socket,
+                Err(_) => return,
+            },
+            _ => return,
         };
         if !logout {
             // The connection already ended (closed, kicked, or found dead): nothing to wait for.
