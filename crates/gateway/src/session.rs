@@ -859,25 +859,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             Wake::Timer if live.next_active <= Instant::now() => {
                 live.next_active =
                     Instant::now() + Duration::from_millis(crate::sessions::ACTIVE_EVERY_MS);
-                let change = SessionChange::Active {
-                    at: self.shared.config.clock.now(),
-                    ip: None,
-                    login: false,
-                    idle_days: live.app.policy.session_idle_days,
-                };
-                if let Err(e) = self
-                    .shared
-                    .store
-                    .update_session(
-                        &live.key.app_key,
-                        &live.key.account,
-                        &live.me.device_id,
-                        &change,
-                    )
-                    .await
-                {
-                    tracing::debug!(error = %e, "cannot record the device as active");
-                }
+                // The same record as going offline: active now.
+                self.went_offline(live).await;
                 None
             }
             Wake::Timer if *idle_deadline <= Instant::now() => {
