@@ -218,10 +218,13 @@ pub async fn soak(duration: Duration, plant_panic: bool) -> anyhow::Result<SoakR
     }
 
     // Wind down: a healthy network, everyone logs out. A client still in its
-    // backoff cannot send `logout` (its device would stay signed in, offline,
-    // as it should): each is given the time to come back first.
+    // backoff cannot send `logout`, and one that logged out while in its
+    // backoff left its session on the gateway (signed in, offline, as it
+    // should be): each connects (a new sign-in replaces such a session) and
+    // is given the time to come back first.
     proxy.set_mode(Mode::Forward);
     futures_util::future::join_all(clients.iter().flatten().map(|client| async move {
+        client.connect();
         let _ = client.ready(Duration::from_secs(10)).await;
         let _ = tokio::time::timeout(Duration::from_secs(5), client.destroy()).await;
     }))

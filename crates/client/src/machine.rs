@@ -193,7 +193,9 @@ impl Machine {
                 match self.status {
                     Status::Connected if logout => out.push(Action::Hangup { logout: true }),
                     Status::Connected => out.push(Action::CloseSocket),
-                    Status::Connecting => out.push(Action::Hangup { logout: false }),
+                    // The gateway may have the login already: a logout lets it
+                    // finish and ends the session it made.
+                    Status::Connecting => out.push(Action::Hangup { logout }),
                     Status::Reconnecting => out.push(Action::DisarmRetry),
                     _ => {}
                 }

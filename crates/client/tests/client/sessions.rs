@@ -246,3 +246,32 @@ async fn names_are_checked_before_they_are_sent() {
     );
     pc.rename_device("pc-1", "Laptop").await.expect("rename");
 }
+
+/// A destroy (or logout) while the sign-in is still on its way: the gateway
+/// may already have created the session; the client lets the login finish and
+/// logs out of it, so no session stays behind that this instance will never use.
+#[tokio::test(start_paused = true)]
+async fn destroy_during_a_sign_in_under_way_leaves_no_session_behind() {
+    let _clock = hold_clock();
+    let gw = gateway().await;
+    let proxy = Proxy::start(gw.local_addr()).await.expect("proxy");
+    // Every round trip takes 1.6 s: the handshake, then the login.
+    proxy.set_mode(Mode::Latency(Duration::from_millis(800)));
+    let pc = Vestibule::new()
+        .instance(options(&proxy.ws_url(), "alice", "pc-1", DeviceType::Pc))
+        .expect("instance");
+    pc.connect();
+    // At 2.8 s the gateway has the login (2.4 s); its loginOk is on the way (3.2 s).
+    advance_in_steps(Duration::from_millis(2800)).await;
+    assert_eq!(pc.snapshot().status, Status::Connecting);
+    let destroy = tokio::spawn({
+        let pc = pc.clone();
+        async move { pc.destroy().await }
+    });
+    advance_in_steps(Duration::from_secs(12)).await;
+    destroy.await.expect("joined").expect("destroyed");
+    proxy.set_mode(Mode::Forward);
+    let (phone, _) = connected(&gw.ws_url(), "alice", "phone", DeviceType::Ios).await;
+    let listed: Vec<String> = phone.devices().into_iter().map(|d| d.device_id).collect();
+    assert_eq!(listed, ["phone"], "pc-1's session ended with its instance");
+}
