@@ -105,6 +105,16 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, core: AppCore, native: bool) -> 
         .setup(move |app| {
             if native {
                 tray::install(app.handle(), &core)?;
+                // The OS's network and sleep events feed every connection
+                // (*No network*, a dial as soon as it is back or on wake).
+                #[cfg(target_os = "linux")]
+                {
+                    let registry = core.registry().clone();
+                    tauri::async_runtime::spawn(async move {
+                        let _watch = vestibule_client::os::watch(&registry);
+                        std::future::pending::<()>().await;
+                    });
+                }
                 let handle = app.handle().clone();
                 let mut notices = core.notices();
                 tauri::async_runtime::spawn(async move {

@@ -177,6 +177,7 @@ impl AppCore {
                 (TimelineKind::Devices, text, None)
             }
             Event::Error { code, message } => (TimelineKind::Error, message.clone(), Some(*code)),
+            Event::Dialing { url } => (TimelineKind::State, format!("connecting to {url}"), None),
             Event::Ready | Event::NotReady => return,
             other => (TimelineKind::State, format!("{other:?}"), None),
         };

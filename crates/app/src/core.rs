@@ -131,6 +131,12 @@ pub(crate) fn not_found(id: &str) -> CommandError {
 }
 
 impl AppCore {
+    /// The registry of this app's connections: the desktop's OS watchers
+    /// (`vestibule_client::os::watch`) feed it the network and sleep events.
+    pub fn registry(&self) -> &Vestibule {
+        &self.inner.registry
+    }
+
     /// Loads saved accounts, starts the demo gateway if wanted, and logs in
     /// every remembered account.
     pub async fn start(config: CoreConfig) -> Result<Self, CommandError> {

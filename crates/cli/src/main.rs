@@ -16,8 +16,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use vestibule_client::{
-    ClientOptions, DeviceType, DisconnectInfo, DisconnectReason, Event, ReadyError, RecvError,
-    Vestibule,
+    ClientOptions, DeviceType, DisconnectInfo, DisconnectReason, Event, NetState, ReadyError,
+    RecvError, Status, Vestibule,
 };
 use vestibule_protocol::{Device, Token, UnixMillis};
 
@@ -479,6 +479,10 @@ async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
         .instance(options(&args.connect, args.device_type))
         .context("invalid options")?;
     let mut events = client.subscribe();
+    // The OS's network and sleep events (Linux): *No network* at once, and a
+    // dial as soon as it is back or the machine wakes.
+    #[cfg(target_os = "linux")]
+    let _os = vestibule_client::os::watch(Vestibule::global());
     client.connect();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -509,6 +513,10 @@ async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
                 };
                 if json {
                     println!("{}", serde_json::to_string(&event)?);
+                } else if event == (Event::NetState { state: NetState::Disconnected })
+                    && client.snapshot().status == Status::Reconnecting
+                {
+                    println!("{} no network: waiting for it (no attempts until it is back)", render::clock(now()));
                 } else if let Some(line) = render::event_line(&event, now()) {
                     println!("{line}");
                     if let Event::DevicesChanged { devices, .. } = &event {
@@ -541,7 +549,9 @@ fn exit_for(info: &DisconnectInfo) -> ExitCode {
             ExitCode::from(EXIT_SIGNED_OUT)
         }
         DisconnectReason::LoggedOut | DisconnectReason::Destroyed => ExitCode::SUCCESS,
-        DisconnectReason::Lost { .. } | DisconnectReason::Timeout => ExitCode::FAILURE,
+        DisconnectReason::Lost { .. } | DisconnectReason::Timeout | DisconnectReason::NoNetwork => {
+            ExitCode::FAILURE
+        }
     }
 }
 

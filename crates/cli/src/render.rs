@@ -1,6 +1,6 @@
 //! Human-readable lines for events and device lists.
 
-use vestibule_client::{Event, NetState};
+use vestibule_client::Event;
 use vestibule_protocol::{Device, UnixMillis};
 
 /// `HH:MM:SS` in the local time zone.
@@ -28,9 +28,7 @@ pub fn ago(then: UnixMillis, now: UnixMillis) -> String {
 pub fn event_line(event: &Event, now: UnixMillis) -> Option<String> {
     let t = clock(now);
     let text = match event {
-        Event::NetState {
-            state: NetState::Connecting,
-        } => "connecting…".to_owned(),
+        Event::Dialing { url } => format!("connecting to {url}…"),
         Event::NetState { .. } | Event::Ready | Event::NotReady => return None,
         Event::Connected { info } => format!(
             "connected as {} on {} (connection {}, seen from {}:{}, last login device: {}{})",

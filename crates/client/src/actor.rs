@@ -86,6 +86,8 @@ pub(crate) enum Command {
     },
     RetryNow,
     Network(bool),
+    /// The OS reported a wake from sleep.
+    Woke,
     Ready(ReadyReply),
 }
 
@@ -292,6 +294,9 @@ impl Actor {
                 Action::Dial { fresh } => {
                     // A new login starts without the old session's info.
                     edits.fresh |= fresh;
+                    events.push(Event::Dialing {
+                        url: self.options.url_for_attempt(self.url_turn).to_owned(),
+                    });
                     self.machine.set_can_fall_back(
                         self.options.session_token.is_some()
                             && (!self.options.token.is_empty()
@@ -693,6 +698,10 @@ impl Actor {
                 self.ready_waiters.push(reply);
                 self.settle_ready_waiters();
             }
+            Command::Woke => {
+                self.wake_check = (Instant::now(), self.options.wall_clock.now());
+                self.apply(Input::Woke).await;
+            }
             Command::Network(up) => {
                 self.apply(if up {
                     Input::NetworkUp
@@ -973,7 +982,8 @@ fn reject(command: Command, error: ClientError) {
         Command::SetOptions(_, None)
         | Command::Connect
         | Command::RetryNow
-        | Command::Network(_) => {}
+        | Command::Network(_)
+        | Command::Woke => {}
     }
 }
 

@@ -47,6 +47,8 @@ mod hub;
 pub mod machine;
 mod model;
 mod options;
+#[cfg(all(feature = "os", target_os = "linux"))]
+pub mod os;
 pub mod pairing;
 mod render;
 
@@ -97,6 +99,8 @@ type Instances = Mutex<HashMap<InstanceKey, Client>>;
 #[derive(Clone, Debug, Default)]
 pub struct Vestibule {
     instances: Arc<Instances>,
+    /// The OS said there is no network (see [`Vestibule::network_changed`]).
+    offline: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Vestibule {
@@ -133,9 +137,37 @@ impl Vestibule {
             }
             return Ok(existing.clone());
         }
-        let client = Client::spawn(key.clone(), options, Arc::downgrade(&self.instances));
+        let offline = self.offline.load(std::sync::atomic::Ordering::SeqCst);
+        let client = Client::spawn(
+            key.clone(),
+            options,
+            Arc::downgrade(&self.instances),
+            offline,
+        );
         instances.insert(key, client.clone());
         Ok(client)
+    }
+
+    /// The OS network went away (`false`) or came back or changed (`true`):
+    /// tells every instance whose gateway is not on this machine, and
+    /// instances made later start knowing it. Offline, instances make no
+    /// attempts and count nothing down (*No network*); back, they dial at once.
+    /// [`os::watch`] calls this from the OS's own events.
+    pub fn network_changed(&self, up: bool) {
+        self.offline.store(!up, std::sync::atomic::Ordering::SeqCst);
+        for client in self.instances() {
+            if !client.shared.local {
+                client.network_changed(up);
+            }
+        }
+    }
+
+    /// The machine woke from sleep: every instance checks its socket, or
+    /// dials at once if it was waiting to retry.
+    pub fn woke(&self) {
+        for client in self.instances() {
+            client.send(Command::Woke);
+        }
     }
 
     /// The instance for this gateway, app and account, if there is one.
@@ -173,15 +205,26 @@ struct Shared {
     hub: Arc<Hub>,
     session: actor::SessionSlot,
     registry: Weak<Instances>,
+    /// Every gateway is on this machine: the OS network does not matter.
+    local: bool,
 }
 
 impl Client {
-    fn spawn(key: InstanceKey, options: ClientOptions, registry: Weak<Instances>) -> Self {
+    fn spawn(
+        key: InstanceKey,
+        options: ClientOptions,
+        registry: Weak<Instances>,
+        offline: bool,
+    ) -> Self {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let hub = Arc::new(Hub::new(Actor::initial_snapshot(&options)));
-        let machine = Machine::new(
+        let local = options.gateways_are_local();
+        let mut machine = Machine::new(
             Backoff::new(options.timing.backoff).with_provider(options.reconnect_delay.clone()),
         );
+        if offline && !local {
+            machine.on(machine::Input::NetworkDown, 0);
+        }
         let auto_connect = options.auto_connect;
         let session = actor::SessionSlot::default();
         let actor = Actor::new(options, machine, command_rx, hub.clone(), session.clone());
@@ -193,6 +236,7 @@ impl Client {
                 hub,
                 session,
                 registry,
+                local,
             }),
         };
         if auto_connect {

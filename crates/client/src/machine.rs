@@ -262,7 +262,8 @@ impl Machine {
                 }
             }
             Input::RetryTimer => {
-                if self.status == Status::Reconnecting {
+                // (No countdown runs while offline; a timer already fired is moot.)
+                if self.status == Status::Reconnecting && !self.offline {
                     self.dial(&mut out);
                 }
             }
@@ -279,7 +280,6 @@ impl Machine {
                 _ => {}
             },
             Input::NetworkUp | Input::Woke => {
-                let woke = input == Input::Woke;
                 self.offline = false;
                 match self.status {
                     Status::Reconnecting => {
@@ -288,11 +288,40 @@ impl Machine {
                         out.push(Action::DisarmRetry);
                         self.dial(&mut out);
                     }
-                    Status::Connected if woke => out.push(Action::Probe),
+                    // After a wake, or a network change under a live
+                    // session (another interface, a new route): is the socket still there?
+                    Status::Connected => out.push(Action::Probe),
+                    // An attempt begun before the sleep may hang on a dead path.
+                    Status::Connecting if input == Input::Woke => {
+                        out.push(Action::Hangup { logout: false });
+                        self.dial(&mut out);
+                    }
                     _ => {}
                 }
             }
-            Input::NetworkDown => self.offline = true,
+            Input::NetworkDown => {
+                self.offline = true;
+                match self.status {
+                    // The OS says there is no network: the socket and any
+                    // attempt are gone with it (the heartbeat would take
+                    // seconds to agree). Nothing is tried until it is back.
+                    Status::Connected | Status::Connecting => {
+                        out.push(Action::Hangup { logout: false });
+                        self.status = Status::Reconnecting;
+                        out.push(Action::Record(DisconnectInfo {
+                            code: None,
+                            reason: DisconnectReason::NoNetwork,
+                            message: "no network".to_owned(),
+                            by: None,
+                            ended: None,
+                            at: now,
+                            will_reconnect: true,
+                        }));
+                    }
+                    Status::Reconnecting => out.push(Action::DisarmRetry),
+                    _ => {}
+                }
+            }
             Input::TokenChanged => {
                 if self.status == Status::NeedsToken {
                     self.attempts = 0;
@@ -355,8 +384,13 @@ impl Machine {
             && std::mem::take(&mut self.can_fall_back)
         {
             out.push(Action::ForgetSession);
-            self.status = Status::Connecting;
-            out.push(Action::Dial { fresh: false });
+            if self.offline {
+                // The sign-in waits for the network.
+                self.status = Status::Reconnecting;
+            } else {
+                self.status = Status::Connecting;
+                out.push(Action::Dial { fresh: false });
+            }
             return;
         }
         // A shutdown notice came first: the close it announced (503) waits as long as it said.
@@ -389,6 +423,10 @@ impl Machine {
                 let floor = after.unwrap_or_default().min(MAX_SERVER_WAIT);
                 let delay = self.backoff.delay(self.attempts).max(floor);
                 self.status = Status::Reconnecting;
+                if self.offline {
+                    // No countdown: the network's return starts the next attempt.
+                    return;
+                }
                 out.push(Action::ArmRetry {
                     attempt: self.attempts,
                     delay,
@@ -992,5 +1030,75 @@ mod tests {
         let a = m.on(ended(rejected(503)), 0);
         assert_eq!(m.status(), Status::Reconnecting);
         assert!(!a.contains(&Action::ForgetSession), "{a:?}");
+    }
+
+    fn counts_down(actions: &[Action]) -> bool {
+        actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::ArmRetry { .. } | Action::Emit(Event::WillReconnect { .. })
+            )
+        })
+    }
+
+    #[test]
+    fn no_network_ends_the_connection_and_nothing_is_tried_until_it_is_back() {
+        let mut m = connected();
+        let a = m.on(Input::NetworkDown, 0);
+        assert_eq!(a[0], Action::Hangup { logout: false });
+        assert_eq!(m.status(), Status::Reconnecting);
+        assert_eq!(m.net_state(), NetState::Disconnected);
+        assert!(a.iter().any(
+            |a| matches!(a, Action::Record(info) if info.reason == DisconnectReason::NoNetwork && info.will_reconnect)
+        ));
+        assert!(!counts_down(&a), "{a:?}");
+        assert!(!a.iter().any(|a| matches!(a, Action::Dial { .. })));
+        assert!(events(&a).contains(&Event::NetState {
+            state: NetState::Disconnected
+        }));
+        // A timer that fired anyway does nothing.
+        assert_eq!(m.on(Input::RetryTimer, 0), []);
+        // The person may still try; a failure then counts nothing down either.
+        assert_eq!(
+            m.on(Input::RetryNow, 0),
+            [Action::DisarmRetry, Action::Dial { fresh: false }]
+        );
+        let a = m.on(ended(CloseCause::Transport), 0);
+        assert!(!counts_down(&a), "{a:?}");
+        assert_eq!(m.status(), Status::Reconnecting);
+        // Back: at once, from a fresh count.
+        let a = m.on(Input::NetworkUp, 0);
+        assert_eq!(a[..2], [Action::DisarmRetry, Action::Dial { fresh: false }]);
+        assert_eq!(m.net_state(), NetState::Connecting);
+    }
+
+    #[test]
+    fn no_network_stops_a_countdown_and_an_attempt() {
+        let mut m = connected();
+        m.on(ended(CloseCause::Transport), 0);
+        assert_eq!(m.on(Input::NetworkDown, 0)[0], Action::DisarmRetry);
+        let mut m = machine();
+        m.on(Input::Connect, 0);
+        assert_eq!(
+            m.on(Input::NetworkDown, 0)[0],
+            Action::Hangup { logout: false }
+        );
+        assert_eq!(m.status(), Status::Reconnecting);
+    }
+
+    #[test]
+    fn a_wake_or_a_network_change_checks_the_socket_or_starts_over() {
+        let mut m = connected();
+        assert_eq!(m.on(Input::NetworkUp, 0), [Action::Probe]);
+        assert_eq!(m.on(Input::Woke, 0), [Action::Probe]);
+        let mut m = machine();
+        m.on(Input::Connect, 0);
+        assert_eq!(
+            m.on(Input::Woke, 0),
+            [
+                Action::Hangup { logout: false },
+                Action::Dial { fresh: false }
+            ]
+        );
     }
 }

@@ -126,6 +126,9 @@ pub enum DisconnectReason {
     },
     /// Nothing heard in time (connect, login or heartbeat).
     Timeout,
+    /// The OS reported that the network is gone (TIM's NET_STATE_DISCONNECTED):
+    /// the client waits for it instead of counting down.
+    NoNetwork,
     /// This app logged out.
     LoggedOut,
     /// The instance was destroyed.
@@ -223,6 +226,12 @@ pub enum Event {
     NetState {
         /// The new state.
         state: NetState,
+    },
+    /// An attempt to connect began, to this gateway: one per attempt, so
+    /// none is made unseen (none while the network is down).
+    Dialing {
+        /// The gateway of this attempt.
+        url: String,
     },
     /// Logged in (NIM onconnect); sent only after the gateway's `loginOk`.
     Connected {

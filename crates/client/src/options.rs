@@ -254,6 +254,21 @@ impl ClientOptions {
         }
     }
 
+    /// Whether every gateway is on this machine (`localhost`, 127.0.0.0/8,
+    /// `::1`): the OS network's state then says nothing about reaching them.
+    pub fn gateways_are_local(&self) -> bool {
+        std::iter::once(&self.url)
+            .chain(&self.fallback_urls)
+            .all(|candidate| {
+                url::Url::parse(candidate).is_ok_and(|url| match url.host() {
+                    Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    None => false,
+                })
+            })
+    }
+
     /// Checks what can be checked before connecting.
     pub fn validate(&self) -> Result<(), ClientError> {
         for candidate in std::iter::once(&self.url).chain(&self.fallback_urls) {

@@ -52,6 +52,9 @@ impl fmt::Display for DisconnectInfo {
                 write!(f, "connection lost: {}", self.message)
             }
             DisconnectReason::Timeout => write!(f, "timed out: {}", self.message),
+            DisconnectReason::NoNetwork => {
+                f.write_str("no network: reconnecting as soon as it is back")
+            }
         }
     }
 }

@@ -205,6 +205,21 @@ proptest! {
                 }
             }
 
+            // Offline, nothing counts down, and only the person (or the
+            // network's or machine's return) starts an attempt.
+            if offline {
+                prop_assert!(
+                    !actions.iter().any(|a| matches!(a, Action::ArmRetry { .. } | Action::Emit(Event::WillReconnect { .. }))),
+                    "a countdown while offline: {input:?} gave {actions:?}"
+                );
+                if actions.iter().any(|a| matches!(a, Action::Dial { .. })) {
+                    prop_assert!(
+                        matches!(input, Input::Connect | Input::RetryNow | Input::TokenChanged),
+                        "dialed by itself while offline: {input:?}"
+                    );
+                }
+            }
+
             // The retry count resets only where the rules say.
             if m.attempts() < attempts_before {
                 prop_assert_eq!(m.attempts(), 0);

@@ -17,6 +17,7 @@ async fn login_reports_connecting_connected_with_every_field_then_ready() {
     let mut events = client.subscribe();
     client.connect();
 
+    assert_eq!(next(&mut events).await, Event::Dialing { url: gw.ws_url() });
     assert_eq!(
         next(&mut events).await,
         Event::NetState {

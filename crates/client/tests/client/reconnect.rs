@@ -2,7 +2,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use vestibule_client::{BackoffConfig, DeviceType, Event, NetState, Status, Vestibule, WallClock};
+use vestibule_client::{
+    BackoffConfig, DeviceType, DisconnectReason, Event, NetState, Status, Vestibule, WallClock,
+};
 use vestibule_testkit::{Mode, Proxy};
 
 use crate::support::*;
@@ -281,4 +283,69 @@ async fn when_its_gateway_goes_down_the_next_attempt_goes_to_another() {
     );
     assert_eq!(client.snapshot().status, Status::Connected);
     assert_eq!(second.registry().local_sessions(), 1, "on the other node");
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_network_drops_the_connection_at_once_and_tries_nothing_until_it_is_back() {
+    let _clock = hold_clock();
+    let gw = gateway().await;
+    let (client, mut events) = connected(&gw.ws_url(), "alice", "pc-1", DeviceType::Pc).await;
+    // What the OS watcher does when the last link goes down.
+    client.network_changed(false);
+    let seen = quiet_for_by(
+        &mut events,
+        Duration::from_millis(100),
+        Duration::from_millis(10),
+    )
+    .await;
+    assert!(
+        seen.contains(&Event::NetState {
+            state: NetState::Disconnected
+        }),
+        "{seen:?}"
+    );
+    let snapshot = client.snapshot();
+    assert_eq!(snapshot.status, Status::Reconnecting);
+    assert_eq!(snapshot.retry, None, "no countdown while offline");
+    assert_eq!(
+        snapshot.last_disconnect.map(|d| d.reason),
+        Some(DisconnectReason::NoNetwork)
+    );
+    // Five minutes offline: not one attempt, no countdown.
+    let offline = quiet_for(&mut events, Duration::from_secs(300)).await;
+    assert!(
+        !offline
+            .iter()
+            .any(|e| matches!(e, Event::Dialing { .. } | Event::WillReconnect { .. })),
+        "{offline:?}"
+    );
+    client.network_changed(true);
+    let back = quiet_for_by(
+        &mut events,
+        Duration::from_secs(1),
+        Duration::from_millis(50),
+    )
+    .await;
+    assert!(
+        matches!(back.first(), Some(Event::Dialing { .. })),
+        "{back:?}"
+    );
+    assert!(back.contains(&Event::Ready), "back within 1 s: {back:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_os_network_does_not_concern_a_gateway_on_this_machine() {
+    let _clock = hold_clock();
+    let gw = gateway().await;
+    let vestibule = Vestibule::new();
+    let client = vestibule
+        .instance(options(&gw.ws_url(), "alice", "pc-1", DeviceType::Pc))
+        .expect("instance");
+    let mut events = client.subscribe();
+    client.connect();
+    until(&mut events, |e| matches!(e, Event::Ready)).await;
+    vestibule.network_changed(false);
+    let seen = quiet_for(&mut events, Duration::from_secs(5)).await;
+    assert!(!seen.contains(&Event::NotReady), "{seen:?}");
+    assert_eq!(client.snapshot().status, Status::Connected);
 }
