@@ -36,7 +36,9 @@ pub fn tray_state(view: &SessionView) -> (TrayLevel, String) {
     };
     let mut lines = vec!["Vestibule".to_owned()];
     for account in &view.accounts {
+        let no_network = account.session.net_state == vestibule_client::NetState::Disconnected;
         let status = match account.session.status {
+            Status::Connecting | Status::Reconnecting if no_network => "no network",
             Status::Connected => "connected",
             Status::Connecting => "connecting",
             Status::Reconnecting => "reconnecting",

@@ -864,3 +864,47 @@ async fn link_a_new_device_looks_up_and_approves_with_the_gateways_reasons() {
     .await;
     core.shutdown().await;
 }
+
+/// What the desktop shows when the OS watcher reports the network gone: the
+/// account says *No network* (reconnecting, network state disconnected, no
+/// countdown) and the network's return reconnects it. (The gateway here is on
+/// loopback, which `Vestibule::network_changed` leaves alone, so the test
+/// tells the instance directly, as the watcher's fan-out does for a remote one.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_network_shows_as_such_and_its_return_reconnects() {
+    let gw = gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), Arc::new(MemoryVault::new()), DemoMode::Never);
+    let core = AppCore::start(cfg).await.expect("start");
+    let id = core
+        .login(request(&gw, "alice", false))
+        .await
+        .expect("login");
+    view_until(&core, "connected", |v| {
+        status_of(v, &id) == Some(Status::Connected)
+    })
+    .await;
+    let clients = core.registry().instances();
+    assert_eq!(clients.len(), 1);
+    clients[0].network_changed(false);
+    let view = view_until(&core, "no network", |v| {
+        v.accounts.iter().any(|a| {
+            a.id == id
+                && a.session.status == Status::Reconnecting
+                && a.session.net_state == vestibule_client::NetState::Disconnected
+        })
+    })
+    .await;
+    let account = view.accounts.iter().find(|a| a.id == id).expect("account");
+    assert_eq!(account.session.retry, None, "no countdown while offline");
+    assert!(
+        account.session.login.is_some(),
+        "Home stays, with the banner"
+    );
+    clients[0].network_changed(true);
+    view_until(&core, "connected again", |v| {
+        status_of(v, &id) == Some(Status::Connected)
+    })
+    .await;
+    core.shutdown().await;
+}

@@ -24,7 +24,7 @@ export function bannerFor(session: Snapshot, now: number): Banner {
       if (netState === 'disconnected') {
         return {
           state: 'offline',
-          headline: 'Offline — waiting for the network',
+          headline: 'No network',
           detail: retry
             ? `${capitalize(retryText(retry, now))}. Vestibule also reconnects as soon as the network is back.`
             : 'Vestibule reconnects as soon as the network is back.',

@@ -290,6 +290,12 @@ export function disconnectNotice(info: DisconnectInfo, ctx: NoticeContext): Noti
         'Disconnected',
         `The connection ended (${t})${info.message ? `: ${info.message}` : '.'}`,
       );
+    case 'noNetwork':
+      return notice(
+        'warning',
+        'No network',
+        `This computer lost its network (${t}). Vestibule reconnects as soon as it is back.`,
+      );
     case 'destroyed':
       return null;
   }

@@ -26,9 +26,9 @@ export function statusLabel(session: Pick<Snapshot, 'status' | 'netState'>): str
     case 'connected':
       return 'Connected';
     case 'connecting':
-      return session.netState === 'disconnected' ? 'Offline' : 'Connecting';
+      return session.netState === 'disconnected' ? 'No network' : 'Connecting';
     case 'reconnecting':
-      return session.netState === 'disconnected' ? 'Offline' : 'Reconnecting';
+      return session.netState === 'disconnected' ? 'No network' : 'Reconnecting';
     case 'signedOut':
       return 'Signed out';
     case 'needsToken':

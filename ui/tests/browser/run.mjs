@@ -292,7 +292,7 @@ describe('Vestibule UI in chromium', () => {
     assert.deepEqual(retries[0].args, { accountId: views.connected.active });
 
     await app.push(scenarioViews(Date.now()).offline);
-    await headline.getByText(/^Offline/).waitFor();
+    await headline.getByText(/^No network/).waitFor();
     await shot(page, 'home-offline');
     await app.close();
   });

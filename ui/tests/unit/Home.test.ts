@@ -46,10 +46,10 @@ describe('Home banner', () => {
     expect(mocked.retryNow).toHaveBeenCalledWith(shown.id);
   });
 
-  it('says Offline when the network is down', () => {
+  it('says No network when the network is down', () => {
     renderHome(reconnectingAccount(Date.now(), { offline: true }));
     expect(screen.getByTestId('status-banner')).toHaveAttribute('data-state', 'offline');
-    expect(screen.getByTestId('banner-headline')).toHaveTextContent(/^Offline/);
+    expect(screen.getByTestId('banner-headline')).toHaveTextContent(/^No network/);
   });
 
   it('says Connecting… while connecting with a previous session', () => {

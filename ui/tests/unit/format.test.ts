@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { bannerFor } from '../../src/lib/banner';
 import { clockTime, dayAtTime, formatSeconds, onDayAtTime, relativeTime, retryText, secondsUntil } from '../../src/lib/format';
 import { newestFirst } from '../../src/lib/timeline';
+import { statusLabel } from '../../src/lib/status';
 import { reconnectingAccount, snapshot, loginInfo } from '../fixtures/views.js';
 
 const now = 1_700_000_000_000;
@@ -98,12 +99,15 @@ describe('bannerFor', () => {
     expect(bannerFor(session, now + 5_000).headline).toBe('Connection lost — attempt 4, next try in 7s');
   });
 
-  it('offline when the network is down', () => {
+  it('no network when the OS says so: no countdown, distinct from an unreachable server', () => {
     const { session } = reconnectingAccount(now, { offline: true });
-    const b = bannerFor(session, now);
+    const b = bannerFor({ ...session, retry: null }, now);
     expect(b.state).toBe('offline');
-    expect(b.headline).toMatch(/^Offline/);
+    expect(b.headline).toBe('No network');
+    expect(b.detail).toBe('Vestibule reconnects as soon as the network is back.');
     expect(b.canRetry).toBe(true);
+    expect(statusLabel({ status: 'reconnecting', netState: 'disconnected' })).toBe('No network');
+    expect(statusLabel({ status: 'reconnecting', netState: 'connecting' })).toBe('Reconnecting');
   });
 
   it('connecting', () => {

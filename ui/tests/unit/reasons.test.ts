@@ -149,6 +149,12 @@ describe('disconnectNotice — other ends', () => {
     expect(disconnectNotice(disconnect({ kind: 'timeout' }, { at }), ctx)!.title).toBe('Disconnected');
   });
 
+  it('no network says so, not that the server is unreachable', () => {
+    const n = disconnectNotice(disconnect({ kind: 'noNetwork' }, { at, message: 'no network' }), ctx)!;
+    expect(n.title).toBe('No network');
+    expect(n.detail).toContain('as soon as it is back');
+  });
+
   it('destroyed says nothing', () => {
     expect(disconnectNotice(disconnect({ kind: 'destroyed' }, { at }), ctx)).toBeNull();
   });

@@ -16,4 +16,4 @@ reason: KickReason, } | { "kind": "replaced" } | { "kind": "lost",
 /**
  * The close code, when there was a close frame.
  */
-closeCode: number | null, } | { "kind": "timeout" } | { "kind": "loggedOut" } | { "kind": "destroyed" };
+closeCode: number | null, } | { "kind": "timeout" } | { "kind": "noNetwork" } | { "kind": "loggedOut" } | { "kind": "destroyed" };
