@@ -14,6 +14,7 @@ use vestibule_protocol::limits::MAX_SERVER_FRAME_BYTES;
 use vestibule_protocol::{ClientFrame, CloseCause, Code, Login, LoginOk, ServerFrame, SessionEnd};
 
 use crate::options::ClientOptions;
+use crate::proxy::Proxy;
 
 /// A client-side WebSocket.
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -86,8 +87,12 @@ pub(crate) async fn dial(options: ClientOptions, id: u64) -> Result<(Ws, LoginOk
     }
 }
 
-/// TCP, TLS for `wss://` and the WebSocket handshake.
-pub(crate) async fn open(url: &str, trusted_certs: &[Vec<u8>]) -> Result<Ws, Failure> {
+/// TCP (straight or through the proxy), TLS for `wss://` and the WebSocket handshake.
+pub(crate) async fn open(
+    url: &str,
+    trusted_certs: &[Vec<u8>],
+    proxy: &Proxy,
+) -> Result<Ws, Failure> {
     let config = WebSocketConfig::default()
         .read_buffer_size(4 * 1024)
         .max_message_size(Some(MAX_SERVER_FRAME_BYTES))
@@ -99,17 +104,43 @@ pub(crate) async fn open(url: &str, trusted_certs: &[Vec<u8>]) -> Result<Ws, Fai
     } else {
         None
     };
+    let parsed = url::Url::parse(url)
+        .map_err(|e| Failure::new(CloseCause::Transport, format!("url {url:?}: {e}")))?;
+    let host = parsed
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let route = proxy
+        .route(&parsed)
+        .map_err(|message| Failure::new(CloseCause::Transport, message))?;
+    let stream = match &route {
+        None => TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| Failure::new(CloseCause::Transport, format!("cannot reach {url}: {e}")))?,
+        Some(route) => route
+            .connect(&host, port)
+            .await
+            .map_err(|message| Failure::new(CloseCause::Transport, message))?,
+    };
+    let _ = stream.set_nodelay(true);
     let (socket, _response) =
-        tokio_tungstenite::connect_async_tls_with_config(url, Some(config), true, connector)
+        tokio_tungstenite::client_async_tls_with_config(url, stream, Some(config), connector)
             .await
             .map_err(|e| {
-                Failure::new(connect_error_cause(&e), format!("cannot reach {url}: {e}"))
+                let via = route.map(|r| format!(" via {r:?}")).unwrap_or_default();
+                Failure::new(
+                    connect_error_cause(&e),
+                    format!("cannot reach {url}{via}: {e}"),
+                )
             })?;
     Ok(socket)
 }
 
 async fn dial_inner(options: &ClientOptions, id: u64) -> Result<(Ws, LoginOk), Failure> {
-    let mut socket = open(&options.url, &options.trusted_certs).await?;
+    let mut socket = open(&options.url, &options.trusted_certs, &options.proxy).await?;
     socket
         .send(Message::text(login_frame(options, id).encode()))
         .await

@@ -50,6 +50,7 @@ mod options;
 #[cfg(all(feature = "os", target_os = "linux"))]
 pub mod os;
 pub mod pairing;
+mod proxy;
 mod render;
 
 use std::collections::HashMap;
@@ -70,6 +71,7 @@ pub use crate::options::{
     ClientOptions, ClientOptionsBuilder, OptionsUpdate, Timing, TokenProvider, WallClock,
     os_description,
 };
+pub use crate::proxy::{Proxy, redacted as redacted_url};
 pub use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 pub use vestibule_protocol::{
     ClientInfo, Device, DeviceInfo, DeviceType, EndReason, KickReason, KickedBy, PairRequester,

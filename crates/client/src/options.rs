@@ -180,6 +180,10 @@ pub struct ClientOptions {
     /// failed attempt or a lost connection, the next attempt goes to the
     /// next one, round-robin from `url`.
     pub fallback_urls: Vec<String>,
+    /// The way to the gateways: as the environment says (`HTTPS_PROXY`,
+    /// `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`; the default), direct, or a
+    /// proxy of the app's (TIM's `proxyServer`).
+    pub proxy: crate::proxy::Proxy,
 }
 
 impl ClientOptions {
@@ -242,6 +246,7 @@ impl ClientOptions {
             reconnect_delay: None,
             token_provider: None,
             fallback_urls: Vec::new(),
+            proxy: crate::proxy::Proxy::default(),
         }
     }
 
@@ -290,6 +295,9 @@ impl ClientOptions {
                     "{name} must not be empty"
                 )));
             }
+        }
+        if let crate::proxy::Proxy::Url(proxy) = &self.proxy {
+            crate::proxy::Route::parse(proxy).map_err(ClientError::InvalidOptions)?;
         }
         let session = self.session_token.as_ref().is_some_and(|t| !t.is_empty());
         if self.token.is_empty() && !session && self.token_provider.is_none() {
@@ -380,6 +388,12 @@ impl ClientOptionsBuilder {
     /// Asks `provider` for a fresh app token when there is none to sign in with.
     pub fn token_provider(mut self, provider: TokenProvider) -> Self {
         self.options.token_provider = Some(provider);
+        self
+    }
+
+    /// The way to the gateways (default: [`crate::Proxy::FromEnvironment`]).
+    pub fn proxy(mut self, proxy: crate::Proxy) -> Self {
+        self.options.proxy = proxy;
         self
     }
 

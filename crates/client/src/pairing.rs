@@ -56,6 +56,8 @@ pub struct PairingOptions {
     pub client: ClientInfo,
     /// Extra certificates to trust for `wss://` (DER).
     pub trusted_certs: Vec<Vec<u8>>,
+    /// The way to the gateway (default: as the environment says).
+    pub proxy: crate::proxy::Proxy,
     /// How long the connection and the first answer may take.
     pub connect_timeout: Duration,
 }
@@ -84,6 +86,7 @@ impl PairingOptions {
             device,
             client,
             trusted_certs: Vec::new(),
+            proxy: crate::proxy::Proxy::default(),
             connect_timeout: Duration::from_secs(10),
         }
     }
@@ -189,7 +192,7 @@ fn failed(message: impl Into<String>) -> PairingEvent {
 async fn run(options: &PairingOptions, tx: &mpsc::Sender<PairingEvent>) -> PairingEvent {
     let mut socket = match timeout(
         options.connect_timeout,
-        open(&options.url, &options.trusted_certs),
+        open(&options.url, &options.trusted_certs, &options.proxy),
     )
     .await
     {

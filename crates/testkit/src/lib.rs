@@ -12,9 +12,11 @@
 //! - [`Proc`]: a child process read line by line, killed with its test.
 //! - [`RedisServer`]: a throwaway `redis-server` on loopback.
 //! - [`metric`]: one value scraped from a gateway's `/metrics`.
+//! - [`proxies`]: real tinyproxy and dante servers on loopback.
 
 mod metrics;
 mod process;
+pub mod proxies;
 mod redis;
 pub mod tokens;
 

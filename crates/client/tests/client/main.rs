@@ -10,5 +10,6 @@ mod fuzz_corpus;
 mod hostile;
 mod login;
 mod pairing;
+mod proxy;
 mod reconnect;
 mod sessions;
