@@ -16,8 +16,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use vestibule_client::{
-    ClientOptions, DeviceType, DisconnectInfo, DisconnectReason, Event, NetState, ReadyError,
-    RecvError, Status, Vestibule,
+    ClientOptions, DeviceType, DisconnectInfo, DisconnectReason, Event, NetState, Proxy,
+    ReadyError, RecvError, Status, Vestibule,
 };
 use vestibule_protocol::{Device, Token, UnixMillis};
 
@@ -144,6 +144,12 @@ struct ConnectArgs {
     /// the next one.
     #[arg(long = "fallback-url", value_name = "URL")]
     fallback_urls: Vec<String>,
+    /// Reach the gateway through this proxy: http://[user:password@]host:port
+    /// (CONNECT) or socks5://[user:password@]host:port; `direct` for none.
+    /// Default: HTTPS_PROXY (wss://) / HTTP_PROXY (ws://) / ALL_PROXY, unless
+    /// NO_PROXY lists the host.
+    #[arg(long, env = "VESTIBULE_PROXY", hide_env_values = true)]
+    proxy: Option<String>,
     /// A customTag for this login.
     #[arg(long)]
     custom_tag: Option<String>,
@@ -463,6 +469,11 @@ fn options(connect: &ConnectArgs, device_type: DeviceType) -> ClientOptions {
     );
     options.session_token = connect.session_token.clone().map(Token::new);
     options.fallback_urls = connect.fallback_urls.clone();
+    options.proxy = match connect.proxy.as_deref().map(str::trim) {
+        None | Some("") => Proxy::FromEnvironment,
+        Some("direct") => Proxy::Direct,
+        Some(url) => Proxy::Url(url.to_owned()),
+    };
     options.device.device_type = device_type;
     options.device.os = vestibule_client::os_description();
     options.device.custom_tag = connect.custom_tag.clone();
@@ -517,6 +528,15 @@ async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
                     && client.snapshot().status == Status::Reconnecting
                 {
                     println!("{} no network: waiting for it (no attempts until it is back)", render::clock(now()));
+                } else if let (Event::WillReconnect { retry_count, delay }, Some(last)) =
+                    (&event, client.snapshot().last_disconnect)
+                {
+                    // Why, too: "connection lost: proxy refused: 407 …; reconnecting…".
+                    println!(
+                        "{} {last}; reconnecting: attempt {retry_count} in {:.1} s",
+                        render::clock(now()),
+                        delay.as_secs_f64()
+                    );
                 } else if let Some(line) = render::event_line(&event, now()) {
                     println!("{line}");
                     if let Event::DevicesChanged { devices, .. } = &event {

@@ -461,3 +461,43 @@ async fn pair_shows_a_code_and_approve_signs_that_terminal_in() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already used"));
 }
+
+/// The proxy comes from the environment as curl reads it (HTTP_PROXY for
+/// ws://), NO_PROXY exempts a host, and --proxy direct ignores both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_comes_from_the_environment_unless_no_proxy_or_direct_says_otherwise() {
+    let gw = gateway().await;
+    let tinyproxy = vestibule_testkit::proxies::tinyproxy(Some(("alice", "s3cret"))).await;
+    let via = format!("http://alice:s3cret@127.0.0.1:{}", tinyproxy.port);
+    let tunnels = || tinyproxy.log().matches("CONNECT").count();
+
+    let mut proxied = cli(&gw, "alice", &["login", "--json"]);
+    proxied.env("HTTP_PROXY", &via).env_remove("NO_PROXY");
+    let mut proxied = Proc::spawn(proxied);
+    until(&mut proxied, "connected").await;
+    assert!(tunnels() >= 1, "through tinyproxy: {}", tinyproxy.log());
+    let before = tunnels();
+
+    for (no_proxy, flag) in [(Some("localhost,127.0.0.1"), None), (None, Some("direct"))] {
+        let mut args = vec!["login", "--json"];
+        if let Some(flag) = flag {
+            args.extend(["--proxy", flag]);
+        }
+        let mut direct = cli(&gw, "alice", &args);
+        direct.env("HTTP_PROXY", &via);
+        match no_proxy {
+            Some(list) => direct.env("NO_PROXY", list),
+            None => direct.env_remove("NO_PROXY"),
+        };
+        let mut direct = Proc::spawn(direct);
+        until(&mut direct, "connected").await;
+    }
+    assert_eq!(tunnels(), before, "NO_PROXY and --proxy direct go straight");
+
+    // A proxy that wants a password it does not get: the CLI says so.
+    let mut refused = cli(&gw, "alice", &["login"]);
+    refused.env("HTTP_PROXY", format!("http://127.0.0.1:{}", tinyproxy.port));
+    let mut refused = Proc::spawn(refused);
+    let line = line(&mut refused, "proxy refused").await;
+    assert!(line.contains("407 Proxy Authentication Required"), "{line}");
+}
