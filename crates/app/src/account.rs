@@ -22,6 +22,8 @@ pub(crate) struct Account {
     pub(crate) account: String,
     pub(crate) remembered: bool,
     pub(crate) demo: bool,
+    /// The way to its server (a password in it is never shown: `Proxy`'s Debug hides it).
+    pub(crate) proxy: vestibule_client::Proxy,
     pub(crate) client: Client,
     pub(crate) timeline: Timeline,
     pub(crate) watcher: AbortHandle,

@@ -29,6 +29,10 @@ pub struct SavedAccount {
     pub remember: bool,
     /// When it was last logged in to (ms since the epoch).
     pub last_used: u64,
+    /// Its proxy, without a password (that is in the keychain): absent for
+    /// the system's settings, `direct` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
 }
 
 impl SavedAccount {
@@ -225,6 +229,7 @@ mod tests {
             device_id: "d".into(),
             remember: true,
             last_used: used,
+            proxy: None,
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{broadcast, watch};
 use vestibule_client::{
-    Client, ClientOptions, DeviceType, OptionsUpdate, Timing, Token, Vestibule, WallClock,
+    Client, ClientOptions, DeviceType, OptionsUpdate, Proxy, Timing, Token, Vestibule, WallClock,
 };
 
 use crate::account::{Account, watch_account};
@@ -110,6 +110,63 @@ pub(crate) struct OpenRequest {
     pub(crate) remembered: bool,
     /// The account lives on the embedded demo gateway.
     pub(crate) demo: bool,
+    /// The way to its server.
+    pub(crate) proxy: Proxy,
+}
+
+/// The vault entry of an account's proxy password.
+fn proxy_secret_id(id: &str) -> String {
+    format!("{id}#proxy")
+}
+
+/// The login page's proxy text as a choice: empty for the system's settings.
+fn proxy_choice(text: Option<&str>) -> Proxy {
+    match text.map(str::trim) {
+        None | Some("") => Proxy::FromEnvironment,
+        Some(t) if t.eq_ignore_ascii_case("direct") => Proxy::Direct,
+        Some(url) => Proxy::Url(url.to_owned()),
+    }
+}
+
+/// A proxy as the UI and the accounts file may hold it: no password.
+pub(crate) fn proxy_text(proxy: &Proxy) -> Option<String> {
+    match proxy {
+        Proxy::FromEnvironment => None,
+        Proxy::Direct => Some("direct".to_owned()),
+        Proxy::Url(url) => Some(split_password(url).0),
+    }
+}
+
+/// `url` without its password, and the password.
+fn split_password(url: &str) -> (String, Option<String>) {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            let password = parsed.password().map(str::to_owned);
+            let _ = parsed.set_password(None);
+            let mut text = parsed.to_string();
+            // `Url` adds a root path to `http://host:port`.
+            if parsed.path() == "/" && !url.trim_end().ends_with('/') {
+                text.pop();
+            }
+            (text, password)
+        }
+        Err(_) => (url.to_owned(), None),
+    }
+}
+
+/// `url` with `password` put back.
+fn with_password(url: &str, password: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if !parsed.username().is_empty() && parsed.password().is_none() => {
+            let _ = parsed.set_password(Some(password));
+            let mut text = parsed.to_string();
+            if parsed.path() == "/" && !url.trim_end().ends_with('/') {
+                text.pop();
+            }
+            text
+        }
+        _ => url.to_owned(),
+    }
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -206,6 +263,7 @@ impl AppCore {
                         tracing::info!(account = %id, "an app token from an older version: signing in with it once");
                         (kept, None)
                     };
+                    let proxy = core.saved_proxy(&id, saved.proxy.as_deref());
                     let request = OpenRequest {
                         url: saved.url,
                         app_key: saved.app_key,
@@ -214,6 +272,7 @@ impl AppCore {
                         session_token,
                         remembered: true,
                         demo: false,
+                        proxy,
                     };
                     if let Err(e) = core.open(request) {
                         tracing::warn!(account = %id, error = %e, "cannot restore account");
@@ -227,6 +286,18 @@ impl AppCore {
         }
         core.publish();
         Ok(core)
+    }
+
+    /// The proxy for `text` (the page's or the accounts file's): one written
+    /// without its password (as both hold it) gets the one the keychain kept.
+    fn saved_proxy(&self, id: &str, text: Option<&str>) -> Proxy {
+        match proxy_choice(text) {
+            Proxy::Url(url) => match self.inner.config.vault.get(&proxy_secret_id(id)) {
+                Ok(Some(password)) => Proxy::Url(with_password(&url, password.expose())),
+                _ => Proxy::Url(url),
+            },
+            other => other,
+        }
     }
 
     /// Moves a token an older version kept under the ambiguous id to the new one.
@@ -298,6 +369,7 @@ impl AppCore {
             tracing::debug!(account = %id, error = %e, "no remembered session to delete");
         }
         let action = format!("log in as {account} to {url}");
+        let proxy = self.saved_proxy(&id, req.proxy.as_deref());
         self.open(OpenRequest {
             url,
             app_key,
@@ -306,6 +378,7 @@ impl AppCore {
             session_token: None,
             remembered,
             demo,
+            proxy,
         })?;
         self.timeline(&id, TimelineKind::Action, action, None);
         Ok(id)
@@ -317,10 +390,14 @@ impl AppCore {
         let mut state = lock(&self.inner.state);
         if let Some(existing) = state.accounts.iter_mut().find(|a| a.id == id) {
             existing.remembered = req.remembered;
+            existing.proxy = req.proxy.clone();
             let client = existing.client.clone();
             state.active = Some(id);
             drop(state);
-            let update = OptionsUpdate::token(req.token);
+            let update = OptionsUpdate {
+                proxy: Some(req.proxy),
+                ..OptionsUpdate::token(req.token)
+            };
             tokio::spawn(async move {
                 if let Err(e) = client.set_options(update).await {
                     tracing::warn!(error = %e, "token update failed");
@@ -341,6 +418,7 @@ impl AppCore {
         .os(self.inner.config.os.clone())
         .client("vestibule-desktop", env!("CARGO_PKG_VERSION"))
         .timing(self.inner.config.timing)
+        .proxy(req.proxy.clone())
         .auto_connect(false);
         let options = match req.session_token {
             Some(session) => options.session_token(session),
@@ -366,6 +444,7 @@ impl AppCore {
             account: req.account,
             remembered: req.remembered,
             demo: req.demo,
+            proxy: req.proxy,
             client: client.clone(),
             timeline: Timeline::default(),
             watcher,
@@ -504,6 +583,9 @@ impl AppCore {
         if let Err(e) = self.inner.config.vault.delete(id) {
             tracing::debug!(error = %e, "no remembered token to delete");
         }
+        if let Err(e) = self.inner.config.vault.delete(&proxy_secret_id(id)) {
+            tracing::debug!(error = %e, "no proxy password to delete");
+        }
         self.publish();
         Ok(())
     }
@@ -611,7 +693,22 @@ impl AppCore {
             device_id: self.inner.device_id.clone(),
             remember: account.remembered,
             last_used: now(),
+            proxy: proxy_text(&account.proxy),
         };
+        // The proxy's password goes to the keychain, never to the file.
+        let secret = proxy_secret_id(id);
+        let kept = match &account.proxy {
+            Proxy::Url(url) => split_password(url).1,
+            _ => None,
+        };
+        let vault = &self.inner.config.vault;
+        let stored = match kept {
+            Some(password) => vault.set(&secret, &Token::new(password)),
+            None => vault.delete(&secret),
+        };
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "cannot keep the proxy's password");
+        }
         // Still under the state lock: see `forget_account`.
         if let Err(e) = lock(&self.inner.store).upsert(saved) {
             tracing::error!(error = %e, "cannot save accounts");

@@ -238,6 +238,7 @@ impl AppCore {
             account: account.to_owned(),
             token: token.expose().to_owned(),
             remember: false,
+            proxy: None,
         })
         .await
     }

@@ -193,6 +193,7 @@ impl AppCore {
             session_token: Some(session),
             remembered: remember,
             demo: false,
+            proxy: vestibule_client::Proxy::default(),
         });
         match opened {
             Ok(()) => {

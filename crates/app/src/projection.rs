@@ -34,6 +34,7 @@ impl AppCore {
                 account: a.account.clone(),
                 remembered: a.remembered,
                 demo: a.demo,
+                proxy: crate::core::proxy_text(&a.proxy),
                 session: a.client.snapshot(),
                 demo_devices: a.demo_devices.clone(),
             })

@@ -121,6 +121,9 @@ pub struct AccountView {
     pub remembered: bool,
     /// The account logs in to the embedded demo gateway.
     pub demo: bool,
+    /// Its proxy as the login page's *Advanced* section shows it (never
+    /// with a password); `None` for the system's settings.
+    pub proxy: Option<String>,
     /// The connection manager's state.
     pub session: Snapshot,
     /// Simulated other devices of this account (demo only).
@@ -236,6 +239,12 @@ pub struct LoginRequest {
     pub token: String,
     /// Keep the token in the OS keychain for the next start.
     pub remember: bool,
+    /// The way to this server (the *Advanced* section): empty or absent for
+    /// the system's proxy settings, `direct` for none, or a proxy URL
+    /// (`http://` or `socks5://`, with `user:password@` if it wants one).
+    #[serde(default)]
+    #[ts(optional)]
+    pub proxy: Option<String>,
 }
 
 impl std::fmt::Debug for LoginRequest {
@@ -246,6 +255,10 @@ impl std::fmt::Debug for LoginRequest {
             .field("account", &self.account)
             .field("token", &"<redacted>")
             .field("remember", &self.remember)
+            .field(
+                "proxy",
+                &self.proxy.as_deref().map(vestibule_client::redacted_url),
+            )
             .finish()
     }
 }

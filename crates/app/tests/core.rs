@@ -51,6 +51,7 @@ fn request(gw: &Gateway, account: &str, remember: bool) -> LoginRequest {
         account: account.into(),
         token: token(account),
         remember,
+        proxy: None,
     }
 }
 
@@ -907,4 +908,59 @@ async fn no_network_shows_as_such_and_its_return_reconnects() {
     })
     .await;
     core.shutdown().await;
+}
+
+/// The login page's *Advanced* proxy: the account goes through it, the
+/// accounts file and the view keep it without its password (the keychain
+/// has that), and a restart comes back through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_servers_proxy_is_used_and_kept_with_its_password_only_in_the_keychain() {
+    let gw = gateway().await;
+    let tinyproxy = vestibule_testkit::proxies::tinyproxy(Some(("alice", "pr0xy-pw"))).await;
+    let tunnels = || tinyproxy.log().matches("): CONNECT ").count();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let vault: Arc<MemoryVault> = Arc::new(MemoryVault::new());
+    let core = AppCore::start(config(dir.path(), vault.clone(), DemoMode::Never))
+        .await
+        .expect("start");
+    let mut req = request(&gw, "alice", true);
+    req.proxy = Some(format!(
+        "http://alice:pr0xy-pw@127.0.0.1:{}",
+        tinyproxy.port
+    ));
+    let id = core.login(req).await.expect("login");
+    let view = view_until(&core, "connected", |v| {
+        status_of(v, &id) == Some(Status::Connected)
+    })
+    .await;
+    assert_eq!(tunnels(), 1, "{}", tinyproxy.log());
+    let shown = view.accounts[0].proxy.clone().expect("a proxy");
+    assert_eq!(shown, format!("http://alice@127.0.0.1:{}", tinyproxy.port));
+    let accounts_file = dir.path().join("config/accounts.json");
+    assert!(eventually(Duration::from_secs(5), || accounts_file.exists()).await);
+    let saved = std::fs::read_to_string(&accounts_file).expect("saved");
+    assert!(saved.contains(&shown), "{saved}");
+    core.shutdown().await;
+    assert!(
+        !all_text(dir.path()).contains("pr0xy-pw"),
+        "the proxy's password is in no file"
+    );
+    assert_eq!(
+        vault
+            .get(&format!("{id}#proxy"))
+            .expect("vault")
+            .map(|p| p.expose().to_owned())
+            .as_deref(),
+        Some("pr0xy-pw")
+    );
+
+    let again = AppCore::start(config(dir.path(), vault.clone(), DemoMode::Never))
+        .await
+        .expect("restart");
+    view_until(&again, "connected after the restart", |v| {
+        status_of(v, &id) == Some(Status::Connected)
+    })
+    .await;
+    assert_eq!(tunnels(), 2, "back through the proxy: {}", tinyproxy.log());
+    again.shutdown().await;
 }

@@ -469,7 +469,7 @@ async fn the_proxy_comes_from_the_environment_unless_no_proxy_or_direct_says_oth
     let gw = gateway().await;
     let tinyproxy = vestibule_testkit::proxies::tinyproxy(Some(("alice", "s3cret"))).await;
     let via = format!("http://alice:s3cret@127.0.0.1:{}", tinyproxy.port);
-    let tunnels = || tinyproxy.log().matches("CONNECT").count();
+    let tunnels = || tinyproxy.log().matches("): CONNECT ").count();
 
     let mut proxied = cli(&gw, "alice", &["login", "--json"]);
     proxied.env("HTTP_PROXY", &via).env_remove("NO_PROXY");

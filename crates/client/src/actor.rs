@@ -796,6 +796,9 @@ impl Actor {
         if let Some(tag) = update.custom_tag {
             self.options.device.custom_tag = tag;
         }
+        if let Some(proxy) = update.proxy {
+            self.options.proxy = proxy;
+        }
         if let Some(timing) = update.timing {
             self.options.timing = timing;
             self.machine.backoff_mut().set_config(timing.backoff);

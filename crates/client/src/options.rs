@@ -419,6 +419,8 @@ pub struct OptionsUpdate {
     pub custom_tag: Option<Option<String>>,
     /// New timing.
     pub timing: Option<Timing>,
+    /// A new way to the gateway, for the next attempt.
+    pub proxy: Option<crate::proxy::Proxy>,
     /// Must equal the instance's account if given (it cannot change).
     pub account: Option<String>,
     /// Must equal the instance's appKey if given (it cannot change).
@@ -443,6 +445,7 @@ impl OptionsUpdate {
             token: Some(options.token.clone()).filter(|t| !t.is_empty()),
             custom_tag: Some(options.device.custom_tag.clone()),
             timing: Some(options.timing),
+            proxy: Some(options.proxy.clone()),
             account: Some(options.account.clone()),
             app_key: Some(options.app_key.clone()),
             url: Some(options.url.clone()),

@@ -20,7 +20,8 @@ pub struct ProxyServer {
 }
 
 impl ProxyServer {
-    /// Everything it logged so far.
+    /// Everything it logged so far (tinyproxy logs each tunnel as
+    /// `Request (file descriptor N): CONNECT host:port HTTP/1.1`).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

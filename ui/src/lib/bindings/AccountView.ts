@@ -30,6 +30,11 @@ remembered: boolean,
  */
 demo: boolean, 
 /**
+ * Its proxy as the login page's *Advanced* section shows it (never
+ * with a password); `None` for the system's settings.
+ */
+proxy: string | null, 
+/**
  * The connection manager's state.
  */
 session: Snapshot, 

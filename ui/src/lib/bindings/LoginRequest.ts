@@ -23,4 +23,10 @@ token: string,
 /**
  * Keep the token in the OS keychain for the next start.
  */
-remember: boolean, };
+remember: boolean, 
+/**
+ * The way to this server (the *Advanced* section): empty or absent for
+ * the system's proxy settings, `direct` for none, or a proxy URL
+ * (`http://` or `socks5://`, with `user:password@` if it wants one).
+ */
+proxy?: string, };
