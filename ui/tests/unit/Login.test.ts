@@ -59,6 +59,36 @@ describe('Login', () => {
     });
   });
 
+  it('takes a proxy for this server in Advanced, and checks it', async () => {
+    const user = userEvent.setup();
+    render(Login, { view: view({ defaults: { url: 'wss://chat.example.com/v1/ws', appKey: 'acme', account: 'alice' } }) });
+    const advanced = screen.getByTestId('login-advanced');
+    await user.click(within(advanced).getByText('Advanced'));
+    expect(screen.getByRole('radio', { name: "Use the system's proxy settings" })).toBeChecked();
+    await user.click(screen.getByRole('radio', { name: 'Through this proxy' }));
+    await user.type(screen.getByLabelText('Proxy address'), 'ftp://proxy.example');
+    await user.type(screen.getByLabelText('Token'), 's3cret');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+    expect(mocked.login).not.toHaveBeenCalled();
+    expect(screen.getByText('The proxy address starts with http:// or socks5://.')).toBeInTheDocument();
+    await user.clear(screen.getByLabelText('Proxy address'));
+    await user.type(screen.getByLabelText('Proxy address'), 'socks5://me:pw@proxy.example:1080');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+    expect(mocked.login).toHaveBeenCalledWith(expect.objectContaining({ proxy: 'socks5://me:pw@proxy.example:1080' }));
+    mocked.login.mockClear();
+    await user.click(screen.getByRole('radio', { name: 'No proxy' }));
+    await user.type(screen.getByLabelText('Token'), 's3cret');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+    expect(mocked.login).toHaveBeenCalledWith(expect.objectContaining({ proxy: 'direct' }));
+  });
+
+  it("opens Advanced with the account's own proxy", () => {
+    const shown = account({ proxy: 'http://me@proxy.example:3128', session: { status: 'signedOut' } });
+    render(Login, { view: viewWith(shown) });
+    expect(screen.getByRole('radio', { name: 'Through this proxy' })).toBeChecked();
+    expect(screen.getByLabelText('Proxy address')).toHaveValue('http://me@proxy.example:3128');
+  });
+
   it('does not call login with empty fields, and says which', async () => {
     const user = userEvent.setup();
     render(Login, { view: view() });
