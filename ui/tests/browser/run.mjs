@@ -541,6 +541,11 @@ describe('Vestibule UI in chromium', () => {
       ['login-revoked-idle', states.revokedIdle],
       ['login-unknown-session', states.unknownSession],
       ['login-add-account', states.addAccount],
+      ['login-advanced-proxy', states.addAccount, async ({ page }) => {
+        await page.getByText('Advanced').click();
+        await page.getByRole('radio', { name: 'Through this proxy' }).check();
+        await page.getByLabel('Proxy address').fill('socks5://alice@proxy.example:1080');
+      }],
       ['login-pairing', states.pairingShowing, fresh('pairingShowing')],
       ['login-pairing-asking', states.pairingAsking, async ({ page }) => {
         await page.getByTestId('pair-asking').waitFor();
