@@ -409,3 +409,90 @@ async fn a_same_device_reconnect_on_another_node_shows_no_flap_and_no_ghost() {
     );
     observer.signal_terminate();
 }
+
+async fn lbs(node: &GatewayProc) -> Vec<String> {
+    let body: Value = reqwest::Client::new()
+        .get(format!("{}/v1/lbs", node.http()))
+        .send()
+        .await
+        .expect("lbs")
+        .json()
+        .await
+        .expect("json");
+    body["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// NIM's LBS: `/v1/lbs` lists the live nodes; a client that knows two entry
+/// points learns all three, and when its node is killed (-9) the very next
+/// attempt goes to another one: back within one backoff step, listed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lbs_lists_live_nodes_and_a_killed_nodes_client_is_back_elsewhere_at_the_first_retry() {
+    let redis = RedisServer::start().expect("redis-server");
+    let n1 = GatewayProc::node(&redis.url(), "n1").await;
+    let n2 = GatewayProc::node(&redis.url(), "n2").await;
+    let n3 = GatewayProc::node(&redis.url(), "n3").await;
+    let listed = lbs(&n2).await;
+    assert_eq!(listed[0], n2.url, "the answering node first");
+    let mut sorted = listed.clone();
+    sorted.sort();
+    let mut all = vec![n1.url.clone(), n2.url.clone(), n3.url.clone()];
+    all.sort();
+    assert_eq!(sorted, all);
+
+    let mut opts = options(&n1.url, "alice", "desk", DeviceType::Pc);
+    opts.lbs_urls = vec![
+        format!("{}/v1/lbs", n1.http()),
+        format!("{}/v1/lbs", n2.http()),
+    ];
+    let desk = Vestibule::new().instance(opts).expect("desk");
+    let mut events = desk.subscribe();
+    desk.connect();
+    desk.ready(WAIT).await.expect("desk on n1");
+    let learned = Instant::now();
+    while desk.gateways().len() < 3 {
+        assert!(learned.elapsed() < WAIT, "learned {:?}", desk.gateways());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while events.try_recv().is_ok() {}
+
+    let dead = n1.url.clone();
+    n1.kill9().await;
+    let killed = Instant::now();
+    let mut retries = 0;
+    let mut dialed = Vec::new();
+    loop {
+        let event = tokio::time::timeout(WAIT, events.recv())
+            .await
+            .expect("back in time")
+            .expect("events");
+        match event {
+            vestibule_client::Event::WillReconnect { retry_count, .. } => retries = retry_count,
+            vestibule_client::Event::Dialing { url } => dialed.push(url),
+            vestibule_client::Event::Ready => break,
+            _ => {}
+        }
+    }
+    println!(
+        "back on {:?} {} ms after kill -9 ({retries} retry)",
+        dialed.last(),
+        killed.elapsed().as_millis()
+    );
+    assert_eq!(retries, 1, "back at the first retry; dialed {dialed:?}");
+    assert_eq!(dialed.len(), 1, "{dialed:?}");
+    assert_ne!(dialed[0], dead, "the next attempt went to another node");
+    // Listed once, online, now and once the dead node's lease is gone.
+    assert_eq!(devices(&n2, "alice").await.0, ["desk"]);
+    let start = Instant::now();
+    while lbs(&n2).await.contains(&dead) {
+        assert!(start.elapsed() < WAIT, "the dead node stayed in the LBS");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(lbs(&n3).await.len(), 2);
+    until_devices(&n2, "alice", &["desk"]).await;
+    desk.destroy().await.expect("destroy");
+}

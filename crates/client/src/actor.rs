@@ -130,9 +130,18 @@ pub(crate) struct Actor {
         Option<futures_util::future::BoxFuture<'static, Option<vestibule_protocol::Token>>>,
     /// The provider was asked in this `NeedsToken` already.
     token_asked: bool,
-    /// Which of the gateways (`url`, then the fallbacks) the next attempt uses.
-    url_turn: usize,
+    /// The gateway of the latest attempt.
+    current_url: String,
+    /// The next attempt goes to another gateway (the last one failed or was lost).
+    rotate: bool,
+    /// The live nodes the LBS named last (see `lbs`).
+    gateways: Gateways,
+    /// An LBS question under way.
+    lbs_request: Option<tokio::task::JoinHandle<()>>,
 }
+
+/// The nodes an LBS named, shared with the [`crate::Client`] handle.
+pub(crate) type Gateways = Arc<std::sync::Mutex<Vec<String>>>;
 
 impl Actor {
     pub(crate) fn new(
@@ -141,11 +150,11 @@ impl Actor {
         commands: mpsc::UnboundedReceiver<Command>,
         hub: Arc<Hub>,
         session: SessionSlot,
+        gateways: Gateways,
     ) -> Self {
         let wall = options.wall_clock.now();
         *lock(&session) = options.session_token.clone();
         Self {
-            options,
             machine,
             commands,
             hub,
@@ -164,7 +173,11 @@ impl Actor {
             provided: Arc::default(),
             token_request: None,
             token_asked: false,
-            url_turn: 0,
+            current_url: options.url.clone(),
+            rotate: false,
+            gateways,
+            lbs_request: None,
+            options,
         }
     }
 
@@ -253,11 +266,61 @@ impl Actor {
         }
     }
 
-    /// The options for the next attempt: the gateway whose turn it is.
-    fn dial_options(&self) -> ClientOptions {
+    /// The options for an attempt to `url`.
+    fn dial_options(&self, url: &str) -> ClientOptions {
         let mut options = self.options.clone();
-        options.url = self.options.url_for_attempt(self.url_turn).to_owned();
+        options.url = url.to_owned();
         options
+    }
+
+    /// Every gateway known: the LBS's live nodes, then `url` and the fallbacks.
+    fn candidates(&self) -> Vec<String> {
+        let learned = lock(&self.gateways).clone();
+        let mut all: Vec<String> = Vec::new();
+        for url in learned
+            .into_iter()
+            .chain(std::iter::once(self.options.url.clone()))
+            .chain(self.options.fallback_urls.iter().cloned())
+        {
+            if !all.contains(&url) {
+                all.push(url);
+            }
+        }
+        all
+    }
+
+    /// The gateway of the next attempt: the current one, or after a failure
+    /// or a lost connection the next one after it.
+    fn next_url(&mut self) -> String {
+        let candidates = self.candidates();
+        let position = candidates.iter().position(|u| *u == self.current_url);
+        let index = match (position, std::mem::take(&mut self.rotate)) {
+            (Some(i), true) => (i + 1) % candidates.len(),
+            (Some(i), false) => i,
+            (None, _) => 0,
+        };
+        self.current_url = candidates[index].clone();
+        self.current_url.clone()
+    }
+
+    /// Asks the LBS for the live nodes in the background, if it has URLs
+    /// and is not being asked already.
+    fn ask_lbs(&mut self) {
+        if self.options.lbs_urls.is_empty()
+            || self.lbs_request.as_ref().is_some_and(|t| !t.is_finished())
+        {
+            return;
+        }
+        let scheme = url::Url::parse(&self.options.url)
+            .map(|u| u.scheme().to_owned())
+            .unwrap_or_default();
+        let tls = crate::dial::tls_config(&self.options.trusted_certs).ok();
+        self.lbs_request = Some(tokio::spawn(crate::lbs::refresh(
+            self.options.lbs_urls.clone(),
+            scheme,
+            tls,
+            self.gateways.clone(),
+        )));
     }
 
     /// In `NeedsToken` (the gateway said the token expired) with a provider:
@@ -294,9 +357,11 @@ impl Actor {
                 Action::Dial { fresh } => {
                     // A new login starts without the old session's info.
                     edits.fresh |= fresh;
-                    events.push(Event::Dialing {
-                        url: self.options.url_for_attempt(self.url_turn).to_owned(),
-                    });
+                    let url = self.next_url();
+                    if lock(&self.gateways).is_empty() {
+                        self.ask_lbs();
+                    }
+                    events.push(Event::Dialing { url: url.clone() });
                     self.machine.set_can_fall_back(
                         self.options.session_token.is_some()
                             && (!self.options.token.is_empty()
@@ -317,7 +382,7 @@ impl Actor {
                         .filter(|_| self.options.token.is_empty() || expired);
                     self.dialing = Some(if let Some(provider) = provider {
                         // A sign-in without a usable token: ask for one first.
-                        let (mut options, id) = (self.dial_options(), self.take_id());
+                        let (mut options, id) = (self.dial_options(&url), self.take_id());
                         let slot = self.provided.clone();
                         Box::pin(async move {
                             match provider.fetch().await.filter(|t| !t.is_empty()) {
@@ -337,7 +402,7 @@ impl Actor {
                         // Signed out and no app token: only the person can go on.
                         Box::pin(std::future::ready(Err(Failure::no_credential())))
                     } else {
-                        Box::pin(dial(self.dial_options(), self.take_id()))
+                        Box::pin(dial(self.dial_options(&url), self.take_id()))
                     });
                 }
                 Action::ForgetSession => {
@@ -349,10 +414,10 @@ impl Actor {
                 Action::Hangup { logout } => self.hangup(logout).await,
                 Action::CloseSocket => self.close_socket().await,
                 Action::ArmRetry { attempt, delay } => {
-                    // The next attempt goes to the next gateway, if there are several.
-                    if !self.options.fallback_urls.is_empty() {
-                        self.url_turn = self.url_turn.wrapping_add(1);
-                    }
+                    // The next attempt goes to the next gateway, if there are
+                    // several, from the LBS's latest list.
+                    self.rotate = true;
+                    self.ask_lbs();
                     self.retry_at = Some(after(Instant::now(), delay));
                     let info = RetryInfo {
                         retry_count: attempt,

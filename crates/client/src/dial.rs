@@ -205,7 +205,9 @@ async fn dial_inner(options: &ClientOptions, id: u64) -> Result<(Ws, LoginOk), F
 }
 
 /// TLS for `wss://`: the public web PKI roots plus any certificates the app trusts.
-fn tls_config(extra: &[Vec<u8>]) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
+pub(crate) fn tls_config(
+    extra: &[Vec<u8>],
+) -> Result<std::sync::Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for der in extra {

@@ -44,6 +44,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod hub;
+mod lbs;
 pub mod machine;
 mod model;
 mod options;
@@ -209,6 +210,8 @@ struct Shared {
     registry: Weak<Instances>,
     /// Every gateway is on this machine: the OS network does not matter.
     local: bool,
+    /// The live nodes the cluster's LBS named last.
+    gateways: actor::Gateways,
 }
 
 impl Client {
@@ -229,7 +232,15 @@ impl Client {
         }
         let auto_connect = options.auto_connect;
         let session = actor::SessionSlot::default();
-        let actor = Actor::new(options, machine, command_rx, hub.clone(), session.clone());
+        let gateways = actor::Gateways::default();
+        let actor = Actor::new(
+            options,
+            machine,
+            command_rx,
+            hub.clone(),
+            session.clone(),
+            gateways.clone(),
+        );
         tokio::spawn(actor.run());
         let client = Self {
             shared: Arc::new(Shared {
@@ -239,6 +250,7 @@ impl Client {
                 session,
                 registry,
                 local,
+                gateways,
             }),
         };
         if auto_connect {
@@ -255,6 +267,16 @@ impl Client {
 
     fn is_alive(&self) -> bool {
         !self.shared.commands.is_closed()
+    }
+
+    /// The live nodes the cluster's LBS named last (empty without
+    /// [`ClientOptions::lbs_urls`] or before it answered).
+    pub fn gateways(&self) -> Vec<String> {
+        self.shared
+            .gateways
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Which instance this is.

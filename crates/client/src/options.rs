@@ -180,6 +180,10 @@ pub struct ClientOptions {
     /// failed attempt or a lost connection, the next attempt goes to the
     /// next one, round-robin from `url`.
     pub fallback_urls: Vec<String>,
+    /// The cluster's LBS (NIM's `lbsUrls`): `http(s)://node/v1/lbs`, asked in
+    /// turn for the live nodes at the first attempt and after each failure;
+    /// later attempts choose among them (same scheme as `url` only).
+    pub lbs_urls: Vec<String>,
     /// The way to the gateways: as the environment says (`HTTPS_PROXY`,
     /// `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`; the default), direct, or a
     /// proxy of the app's (TIM's `proxyServer`).
@@ -246,16 +250,8 @@ impl ClientOptions {
             reconnect_delay: None,
             token_provider: None,
             fallback_urls: Vec::new(),
+            lbs_urls: Vec::new(),
             proxy: crate::proxy::Proxy::default(),
-        }
-    }
-
-    /// The gateway attempt `n` (0, 1, …) goes to: `url`, then each fallback in turn.
-    pub fn url_for_attempt(&self, n: usize) -> &str {
-        let all = 1 + self.fallback_urls.len();
-        match n % all {
-            0 => &self.url,
-            i => &self.fallback_urls[i - 1],
         }
     }
 
@@ -293,6 +289,14 @@ impl ClientOptions {
             if value.trim().is_empty() {
                 return Err(ClientError::InvalidOptions(format!(
                     "{name} must not be empty"
+                )));
+            }
+        }
+        for lbs in &self.lbs_urls {
+            let ok = url::Url::parse(lbs).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+            if !ok {
+                return Err(ClientError::InvalidOptions(format!(
+                    "an LBS URL is http:// or https://, got {lbs:?}"
                 )));
             }
         }
@@ -382,6 +386,12 @@ impl ClientOptionsBuilder {
     /// Adds a gateway of the same cluster to fail over to.
     pub fn fallback_url(mut self, url: impl Into<String>) -> Self {
         self.options.fallback_urls.push(url.into());
+        self
+    }
+
+    /// Adds an LBS URL of the cluster (`http(s)://node/v1/lbs`).
+    pub fn lbs_url(mut self, url: impl Into<String>) -> Self {
+        self.options.lbs_urls.push(url.into());
         self
     }
 

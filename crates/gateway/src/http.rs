@@ -15,9 +15,29 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(vestibule_protocol::WS_PATH, get(not_an_upgrade))
         .route("/healthz", get(healthz))
+        .route("/v1/lbs", get(lbs))
         .route("/metrics", get(metrics))
         .nest("/admin/v1", crate::admin::router(shared.clone()))
         .with_state(shared)
+}
+
+/// `GET /v1/lbs` (NIM's LBS): `{"nodes": [url, …]}`, the WebSocket URLs of
+/// the cluster's live nodes (their leases current), this node first; an
+/// empty list while this node stops. 503 when the registry is unreachable.
+async fn lbs(State(shared): State<Arc<Shared>>) -> axum::response::Response {
+    let no_store = [(header::CACHE_CONTROL, "no-store")];
+    if shared.shutdown.is_cancelled() {
+        return (no_store, axum::Json(serde_json::json!({ "nodes": [] }))).into_response();
+    }
+    match shared.registry.live_nodes().await {
+        Ok(nodes) => (no_store, axum::Json(serde_json::json!({ "nodes": nodes }))).into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            no_store,
+            axum::Json(serde_json::json!({ "error": "the cluster's registry is unreachable" })),
+        )
+            .into_response(),
+    }
 }
 
 async fn not_an_upgrade() -> impl IntoResponse {

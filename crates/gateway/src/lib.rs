@@ -82,6 +82,9 @@ pub struct GatewayConfig {
     pub redis: Option<String>,
     /// This node's id in the cluster (default: random).
     pub node_id: Option<String>,
+    /// The WebSocket URL clients reach this node at, for `GET /v1/lbs`
+    /// (default: `ws://` or `wss://` on the listening address).
+    pub public_url: Option<String>,
     /// Admit at most this many logins per second (503 + retryAfterMs beyond); `None`: no limit.
     pub max_logins_per_sec: Option<u32>,
     /// Login attempts per client IP (416 + retryAfterMs beyond); `None`: no limit.
@@ -170,6 +173,7 @@ impl GatewayConfig {
             write_timeout: Duration::from_secs(10),
             redis: None,
             node_id: None,
+            public_url: None,
             max_logins_per_sec: None,
             attempts_per_ip: Some(DEFAULT_ATTEMPTS_PER_IP),
             failures_per_account: Some(DEFAULT_FAILURES_PER_ACCOUNT),
@@ -395,6 +399,12 @@ impl Gateway {
             source,
         })?;
         registry.attach_sessions(store.clone());
+        let scheme = if config.tls.is_some() { "wss" } else { "ws" };
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{local_addr}{}", vestibule_protocol::WS_PATH));
+        registry.advertise(&public_url);
         let shared = Arc::new(Shared::new(config, store, registry, admin_key_hash));
         {
             // Sessions that end by themselves (idle, token expired while offline).

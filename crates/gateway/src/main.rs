@@ -60,6 +60,10 @@ struct ServeArgs {
     /// This node's id in the cluster (default: random).
     #[arg(long, env = "VESTIBULE_NODE_ID", requires = "redis")]
     node_id: Option<String>,
+    /// The WebSocket URL clients use to reach this node, listed by
+    /// `GET /v1/lbs` (default: ws:// or wss:// on the listening address).
+    #[arg(long, env = "VESTIBULE_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Admit at most this many logins per second; beyond it logins get 503
     /// with retryAfterMs (clients back off). 0: no limit.
     #[arg(long, env = "VESTIBULE_MAX_LOGINS_PER_SEC", default_value_t = 0)]
@@ -141,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
     config.pair_code_ttl = Duration::from_secs(args.pair_code_ttl.clamp(5, 600));
     config.redis = args.redis.clone();
     config.node_id = args.node_id.clone();
+    config.public_url = args.public_url.clone();
     config.max_logins_per_sec = (args.max_logins_per_sec > 0).then_some(args.max_logins_per_sec);
     config.attempts_per_ip = rate(args.attempts_per_ip);
     config.failures_per_account = rate(args.failures_per_account);

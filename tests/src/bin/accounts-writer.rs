@@ -29,6 +29,7 @@ fn main() {
             device_id: "desktop-crash-test".into(),
             remember: n.is_multiple_of(2),
             last_used: n,
+            proxy: None,
         };
         let id = account.id();
         if let Err(e) = store.upsert(account) {

@@ -73,6 +73,8 @@ pub struct MemoryRegistry {
     rev: AtomicU64,
     sessions: AtomicUsize,
     store: OnceLock<Arc<Store>>,
+    /// This (only) node's URL, for `/v1/lbs`.
+    url: OnceLock<String>,
 }
 
 impl Default for MemoryRegistry {
@@ -91,6 +93,7 @@ impl MemoryRegistry {
             rev: AtomicU64::new(unix_millis().saturating_mul(1000)),
             sessions: AtomicUsize::new(0),
             store: OnceLock::new(),
+            url: OnceLock::new(),
         }
     }
 
@@ -262,6 +265,14 @@ impl SessionRegistry for MemoryRegistry {
 
     fn attach_sessions(&self, store: Arc<Store>) {
         let _ = self.store.set(store);
+    }
+
+    fn advertise(&self, url: &str) {
+        let _ = self.url.set(url.to_owned());
+    }
+
+    async fn live_nodes(&self) -> Result<Vec<String>, Unreachable> {
+        Ok(self.url.get().cloned().into_iter().collect())
     }
 
     async fn refresh(&self, app_key: &str, account: &str) -> Result<(), Unreachable> {

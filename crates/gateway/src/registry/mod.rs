@@ -551,6 +551,13 @@ pub trait SessionRegistry: Send + Sync + std::fmt::Debug {
     /// Tells the account's online devices, except `skip`, that `device` signed in.
     async fn announce_new_device(&self, app_key: &str, account: &str, device: Device, skip: &str);
 
+    /// The URL clients reach this node at: listed by `GET /v1/lbs` while
+    /// the node is alive.
+    fn advertise(&self, url: &str);
+
+    /// The URLs of the live nodes (their leases current), this one first.
+    async fn live_nodes(&self) -> Result<Vec<String>, Unreachable>;
+
     /// The gateway is stopping (its sessions are already gone).
     async fn shutdown(&self) {}
 }

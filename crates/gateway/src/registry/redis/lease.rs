@@ -31,9 +31,15 @@ impl Inner {
     pub(super) async fn renew_lease(&self) -> Result<bool, redis::RedisError> {
         let mut conn = self.link.get();
         let node = &self.node;
-        let (epoch,): (Option<String>,) = redis::pipe()
-            .set_ex(format!("vst:node:{node}"), unix_millis(), LEASE.as_secs())
-            .ignore()
+        let mut pipe = redis::pipe();
+        pipe.set_ex(format!("vst:node:{node}"), unix_millis(), LEASE.as_secs())
+            .ignore();
+        if let Some(url) = self.url.get() {
+            // Lives exactly as long as the lease: `/v1/lbs` lists live nodes only.
+            pipe.set_ex(format!("vst:url:{node}"), url, LEASE.as_secs())
+                .ignore();
+        }
+        let (epoch,): (Option<String>,) = pipe
             .sadd("vst:nodes", node)
             .ignore()
             .get(EPOCH)
@@ -62,6 +68,22 @@ impl Inner {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = now;
         Ok(!lost)
+    }
+
+    /// The URLs of the nodes whose lease is current, this node's first.
+    pub(super) async fn live_nodes(&self) -> Result<Vec<String>, redis::RedisError> {
+        let mut conn = self.link.get();
+        let nodes: Vec<String> = conn.smembers("vst:nodes").await?;
+        let mut others: Vec<String> = nodes.into_iter().filter(|n| *n != self.node).collect();
+        others.sort();
+        let mut urls: Vec<String> = self.url.get().cloned().into_iter().collect();
+        if !others.is_empty() {
+            let keys: Vec<String> = others.iter().map(|n| format!("vst:url:{n}")).collect();
+            let found: Vec<Option<String>> =
+                redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
+            urls.extend(found.into_iter().flatten());
+        }
+        Ok(urls)
     }
 
     /// Purges the sessions of nodes whose lease expired.

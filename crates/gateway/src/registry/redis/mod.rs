@@ -76,6 +76,8 @@ pub(super) struct Inner {
     /// Where the accounts' device sessions are (their offline devices are listed too).
     store: std::sync::OnceLock<Arc<crate::store::Store>>,
     bump: redis::Script,
+    /// Where clients reach this node (`vst:url:{node}`, renewed with the lease).
+    url: std::sync::OnceLock<String>,
 }
 
 impl Drop for RedisRegistry {
@@ -101,6 +103,7 @@ impl RedisRegistry {
             local: Mutex::default(),
             epoch: Mutex::default(),
             store: std::sync::OnceLock::new(),
+            url: std::sync::OnceLock::new(),
             bump: redis::Script::new(accounts::BUMP),
         });
         inner.renew_lease().await?;
@@ -136,6 +139,7 @@ impl RedisRegistry {
         let node = &self.inner.node;
         let _: Result<(), _> = redis::pipe()
             .del(format!("vst:node:{node}"))
+            .del(format!("vst:url:{node}"))
             .srem("vst:nodes", node)
             .query_async(&mut conn)
             .await;
@@ -501,6 +505,24 @@ impl SessionRegistry for RedisRegistry {
 
     fn attach_sessions(&self, store: Arc<crate::store::Store>) {
         let _ = self.inner.store.set(store);
+    }
+
+    fn advertise(&self, url: &str) {
+        let _ = self.inner.url.set(url.to_owned());
+        // Listed from now, not from the next heartbeat.
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            if let Err(e) = inner.renew_lease().await {
+                tracing::debug!(error = %e, "cannot advertise this node yet");
+            }
+        });
+    }
+
+    async fn live_nodes(&self) -> Result<Vec<String>, Unreachable> {
+        self.inner.live_nodes().await.map_err(|e| {
+            tracing::warn!(error = %e, "cannot list the cluster's nodes");
+            Unreachable
+        })
     }
 
     async fn refresh(&self, app_key: &str, account: &str) -> Result<(), Unreachable> {
