@@ -144,6 +144,10 @@ struct ConnectArgs {
     /// the next one.
     #[arg(long = "fallback-url", value_name = "URL")]
     fallback_urls: Vec<String>,
+    /// The cluster's LBS, e.g. http://node:7878/v1/lbs (repeatable): asked
+    /// for the live nodes; after a failure the next attempt goes to another.
+    #[arg(long = "lbs-url", value_name = "URL")]
+    lbs_urls: Vec<String>,
     /// Reach the gateway through this proxy: http://[user:password@]host:port
     /// (CONNECT) or socks5://[user:password@]host:port; `direct` for none.
     /// Default: HTTPS_PROXY (wss://) / HTTP_PROXY (ws://) / ALL_PROXY, unless
@@ -469,6 +473,7 @@ fn options(connect: &ConnectArgs, device_type: DeviceType) -> ClientOptions {
     );
     options.session_token = connect.session_token.clone().map(Token::new);
     options.fallback_urls = connect.fallback_urls.clone();
+    options.lbs_urls = connect.lbs_urls.clone();
     options.proxy = match connect.proxy.as_deref().map(str::trim) {
         None | Some("") => Proxy::FromEnvironment,
         Some("direct") => Proxy::Direct,
