@@ -49,12 +49,7 @@ pub(crate) async fn refresh(
         };
         match answer {
             Ok(answer) => {
-                let prefix = format!("{scheme}://");
-                let nodes: Vec<String> = answer
-                    .nodes
-                    .into_iter()
-                    .filter(|n| n.starts_with(&prefix) && url::Url::parse(n).is_ok())
-                    .collect();
+                let nodes = usable(answer.nodes, &scheme);
                 if nodes.is_empty() {
                     continue;
                 }
@@ -66,5 +61,33 @@ pub(crate) async fn refresh(
             }
             Err(e) => tracing::debug!(%url, error = %e, "an unreadable LBS answer"),
         }
+    }
+}
+
+/// The nodes a client of `scheme` may dial: valid URLs of that scheme only.
+fn usable(nodes: Vec<String>, scheme: &str) -> Vec<String> {
+    nodes
+        .into_iter()
+        .filter(|n| url::Url::parse(n).is_ok_and(|u| u.scheme() == scheme))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::usable;
+
+    #[test]
+    fn a_wss_client_never_learns_a_ws_node() {
+        let nodes = vec![
+            "ws://10.0.0.1:7878/v1/ws".to_owned(),
+            "wss://a.example/v1/ws".to_owned(),
+            "not a url".to_owned(),
+            "wss://b.example/v1/ws".to_owned(),
+        ];
+        assert_eq!(
+            usable(nodes.clone(), "wss"),
+            ["wss://a.example/v1/ws", "wss://b.example/v1/ws"]
+        );
+        assert_eq!(usable(nodes, "ws"), ["ws://10.0.0.1:7878/v1/ws"]);
     }
 }
