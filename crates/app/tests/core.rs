@@ -68,6 +68,11 @@ async fn view_until(
     last
 }
 
+/// Waits until account `id` is connected; returns the view.
+async fn until_connected(core: &AppCore, id: &str, what: &str) -> SessionView {
+    view_until(core, what, |v| status_of(v, id) == Some(Status::Connected)).await
+}
+
 fn status_of(view: &SessionView, id: &str) -> Option<Status> {
     view.accounts
         .iter()
@@ -107,10 +112,7 @@ async fn the_demo_logs_in_adds_a_device_and_can_sign_me_out() {
     );
 
     let id = core.login_demo("alice").await.expect("demo login");
-    let view = view_until(&core, "connected", |v| {
-        status_of(v, &id) == Some(Status::Connected)
-    })
-    .await;
+    let view = until_connected(&core, &id, "connected").await;
     assert_eq!(view.active.as_deref(), Some(id.as_str()));
     let account = view.accounts.iter().find(|a| a.id == id).expect("account");
     assert!(account.demo);
@@ -197,10 +199,7 @@ async fn remembered_accounts_come_back_after_a_restart_and_no_token_touches_disk
     let req = request(&gw, "alice", true);
     let secret = req.token.clone();
     let id = core.login(req).await.expect("login");
-    view_until(&core, "connected", |v| {
-        status_of(v, &id) == Some(Status::Connected)
-    })
-    .await;
+    until_connected(&core, &id, "connected").await;
     // The keychain holds the device session's token, never the app's token.
     assert!(
         eventually(Duration::from_secs(5), || vault
@@ -235,10 +234,7 @@ async fn remembered_accounts_come_back_after_a_restart_and_no_token_touches_disk
     let again = AppCore::start(config(dir.path(), vault.clone(), DemoMode::Auto))
         .await
         .expect("restart");
-    let view = view_until(&again, "auto login", |v| {
-        status_of(v, &id) == Some(Status::Connected)
-    })
-    .await;
+    let view = until_connected(&again, &id, "auto login").await;
     assert!(view.demo.is_none(), "a configured server: no demo");
     assert_eq!(view.defaults.account, "alice");
     let login = view.accounts[0].session.login.clone().expect("login info");
@@ -300,10 +296,7 @@ async fn signed_out_while_closed_opens_on_the_login_page_saying_who_with_nothing
         .login(request(&gw, "alice", true))
         .await
         .expect("login");
-    view_until(&core, "connected", |v| {
-        status_of(v, &id) == Some(Status::Connected)
-    })
-    .await;
+    until_connected(&core, &id, "connected").await;
     assert!(
         eventually(Duration::from_secs(5), || vault
             .get(&id)
@@ -367,10 +360,7 @@ async fn a_kick_while_running_forgets_the_keychain_entry_before_any_view_shows_i
         .login(request(&gw, "alice", true))
         .await
         .expect("login");
-    view_until(&core, "connected", |v| {
-        status_of(v, &id) == Some(Status::Connected)
-    })
-    .await;
+    until_connected(&core, &id, "connected").await;
     assert!(
         eventually(Duration::from_secs(5), || vault
             .get(&id)
@@ -427,10 +417,7 @@ async fn an_app_token_kept_by_an_older_version_is_replaced_by_a_session() {
         .set(&id, &app_token.clone().into())
         .expect("old entry");
     let core = start_with(dir.path(), vault.clone()).await;
-    view_until(&core, "connected", |v| {
-        status_of(v, &id) == Some(Status::Connected)
-    })
-    .await;
+    until_connected(&core, &id, "connected").await;
     assert!(
         eventually(Duration::from_secs(5), || vault
             .get(&id)
@@ -452,10 +439,7 @@ async fn a_new_sign_in_elsewhere_is_a_notice() {
         .login(request(&gw, "alice", false))
         .await
         .expect("login");
-    view_until(&core, "connected", |v| {
-        status_of(v, &id) == Some(Status::Connected)
-    })
-    .await;
+    until_connected(&core, &id, "connected").await;
     let mut notices = core.notices();
     let phone = other_device(&gw, "alice", "phone-1").await;
     let notice = tokio::time::timeout(Duration::from_secs(15), notices.recv())
@@ -521,10 +505,7 @@ async fn without_a_keychain_remember_me_is_off_and_says_why() {
         .login(request(&gw, "alice", true))
         .await
         .expect("login still works");
-    let view = view_until(&core, "connected", |v| {
-        status_of(v, &id) == Some(Status::Connected)
-    })
-    .await;
+    let view = until_connected(&core, &id, "connected").await;
     assert!(!view.accounts[0].remembered);
     core.shutdown().await;
 }
@@ -601,10 +582,7 @@ async fn a_token_kept_under_the_old_ambiguous_id_is_moved() {
     let core = start_with(dir.path(), vault.clone()).await;
     let id = vestibule_app::accounts::account_id(&gw.ws_url(), "demo", account);
     assert_ne!(id, legacy, "the new id is not the ambiguous one");
-    view_until(&core, "logged in with the moved token", |v| {
-        status_of(v, &id) == Some(Status::Connected)
-    })
-    .await;
+    until_connected(&core, &id, "logged in with the moved token").await;
     assert!(
         vault.get(&id).expect("vault").is_some(),
         "moved to the new id"
@@ -630,10 +608,7 @@ async fn a_dropped_connection_is_one_view_publish() {
         .login(request(&gw, "alice", false))
         .await
         .expect("login");
-    view_until(&core, "connected", |v| {
-        status_of(v, &id) == Some(Status::Connected)
-    })
-    .await;
+    until_connected(&core, &id, "connected").await;
     // Let the login's own publishes settle.
     let settled = core.view_publishes();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -796,10 +771,7 @@ async fn another_device_approves_the_code_and_the_app_is_signed_in_and_remembere
     core.shutdown().await;
     drop(core);
     let core = start_with(dir.path(), vault.clone()).await;
-    view_until(&core, "back after a restart", |v| {
-        status_of(v, &id) == Some(Status::Connected)
-    })
-    .await;
+    until_connected(&core, &id, "back after a restart").await;
     core.shutdown().await;
 }
 
@@ -813,10 +785,7 @@ async fn link_a_new_device_looks_up_and_approves_with_the_gateways_reasons() {
         .login(request(&gw, "alice", false))
         .await
         .expect("login");
-    view_until(&core, "connected", |v| {
-        status_of(v, &id) == Some(Status::Connected)
-    })
-    .await;
+    until_connected(&core, &id, "connected").await;
 
     let wrong = core
         .lookup_pair(&id, "ZZZZ-ZZZZ")
@@ -881,10 +850,7 @@ async fn no_network_shows_as_such_and_its_return_reconnects() {
         .login(request(&gw, "alice", false))
         .await
         .expect("login");
-    view_until(&core, "connected", |v| {
-        status_of(v, &id) == Some(Status::Connected)
-    })
-    .await;
+    until_connected(&core, &id, "connected").await;
     let clients = core.registry().instances();
     assert_eq!(clients.len(), 1);
     clients[0].network_changed(false);
@@ -903,10 +869,7 @@ async fn no_network_shows_as_such_and_its_return_reconnects() {
         "Home stays, with the banner"
     );
     clients[0].network_changed(true);
-    view_until(&core, "connected again", |v| {
-        status_of(v, &id) == Some(Status::Connected)
-    })
-    .await;
+    until_connected(&core, &id, "connected again").await;
     core.shutdown().await;
 }
 
@@ -929,10 +892,7 @@ async fn a_servers_proxy_is_used_and_kept_with_its_password_only_in_the_keychain
         tinyproxy.port
     ));
     let id = core.login(req).await.expect("login");
-    let view = view_until(&core, "connected", |v| {
-        status_of(v, &id) == Some(Status::Connected)
-    })
-    .await;
+    let view = until_connected(&core, &id, "connected").await;
     assert_eq!(tunnels(), 1, "{}", tinyproxy.log());
     let shown = view.accounts[0].proxy.clone().expect("a proxy");
     assert_eq!(shown, format!("http://alice@127.0.0.1:{}", tinyproxy.port));
@@ -957,10 +917,7 @@ async fn a_servers_proxy_is_used_and_kept_with_its_password_only_in_the_keychain
     let again = AppCore::start(config(dir.path(), vault.clone(), DemoMode::Never))
         .await
         .expect("restart");
-    view_until(&again, "connected after the restart", |v| {
-        status_of(v, &id) == Some(Status::Connected)
-    })
-    .await;
+    until_connected(&again, &id, "connected after the restart").await;
     assert_eq!(tunnels(), 2, "back through the proxy: {}", tinyproxy.log());
     again.shutdown().await;
 }
