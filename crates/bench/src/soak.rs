@@ -83,7 +83,14 @@ async fn ghosts(gw: &GatewayProc) -> anyhow::Result<usize> {
             .await?
             .json()
             .await?;
-        total += body["devices"].as_array().map_or(0, Vec::len);
+        let devices = body["devices"].as_array().cloned().unwrap_or_default();
+        for d in &devices {
+            eprintln!(
+                "ghost: soak-{account} {} online={} type={}",
+                d["deviceId"], d["online"], d["type"]
+            );
+        }
+        total += devices.len();
     }
     Ok(total)
 }
@@ -223,9 +230,16 @@ pub async fn soak(duration: Duration, plant_panic: bool) -> anyhow::Result<SoakR
     // should be): each connects (a new sign-in replaces such a session) and
     // is given the time to come back first.
     proxy.set_mode(Mode::Forward);
+    // A fault that just ended (a blackhole) left connections that look alive
+    // but lead nowhere: a logout sent on one never arrives. The heartbeat
+    // finds them within a ping interval and a pong timeout; then they are back.
+    let timing = options(&url, 0, 0).timing;
+    tokio::time::sleep(timing.ping_interval + timing.pong_timeout + Duration::from_secs(1)).await;
     futures_util::future::join_all(clients.iter().flatten().map(|client| async move {
         client.connect();
-        let _ = client.ready(Duration::from_secs(10)).await;
+        if let Err(e) = client.ready(Duration::from_secs(10)).await {
+            eprintln!("wind-down: {:?} not ready: {e}", client.key().account);
+        }
         let _ = tokio::time::timeout(Duration::from_secs(5), client.destroy()).await;
     }))
     .await;
