@@ -1,6 +1,6 @@
 /** The Home page's status banner as a pure function of the session and the clock. */
 import type { Snapshot } from './bindings/Snapshot';
-import { capitalize, retryText } from './format';
+import { retryText } from './format';
 
 export type BannerState = 'connected' | 'connecting' | 'reconnecting' | 'offline' | 'down';
 
@@ -25,9 +25,8 @@ export function bannerFor(session: Snapshot, now: number): Banner {
         return {
           state: 'offline',
           headline: 'No network',
-          detail: retry
-            ? `${capitalize(retryText(retry, now))}. Vestibule also reconnects as soon as the network is back.`
-            : 'Vestibule reconnects as soon as the network is back.',
+          // Nothing counts down offline: the network's return dials.
+          detail: 'Vestibule reconnects as soon as the network is back.',
           canRetry: true,
         };
       }

@@ -101,7 +101,8 @@ describe('bannerFor', () => {
 
   it('no network when the OS says so: no countdown, distinct from an unreachable server', () => {
     const { session } = reconnectingAccount(now, { offline: true });
-    const b = bannerFor({ ...session, retry: null }, now);
+    expect(session.retry).toBeNull();
+    const b = bannerFor(session, now);
     expect(b.state).toBe('offline');
     expect(b.headline).toBe('No network');
     expect(b.detail).toBe('Vestibule reconnects as soon as the network is back.');
