@@ -135,15 +135,14 @@ fn errors_cross_as_code_and_message() {
     let h = harness(DemoMode::Never);
     let err = invoke(&h, "logout", json!({"accountId": "nobody"})).expect_err("no such account");
     assert_eq!(err["code"], "notFound");
-    assert!(
-        err["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("nobody"))
-    );
+    assert!(err["detail"].as_str().is_some_and(|m| m.contains("nobody")));
 
     let request = json!({"request": {"url": "", "appKey": "demo", "account": "alice", "token": "t", "remember": false}});
     let err = invoke(&h, "login", request).expect_err("empty server");
-    assert_eq!(err["code"], "invalidInput");
+    assert_eq!(
+        (&err["code"], &err["field"]),
+        (&json!("required"), &json!("server"))
+    );
 
     let err = invoke(
         &h,

@@ -348,10 +348,7 @@ impl AppCore {
             ("token", &req.token),
         ] {
             if value.trim().is_empty() {
-                return Err(CommandError::new(
-                    ErrorCode::InvalidInput,
-                    format!("{field} is required"),
-                ));
+                return Err(CommandError::required(field));
             }
         }
         let url = req.url.trim().to_owned();
@@ -368,8 +365,17 @@ impl AppCore {
         if let Err(e) = self.inner.config.vault.delete(&id) {
             tracing::debug!(account = %id, error = %e, "no remembered session to delete");
         }
+        if !url::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "ws" | "wss")) {
+            return Err(CommandError::invalid(
+                "server",
+                format!("the server is a ws:// or wss:// URL, got {url:?}"),
+            ));
+        }
         let action = format!("log in as {account} to {url}");
         let proxy = self.saved_proxy(&id, req.proxy.as_deref());
+        proxy
+            .validate()
+            .map_err(|e| CommandError::invalid("proxy", e.to_string()))?;
         self.open(OpenRequest {
             url,
             app_key,

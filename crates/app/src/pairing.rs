@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use vestibule_client::pairing::{Pairing, PairingEvent, PairingOptions};
-use vestibule_client::{ClientError, ClientInfo, DeviceInfo, Token};
+use vestibule_client::{ClientInfo, DeviceInfo, Token};
 
 use crate::accounts::account_id;
 use crate::core::{AppCore, Inner, OpenRequest, lock};
@@ -51,34 +51,13 @@ pub fn qr_svg(link: &str) -> String {
     }
 }
 
-/// A gateway refusal in the gateway's own words.
-fn refusal(e: ClientError) -> CommandError {
-    match e {
-        ClientError::Rejected {
-            message,
-            retry_after_ms,
-            ..
-        } => {
-            let message = match retry_after_ms {
-                Some(ms) => format!("{message} (try again in {} s)", ms.div_ceil(1000)),
-                None => message,
-            };
-            CommandError::new(ErrorCode::Rejected, message)
-        }
-        other => CommandError::from(other),
-    }
-}
-
 impl AppCore {
     /// Starts *Sign in with another device*: asks `req.url` for a code and
     /// shows it until another device approves it (or it is cancelled).
     pub async fn start_pairing(&self, req: PairingRequest) -> Result<(), CommandError> {
         for (field, value) in [("server", &req.url), ("appKey", &req.app_key)] {
             if value.trim().is_empty() {
-                return Err(CommandError::new(
-                    ErrorCode::InvalidInput,
-                    format!("{field} is required"),
-                ));
+                return Err(CommandError::required(field));
             }
         }
         let url = req.url.trim().to_owned();
@@ -129,7 +108,7 @@ impl AppCore {
         code: &str,
     ) -> Result<PairRequesterView, CommandError> {
         let client = self.client(id)?;
-        let who = client.lookup_pair(code).await.map_err(refusal)?;
+        let who = client.lookup_pair(code).await.map_err(CommandError::from)?;
         Ok(PairRequesterView {
             device_id: who.device.device_id,
             device_type: who.device.device_type,
@@ -144,7 +123,10 @@ impl AppCore {
     /// *Link a new device*: approves `code`; that device is signed in to this account.
     pub async fn approve_pair(&self, id: &str, code: &str) -> Result<(), CommandError> {
         let client = self.client(id)?;
-        client.approve_pair(code).await.map_err(refusal)?;
+        client
+            .approve_pair(code)
+            .await
+            .map_err(CommandError::from)?;
         self.timeline(
             id,
             TimelineKind::Action,
@@ -208,7 +190,7 @@ impl AppCore {
                 drop(running);
                 self.publish();
             }
-            Err(e) => self.set_pairing_state(PairingState::Failed { message: e.message }),
+            Err(e) => self.set_pairing_state(PairingState::Failed { error: e }),
         }
     }
 }
@@ -246,8 +228,20 @@ async fn run(
                     .await;
                 return;
             }
-            PairingEvent::Failed { message, .. } => {
-                core.set_pairing_state(PairingState::Failed { message });
+            PairingEvent::Failed {
+                code,
+                message,
+                retry_after_ms,
+            } => {
+                let error = match code {
+                    Some(code) => CommandError {
+                        server_code: Some(code.as_u16()),
+                        retry_after_ms,
+                        ..CommandError::new(ErrorCode::Rejected, message)
+                    },
+                    None => CommandError::new(ErrorCode::NotConnected, message),
+                };
+                core.set_pairing_state(PairingState::Failed { error });
                 return;
             }
         }

@@ -66,8 +66,8 @@ pub enum PairingState {
     },
     /// It stopped; the person may try again.
     Failed {
-        /// Why, for people.
-        message: String,
+        /// Why (the UI says it in the person's language).
+        error: CommandError,
     },
 }
 
@@ -263,22 +263,33 @@ impl std::fmt::Debug for LoginRequest {
     }
 }
 
-/// An error crossing to the UI: a closed set of codes, so the UI never matches strings.
+/// An error crossing to the UI: a closed set of codes plus the facts the UI
+/// needs to say it in the person's language (it never shows `detail`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, TS, thiserror::Error)]
 #[serde(rename_all = "camelCase")]
-#[error("{message}")]
+#[error("{detail}")]
 pub struct CommandError {
     /// What kind of failure.
     pub code: ErrorCode,
-    /// For people.
-    pub message: String,
+    /// The form field at fault (`required`, `invalidInput`): `server`,
+    /// `appKey`, `account`, `token`, `proxy`, `deviceName`, `code`.
+    pub field: Option<String>,
+    /// The server's result code (`rejected`).
+    pub server_code: Option<u16>,
+    /// When the server allows another try (`rejected`, 429/416).
+    #[ts(type = "number | null")]
+    pub retry_after_ms: Option<u64>,
+    /// Technical English for logs and diagnostics; not for the UI.
+    pub detail: String,
 }
 
 /// Kinds of command failures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum ErrorCode {
-    /// A field is missing or malformed.
+    /// A field is empty.
+    Required,
+    /// A field is malformed.
     InvalidInput,
     /// No such account.
     NotFound,
@@ -296,10 +307,29 @@ pub enum ErrorCode {
 
 impl CommandError {
     /// An error of `code`.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self {
             code,
-            message: message.into(),
+            field: None,
+            server_code: None,
+            retry_after_ms: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// `field` is empty.
+    pub fn required(field: &str) -> Self {
+        Self {
+            field: Some(field.to_owned()),
+            ..Self::new(ErrorCode::Required, format!("{field} is required"))
+        }
+    }
+
+    /// `field` is malformed.
+    pub fn invalid(field: &str, detail: impl Into<String>) -> Self {
+        Self {
+            field: Some(field.to_owned()),
+            ..Self::new(ErrorCode::InvalidInput, detail)
         }
     }
 }
@@ -307,14 +337,22 @@ impl CommandError {
 impl From<vestibule_client::ClientError> for CommandError {
     fn from(e: vestibule_client::ClientError) -> Self {
         use vestibule_client::ClientError as E;
-        let code = match &e {
-            E::InvalidOptions(_) | E::Immutable(_) => ErrorCode::InvalidInput,
-            E::NotConnected | E::ConnectionLost => ErrorCode::NotConnected,
-            E::Rejected { .. } => ErrorCode::Rejected,
-            E::Destroyed => ErrorCode::NotFound,
-            _ => ErrorCode::Internal,
-        };
-        Self::new(code, e.to_string())
+        let detail = e.to_string();
+        match e {
+            E::InvalidOptions(_) | E::Immutable(_) => Self::new(ErrorCode::InvalidInput, detail),
+            E::NotConnected | E::ConnectionLost => Self::new(ErrorCode::NotConnected, detail),
+            E::Rejected {
+                code,
+                retry_after_ms,
+                ..
+            } => Self {
+                server_code: Some(code.as_u16()),
+                retry_after_ms,
+                ..Self::new(ErrorCode::Rejected, detail)
+            },
+            E::Destroyed => Self::new(ErrorCode::NotFound, detail),
+            _ => Self::new(ErrorCode::Internal, detail),
+        }
     }
 }
 

@@ -659,9 +659,24 @@ async fn a_wrong_token_lands_on_signed_out_with_302_and_bad_input_is_refused() {
 
     let mut empty = request(&gw, "alice", false);
     empty.account = "  ".into();
+    let err = core.login(empty).await.expect_err("an empty account");
     assert_eq!(
-        core.login(empty).await.map_err(|e| e.code),
-        Err(ErrorCode::InvalidInput)
+        (err.code, err.field.as_deref()),
+        (ErrorCode::Required, Some("account"))
+    );
+    let mut http = request(&gw, "alice", false);
+    http.url = "http://127.0.0.1:1".into();
+    let err = core.login(http).await.expect_err("not a ws:// server");
+    assert_eq!(
+        (err.code, err.field.as_deref()),
+        (ErrorCode::InvalidInput, Some("server"))
+    );
+    let mut proxy = request(&gw, "alice", false);
+    proxy.proxy = Some("ftp://proxy.example:21".into());
+    let err = core.login(proxy).await.expect_err("not a proxy scheme");
+    assert_eq!(
+        (err.code, err.field.as_deref()),
+        (ErrorCode::InvalidInput, Some("proxy"))
     );
     core.shutdown().await;
 }
@@ -792,7 +807,7 @@ async fn link_a_new_device_looks_up_and_approves_with_the_gateways_reasons() {
         .await
         .expect_err("wrong code");
     assert_eq!(wrong.code, ErrorCode::Rejected);
-    assert_eq!(wrong.message, "no such code");
+    assert_eq!(wrong.server_code, Some(423), "no such code");
 
     let device = vestibule_client::DeviceInfo {
         device_id: "tablet-1".into(),
@@ -821,7 +836,7 @@ async fn link_a_new_device_looks_up_and_approves_with_the_gateways_reasons() {
         Some(PairingEvent::Paired { .. })
     ));
     let again = core.approve_pair(&id, &code).await.expect_err("used");
-    assert_eq!(again.message, "this code was already used");
+    assert_eq!(again.server_code, Some(425), "already used");
     // The new device is in the account's list, marked new.
     view_until(&core, "the tablet listed", |v| {
         v.accounts.iter().any(|a| {

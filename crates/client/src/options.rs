@@ -300,9 +300,7 @@ impl ClientOptions {
                 )));
             }
         }
-        if let crate::proxy::Proxy::Url(proxy) = &self.proxy {
-            crate::proxy::Route::parse(proxy).map_err(ClientError::InvalidOptions)?;
-        }
+        self.proxy.validate()?;
         let session = self.session_token.as_ref().is_some_and(|t| !t.is_empty());
         if self.token.is_empty() && !session && self.token_provider.is_none() {
             return Err(ClientError::InvalidOptions(

@@ -9,6 +9,7 @@
 
 use std::net::IpAddr;
 
+use crate::error::ClientError;
 use base64::Engine as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -34,6 +35,18 @@ impl std::fmt::Debug for Proxy {
             Self::FromEnvironment => f.write_str("FromEnvironment"),
             Self::Direct => f.write_str("Direct"),
             Self::Url(url) => f.debug_tuple("Url").field(&redacted(url)).finish(),
+        }
+    }
+}
+
+impl Proxy {
+    /// Whether the proxy can be used at all (scheme, host, port), before any dial.
+    pub fn validate(&self) -> Result<(), ClientError> {
+        match self {
+            Self::Url(url) => Route::parse(url)
+                .map(|_| ())
+                .map_err(ClientError::InvalidOptions),
+            Self::FromEnvironment | Self::Direct => Ok(()),
         }
     }
 }

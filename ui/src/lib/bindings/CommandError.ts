@@ -2,7 +2,8 @@
 import type { ErrorCode } from "./ErrorCode";
 
 /**
- * An error crossing to the UI: a closed set of codes, so the UI never matches strings.
+ * An error crossing to the UI: a closed set of codes plus the facts the UI
+ * needs to say it in the person's language (it never shows `detail`).
  */
 export type CommandError = { 
 /**
@@ -10,6 +11,19 @@ export type CommandError = {
  */
 code: ErrorCode, 
 /**
- * For people.
+ * The form field at fault (`required`, `invalidInput`): `server`,
+ * `appKey`, `account`, `token`, `proxy`, `deviceName`, `code`.
  */
-message: string, };
+field: string | null, 
+/**
+ * The server's result code (`rejected`).
+ */
+serverCode: number | null, 
+/**
+ * When the server allows another try (`rejected`, 429/416).
+ */
+retryAfterMs: number | null, 
+/**
+ * Technical English for logs and diagnostics; not for the UI.
+ */
+detail: string, };

@@ -3,4 +3,4 @@
 /**
  * Kinds of command failures.
  */
-export type ErrorCode = "invalidInput" | "notFound" | "notConnected" | "rejected" | "storage" | "demo" | "internal";
+export type ErrorCode = "required" | "invalidInput" | "notFound" | "notConnected" | "rejected" | "storage" | "demo" | "internal";
