@@ -158,6 +158,7 @@ pub fn run() {
         device_type: DeviceType::for_this_desktop(),
         os: vestibule_client::os_description(),
         timing: Timing::default(),
+        os_locale: sys_locale::get_locale(),
     };
     let core = match tauri::async_runtime::block_on(AppCore::start(config)) {
         Ok(core) => core,

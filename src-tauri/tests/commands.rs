@@ -30,6 +30,7 @@ fn harness(demo: DemoMode) -> Harness {
         device_type: DeviceType::Pc,
         os: "Test OS".into(),
         timing: Timing::default(),
+        os_locale: None,
     };
     let core = tauri::async_runtime::block_on(AppCore::start(config)).expect("core starts");
     let app = vestibule_desktop::run_app(mock_builder(), core, false)

@@ -5,11 +5,13 @@ use std::sync::Weak;
 
 use tokio::task::AbortHandle;
 use vestibule_client::{
-    Client, DisconnectInfo, DisconnectReason, Event, Events, KickReason, NetState, RecvError,
-    TryRecvError,
+    Client, Device, DisconnectInfo, DisconnectReason, Event, Events, KickReason, NetState,
+    RecvError, TryRecvError,
 };
 
-use crate::core::{AppCore, Inner, Notice};
+use crate::core::{AppCore, Inner, Notice, NoticeKind};
+use crate::i18n::tr;
+use crate::settings::Locale;
 use crate::timeline::Timeline;
 use crate::view::TimelineKind;
 
@@ -99,6 +101,27 @@ fn ready(events: &mut Events) -> Option<Result<Event, RecvError>> {
 }
 
 impl AppCore {
+    /// Sends a notice, unless the person turned its kind off.
+    fn notify(&self, notice: Notice) {
+        let settings = self.settings();
+        let wanted = match notice.kind {
+            NoticeKind::NewSignIn => settings.notify_new_sign_in,
+            NoticeKind::SignedOut => settings.notify_signed_out,
+        };
+        if wanted {
+            let _ = self.inner.notices.send(notice);
+        }
+    }
+
+    /// The account name of an account id (the id itself if it is gone).
+    fn account_name(&self, id: &str) -> String {
+        crate::core::lock(&self.inner.state)
+            .accounts
+            .iter()
+            .find(|a| a.id == id)
+            .map_or_else(|| id.to_owned(), |a| a.account.clone())
+    }
+
     fn on_event(&self, id: &str, event: &Event) {
         let (kind, text, code) = match event {
             Event::NetState { state } => (
@@ -148,8 +171,8 @@ impl AppCore {
                 )
             }
             Event::Disconnected { info } => {
-                if let Some(notice) = notice_for(id, info) {
-                    let _ = self.inner.notices.send(notice);
+                if let Some(notice) = notice_for(self.locale(), id, &self.account_name(id), info) {
+                    self.notify(notice);
                 }
                 (TimelineKind::Disconnected, info.to_string(), info.code)
             }
@@ -173,9 +196,9 @@ impl AppCore {
                 None,
             ),
             Event::NewDevice { device } => {
-                let notice = new_sign_in_notice(id, device);
-                let text = notice.body.clone();
-                let _ = self.inner.notices.send(notice);
+                let account = self.account_name(id);
+                let text = new_sign_in_notice(Locale::En, id, &account, device).body;
+                self.notify(new_sign_in_notice(self.locale(), id, &account, device));
                 (TimelineKind::Devices, text, None)
             }
             Event::Error { code, message } => (TimelineKind::Error, message.clone(), Some(*code)),
@@ -187,35 +210,66 @@ impl AppCore {
     }
 }
 
-/// "New sign-in on iPhone · iOS 17.5 · 203.0.113.24 — not you? Sign it out".
-fn new_sign_in_notice(id: &str, device: &vestibule_client::Device) -> Notice {
+/// "alice signed in on iPhone · iOS 17.5 · 203.0.113.24 — not you? Sign it out".
+fn new_sign_in_notice(locale: Locale, id: &str, account: &str, device: &Device) -> Notice {
     let what = device
         .name
         .clone()
         .unwrap_or_else(|| device.device_type.to_string());
     Notice {
         account_id: id.to_owned(),
-        title: "New sign-in".to_owned(),
-        body: format!(
-            "New sign-in on {what} · {} · {} — not you? Sign it out on the Devices page",
-            device.os, device.ip
+        kind: NoticeKind::NewSignIn,
+        title: tr(locale, "notice.new_sign_in.title", &[]),
+        body: tr(
+            locale,
+            "notice.new_sign_in.body",
+            &[
+                ("account", account),
+                ("device", &what),
+                ("os", &device.os),
+                ("ip", &device.ip),
+            ],
         ),
     }
 }
 
 /// The OS notification for a remote sign-out, if this end deserves one.
-fn notice_for(id: &str, info: &DisconnectInfo) -> Option<Notice> {
+fn notice_for(locale: Locale, id: &str, account: &str, info: &DisconnectInfo) -> Option<Notice> {
     let title = match info.reason {
         DisconnectReason::Kicked {
             reason: KickReason::TokenExpired,
-        } => "Your session expired",
-        DisconnectReason::Kicked { .. } | DisconnectReason::Replaced => "You were signed out",
-        DisconnectReason::Rejected { .. } => "Login refused",
+        } => "notice.session_expired.title",
+        DisconnectReason::Kicked { .. } | DisconnectReason::Replaced => "notice.signed_out.title",
+        DisconnectReason::Rejected { .. } => "notice.login_refused.title",
         _ => return None,
+    };
+    let by = info
+        .by
+        .as_ref()
+        .map(|b| b.device_id.clone())
+        .unwrap_or_default();
+    let code = info.code.map(|c| c.to_string()).unwrap_or_default();
+    let body = match info.reason {
+        DisconnectReason::Kicked { reason } => match reason {
+            KickReason::ByDevice => "notice.by_device",
+            KickReason::LoginElsewhere => "notice.login_elsewhere",
+            KickReason::InstanceLimit => "notice.instance_limit",
+            KickReason::TokenExpired => "notice.token_expired",
+            KickReason::Admin => "notice.admin",
+            KickReason::Banned => "notice.banned",
+            _ => "notice.kicked",
+        },
+        DisconnectReason::Replaced => "notice.replaced",
+        _ => "notice.rejected",
     };
     Some(Notice {
         account_id: id.to_owned(),
-        title: title.to_owned(),
-        body: info.to_string(),
+        kind: NoticeKind::SignedOut,
+        title: tr(locale, title, &[]),
+        body: tr(
+            locale,
+            body,
+            &[("account", account), ("device", &by), ("code", &code)],
+        ),
     })
 }

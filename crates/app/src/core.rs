@@ -50,17 +50,31 @@ pub struct CoreConfig {
     pub os: String,
     /// Connection timing (tests shorten it).
     pub timing: Timing,
+    /// The OS's language (`zh_CN.UTF-8`, `en-US`), for *Language: system*.
+    pub os_locale: Option<String>,
 }
 
-/// Something worth an OS notification.
+/// Something worth an OS notification, in the app's language, already
+/// filtered by the person's notification settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notice {
     /// The account it concerns.
     pub account_id: String,
+    /// Which setting lets it through.
+    pub kind: NoticeKind,
     /// Title.
     pub title: String,
     /// Body.
     pub body: String,
+}
+
+/// The kinds of notices, one setting each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// A device signed in to the account.
+    NewSignIn,
+    /// The account was signed out (kicked, expired, refused).
+    SignedOut,
 }
 
 /// The core. Cheap to clone.
@@ -87,6 +101,8 @@ pub(crate) struct Inner {
     pub(crate) demo_view: Mutex<Option<DemoView>>,
     /// *Sign in with another device*, while it runs.
     pub(crate) pairing: Mutex<Option<crate::pairing::Running>>,
+    /// The person's settings.
+    pub(crate) settings: Mutex<crate::settings::Settings>,
 }
 
 #[derive(Debug, Default)]
@@ -228,12 +244,15 @@ impl AppCore {
             os: config.os.clone(),
         };
         let (notices, _) = broadcast::channel(32);
+        let settings = crate::settings::Settings::load(&config.config_dir);
         let core = Self {
             inner: Arc::new(Inner {
                 config,
                 registry: Vestibule::new(),
                 device_id,
-                view: watch::Sender::new(crate::projection::initial(&keychain, &install)),
+                view: watch::Sender::new(crate::projection::initial(
+                    &keychain, &install, &settings,
+                )),
                 publishes: std::sync::atomic::AtomicU64::new(0),
                 keychain,
                 install,
@@ -244,6 +263,7 @@ impl AppCore {
                 demo: tokio::sync::Mutex::new(None),
                 demo_view: Mutex::new(None),
                 pairing: Mutex::new(None),
+                settings: Mutex::new(settings),
             }),
         };
         if start_demo && let Err(e) = core.start_demo().await {

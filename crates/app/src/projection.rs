@@ -5,7 +5,11 @@ use crate::core::{AppCore, lock};
 use crate::view::{AccountView, InstallView, KeychainView, LoginDefaults, SessionView};
 
 /// The view before anything is loaded.
-pub(crate) fn initial(keychain: &KeychainView, install: &InstallView) -> SessionView {
+pub(crate) fn initial(
+    keychain: &KeychainView,
+    install: &InstallView,
+    settings: &crate::settings::Settings,
+) -> SessionView {
     SessionView {
         accounts: Vec::new(),
         active: None,
@@ -15,6 +19,7 @@ pub(crate) fn initial(keychain: &KeychainView, install: &InstallView) -> Session
         install: install.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         pairing: None,
+        settings: settings.clone(),
     }
 }
 
@@ -67,6 +72,7 @@ impl AppCore {
             install: self.inner.install.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             pairing: lock(&self.inner.pairing).as_ref().map(|p| p.view.clone()),
+            settings: self.settings(),
         };
         let sent = self.inner.view.send_if_modified(|view| {
             if *view == next {

@@ -26,6 +26,8 @@ pub struct SessionView {
     pub version: String,
     /// *Sign in with another device*, while it runs.
     pub pairing: Option<PairingView>,
+    /// The person's settings.
+    pub settings: crate::settings::Settings,
 }
 
 /// *Sign in with another device*: the code this app shows and waits behind.

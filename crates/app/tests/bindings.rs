@@ -27,6 +27,7 @@ fn generate(dir: &Path) {
     PairingRequest::export_all(&config).expect("export PairingRequest");
     PairRequesterView::export_all(&config).expect("export PairRequesterView");
     vestibule_client::DeviceType::export_all(&config).expect("export DeviceType");
+    vestibule_app::settings::SettingsUpdate::export_all(&config).expect("export SettingsUpdate");
 }
 
 fn read_dir(dir: &Path) -> BTreeMap<String, String> {

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vestibule_app::secrets::{MemoryVault, TokenVault, VaultError};
+use vestibule_app::settings::{Language, SettingsUpdate};
 use vestibule_app::view::{ErrorCode, LoginRequest, SessionView};
-use vestibule_app::{AppCore, CoreConfig, DemoMode};
+use vestibule_app::{AppCore, CoreConfig, DemoMode, NoticeKind};
 use vestibule_client::{DeviceType, DisconnectReason, KickReason, Status, Timing};
 use vestibule_gateway::{Gateway, GatewayConfig};
 use vestibule_testkit::{ADMIN_KEY, SECRET, eventually, token};
@@ -20,6 +21,7 @@ fn config(dir: &Path, vault: Arc<dyn TokenVault>, demo: DemoMode) -> CoreConfig 
         device_type: DeviceType::Pc,
         os: "Test OS".into(),
         timing: Timing::default(),
+        os_locale: Some("en_US.UTF-8".into()),
     }
 }
 
@@ -451,7 +453,7 @@ async fn a_new_sign_in_elsewhere_is_a_notice() {
     assert!(
         notice
             .body
-            .starts_with("New sign-in on iOS · iOS 17.5 · 127.0.0.1 — not you?"),
+            .starts_with("alice signed in on iOS · iOS 17.5 · 127.0.0.1 — not you?"),
         "{}",
         notice.body
     );
@@ -478,6 +480,68 @@ async fn a_new_sign_in_elsewhere_is_a_notice() {
             .any(|d| d.device_id == device_id),
         "not remembered: the session ended with the app"
     );
+    let _ = phone.destroy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_speak_the_chosen_language_and_follow_the_notification_settings() {
+    let gw = gateway().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let core = start(dir.path(), DemoMode::Never).await;
+    // Switched off: a new sign-in says nothing.
+    core.update_settings(SettingsUpdate {
+        notify_new_sign_in: Some(false),
+        ..SettingsUpdate::default()
+    })
+    .expect("settings");
+    let id = core
+        .login(request(&gw, "alice", false))
+        .await
+        .expect("login");
+    until_connected(&core, &id, "connected").await;
+    let mut notices = core.notices();
+    let tablet = other_device(&gw, "alice", "tablet-1").await;
+    view_until(&core, "the tablet listed", |v| {
+        v.accounts[0]
+            .session
+            .devices
+            .iter()
+            .any(|d| d.device_id == "tablet-1")
+    })
+    .await;
+    // In Chinese, switched back on: the next one is a Chinese notice.
+    let settings = core
+        .update_settings(SettingsUpdate {
+            language: Some(Language::ZhCn),
+            notify_new_sign_in: Some(true),
+            ..SettingsUpdate::default()
+        })
+        .expect("settings");
+    assert_eq!(core.view().borrow().settings, settings, "the view has them");
+    let phone = other_device(&gw, "alice", "phone-1").await;
+    let notice = tokio::time::timeout(Duration::from_secs(15), notices.recv())
+        .await
+        .expect("a notice")
+        .expect("open");
+    assert_eq!(notice.kind, NoticeKind::NewSignIn);
+    assert_eq!(notice.title, "新设备登录");
+    assert!(
+        notice.body.contains("phone") || notice.body.contains("iOS"),
+        "{}",
+        notice.body
+    );
+    assert!(notice.body.contains("不是你本人"), "{}", notice.body);
+    assert!(
+        notices.try_recv().is_err(),
+        "the tablet's sign-in was not queued"
+    );
+    // Kept: a new start has the same settings.
+    core.shutdown().await;
+    let again = start(dir.path(), DemoMode::Never).await;
+    assert_eq!(again.settings().language, Language::ZhCn);
+    assert!(again.settings().notify_new_sign_in);
+    again.shutdown().await;
+    let _ = tablet.destroy().await;
     let _ = phone.destroy().await;
 }
 

@@ -5,6 +5,7 @@ import type { InstallView } from "./InstallView";
 import type { KeychainView } from "./KeychainView";
 import type { LoginDefaults } from "./LoginDefaults";
 import type { PairingView } from "./PairingView";
+import type { Settings } from "./Settings";
 
 /**
  * Everything the UI shows, pushed whole on every change.
@@ -41,4 +42,8 @@ version: string,
 /**
  * *Sign in with another device*, while it runs.
  */
-pairing: PairingView | null, };
+pairing: PairingView | null, 
+/**
+ * The person's settings.
+ */
+settings: Settings, };
