@@ -1,12 +1,33 @@
 /// <reference types="vitest/config" />
+import { paraglideVitePlugin } from '@inlang/paraglide-js';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
 // The UI is loaded by Tauri from `ui/dist` (relative paths, so `base: './'`).
 // `npm run dev` serves it on 1420 for `tauri dev` (devUrl http://localhost:1420).
 export default defineConfig({
   base: './',
-  plugins: [svelte()],
+  plugins: [
+    // Compiles messages/*.json into src/paraglide (git-ignored) for `vite` and
+    // `vite build`, with the same options as `npm run i18n` (which vitest's
+    // global setup and `npm run check` run instead).
+    ...(process.env.VITEST
+      ? []
+      : [
+          paraglideVitePlugin({
+            project: here('./project.inlang'),
+            outdir: here('./src/paraglide'),
+            // The locale is src/lib/i18n.svelte.ts's $state (overwriteGetLocale):
+            // no cookie, no URL.
+            strategy: ['globalVariable', 'baseLocale'],
+            emitReadme: false,
+          }),
+        ]),
+    svelte(),
+  ],
   clearScreen: false,
   server: {
     host: '127.0.0.1',
@@ -28,6 +49,7 @@ export default defineConfig({
     environment: 'happy-dom',
     include: ['tests/unit/**/*.test.ts'],
     setupFiles: ['tests/unit/setup.ts'],
+    globalSetup: ['tests/unit/global-setup.mjs'],
     restoreMocks: false,
   },
 });

@@ -1,3 +1,5 @@
+// The UI's language first: it starts in systemLocale() and sets <html lang>.
+import './lib/i18n.svelte';
 import { mount } from 'svelte';
 import App from './App.svelte';
 import './app.css';

@@ -1,6 +1,8 @@
-/** The Home page's status banner as a pure function of the session and the clock. */
+/** The Home page's status banner as a pure function of the session and the clock (in the UI's language). */
 import type { Snapshot } from './bindings/Snapshot';
 import { retryText } from './format';
+import { m } from './i18n.svelte';
+import { disconnectCause } from './reasons';
 
 export type BannerState = 'connected' | 'connecting' | 'reconnecting' | 'offline' | 'down';
 
@@ -15,27 +17,29 @@ export type Banner = {
 /** What the banner says for a session at `now`. */
 export function bannerFor(session: Snapshot, now: number): Banner {
   const { status, netState, retry, lastDisconnect } = session;
-  const why = lastDisconnect?.message ? lastDisconnect.message : null;
+  const why = lastDisconnect ? disconnectCause(lastDisconnect) : null;
   switch (status) {
     case 'connected':
-      return { state: 'connected', headline: 'Connected', detail: null, canRetry: false };
+      return { state: 'connected', headline: m.banner_connected(), detail: null, canRetry: false };
     case 'connecting':
     case 'reconnecting':
       if (netState === 'disconnected') {
         return {
           state: 'offline',
-          headline: 'No network',
+          headline: m.banner_no_network(),
           // Nothing counts down offline: the network's return dials.
-          detail: 'Vestibule reconnects as soon as the network is back.',
+          detail: m.banner_no_network_detail(),
           canRetry: true,
         };
       }
       if (status === 'connecting' && !retry) {
-        return { state: 'connecting', headline: 'Connecting…', detail: null, canRetry: false };
+        return { state: 'connecting', headline: m.banner_connecting(), detail: null, canRetry: false };
       }
       return {
         state: 'reconnecting',
-        headline: retry ? `Connection lost — ${retryText(retry, now)}` : 'Connection lost — reconnecting…',
+        headline: retry
+          ? m.banner_connection_lost_retry({ retry: retryText(retry, now) })
+          : m.banner_connection_lost_reconnecting(),
         detail: why,
         canRetry: true,
       };
@@ -43,6 +47,6 @@ export function bannerFor(session: Snapshot, now: number): Banner {
     case 'signedOut':
     case 'needsToken':
     case 'destroyed':
-      return { state: 'down', headline: 'Not connected', detail: why, canRetry: false };
+      return { state: 'down', headline: m.banner_not_connected(), detail: why, canRetry: false };
   }
 }

@@ -2,6 +2,7 @@
 import type { ClientInfo } from './bindings/ClientInfo';
 import type { Device } from './bindings/Device';
 import type { DeviceType } from './bindings/DeviceType';
+import { m } from './i18n.svelte';
 
 export const DEVICE_TYPES: readonly DeviceType[] = ['PC', 'Mac', 'Android', 'iOS', 'Web'];
 
@@ -15,17 +16,17 @@ export const DEVICE_NAME_MAX = 64;
 export function deviceTypeLabel(type: DeviceType): string {
   switch (type) {
     case 'Android':
-      return 'Android device';
+      return m.device_type_android();
     case 'iOS':
-      return 'iPhone or iPad';
+      return m.device_type_ios();
     case 'PC':
-      return 'PC';
+      return m.device_type_pc();
     case 'Web':
-      return 'Web browser';
+      return m.device_type_web();
     case 'Mac':
-      return 'Mac';
+      return m.device_type_mac();
     case 'Unknown':
-      return 'Other device';
+      return m.device_type_unknown();
   }
 }
 
@@ -36,15 +37,15 @@ export function deviceTypeLabel(type: DeviceType): string {
 export function deviceNoun(type: DeviceType): string | null {
   switch (type) {
     case 'iOS':
-      return 'iPhone';
+      return m.device_noun_ios();
     case 'Android':
-      return 'Android phone';
+      return m.device_noun_android();
     case 'PC':
-      return 'PC';
+      return m.device_noun_pc();
     case 'Mac':
-      return 'Mac';
+      return m.device_noun_mac();
     case 'Web':
-      return 'browser';
+      return m.device_noun_web();
     case 'Unknown':
       return null;
   }
@@ -105,11 +106,9 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 /** Why `name` can't be a device's name, or `null` when it can. */
 export function deviceNameError(name: string): string | null {
   const trimmed = name.trim();
-  if (trimmed.length === 0) return 'Enter a name.';
+  if (trimmed.length === 0) return m.device_name_empty();
   const length = [...trimmed].length;
-  if (length > DEVICE_NAME_MAX) {
-    return `Use at most ${DEVICE_NAME_MAX} characters (this is ${length}).`;
-  }
-  if (CONTROL.test(trimmed)) return "A name can't contain line breaks, tabs or other control characters.";
+  if (length > DEVICE_NAME_MAX) return m.device_name_too_long({ max: DEVICE_NAME_MAX, length });
+  if (CONTROL.test(trimmed)) return m.device_name_control();
   return null;
 }

@@ -1,7 +1,9 @@
 import type { CommandError } from './bindings/CommandError';
 import type { ErrorCode } from './bindings/ErrorCode';
+import { m } from './i18n.svelte';
 
 const CODES: readonly ErrorCode[] = [
+  'required',
   'invalidInput',
   'notFound',
   'notConnected',
@@ -11,40 +13,125 @@ const CODES: readonly ErrorCode[] = [
   'internal',
 ];
 
-/** True for the `{code, message}` a failing command rejects with. */
+/** True for the `CommandError` a failing command rejects with (its code is all that is needed). */
 export function isCommandError(value: unknown): value is CommandError {
   if (typeof value !== 'object' || value === null) return false;
-  const { code, message } = value as Record<string, unknown>;
-  return typeof message === 'string' && CODES.includes(code as ErrorCode);
+  return CODES.includes((value as Record<string, unknown>).code as ErrorCode);
+}
+
+function stringOrNull(value: unknown): string | null {
+  return typeof value === 'string' && value !== '' ? value : null;
+}
+
+function numberOrNull(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
 }
 
 /**
  * Turns anything a command can reject with into a `CommandError`.
  *
- * Commands reject with `{code, message}`; Tauri itself rejects with a plain
- * string (for example when a command is missing from the capability file),
- * which becomes `internal`.
+ * Commands reject with a `CommandError` (kept, its missing fields `null`);
+ * Tauri itself rejects with a plain string (for example when a command is
+ * missing from the capability file) and code may throw an `Error`: both
+ * become `internal`, their text kept as the `detail` (for logs, never shown).
  */
 export function toCommandError(value: unknown): CommandError {
-  if (isCommandError(value)) return value;
-  if (value instanceof Error) return { code: 'internal', message: value.message };
-  if (typeof value === 'string') return { code: 'internal', message: value };
-  return { code: 'internal', message: 'Something went wrong.' };
+  if (isCommandError(value)) {
+    const raw = value as unknown as Record<string, unknown>;
+    const detail = typeof raw.detail === 'string' ? raw.detail : typeof raw.message === 'string' ? raw.message : '';
+    return {
+      code: value.code,
+      field: stringOrNull(raw.field),
+      serverCode: numberOrNull(raw.serverCode),
+      retryAfterMs: numberOrNull(raw.retryAfterMs),
+      detail,
+    };
+  }
+  const detail = value instanceof Error ? value.message : typeof value === 'string' ? value : String(value);
+  return { code: 'internal', field: null, serverCode: null, retryAfterMs: null, detail };
 }
 
-/** A sentence for people, chosen by code (never by parsing the message). */
-export function errorText(error: CommandError): string {
-  const message = error.message.trim();
-  switch (error.code) {
-    case 'notConnected':
-      return `Not connected right now — try again once the connection is back.${message ? ` (${message})` : ''}`;
-    case 'storage':
-      return `Vestibule could not save its settings: ${message}`;
-    case 'notFound':
-      return `That account is no longer here. ${message}`.trim();
-    case 'internal':
-      return `Something went wrong inside Vestibule: ${message}`;
+/** What an error is about, for the sentences that depend on it (a pairing code's 404 is "no such code"). */
+export type ErrorSubject = 'pairingCode';
+
+function requiredText(field: string | null): string {
+  switch (field) {
+    case 'server':
+      return m.error_required_server();
+    case 'appKey':
+      return m.error_required_app_key();
+    case 'account':
+      return m.error_required_account();
+    case 'token':
+      return m.error_required_token();
     default:
-      return message || 'Something went wrong.';
+      return m.error_required();
+  }
+}
+
+function invalidText(field: string | null): string {
+  switch (field) {
+    case 'server':
+      return m.error_invalid_server();
+    case 'proxy':
+      return m.error_invalid_proxy();
+    case 'deviceName':
+      return m.error_invalid_device_name();
+    case 'code':
+      return m.error_invalid_code();
+    default:
+      return m.error_invalid();
+  }
+}
+
+function rejectedText(error: CommandError, subject: ErrorSubject | undefined): string {
+  const code = error.serverCode;
+  switch (code) {
+    case 302:
+      return m.error_rejected_302();
+    case 403:
+      return m.error_rejected_403();
+    case 404:
+      return subject === 'pairingCode' ? m.error_rejected_404_code() : m.error_rejected_404();
+    case 408:
+      return m.error_rejected_408();
+    case 410:
+      return subject === 'pairingCode' ? m.error_rejected_410_code() : m.error_rejected_410();
+    case 416:
+    case 429:
+      return error.retryAfterMs !== null && error.retryAfterMs > 0
+        ? m.error_rejected_429_wait({ seconds: Math.max(1, Math.ceil(error.retryAfterMs / 1000)) })
+        : m.error_rejected_429();
+    case 417:
+      return m.error_rejected_417();
+    case null:
+      return m.error_rejected_no_code();
+    default:
+      return m.error_rejected({ code });
+  }
+}
+
+/**
+ * A sentence for people in the UI's language, chosen from the error's code,
+ * field and server code — never from its `detail`, which is for logs only.
+ */
+export function errorText(error: CommandError, subject?: ErrorSubject): string {
+  switch (error.code) {
+    case 'required':
+      return requiredText(error.field);
+    case 'invalidInput':
+      return invalidText(error.field);
+    case 'notFound':
+      return m.error_not_found();
+    case 'notConnected':
+      return m.error_not_connected();
+    case 'rejected':
+      return rejectedText(error, subject);
+    case 'storage':
+      return m.error_storage();
+    case 'demo':
+      return m.error_demo();
+    case 'internal':
+      return m.error_internal();
   }
 }

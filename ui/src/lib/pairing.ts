@@ -1,9 +1,10 @@
 /**
- * Pairing for people, all pure (`now` is an argument): *Sign in with another
- * device* (this app shows a code) and *Link a new device* (this app approves
- * another one's code).
+ * Pairing for people, all pure (`now` is an argument; the locale defaults to
+ * the UI's): *Sign in with another device* (this app shows a code) and
+ * *Link a new device* (this app approves another one's code).
  */
-import { clockTime, secondsUntil } from './format';
+import { clockTime, secondsAgo, secondsUntil } from './format';
+import { intlLocale, locale as currentLocale, m, type Locale } from './i18n.svelte';
 
 /** Symbols in a code (`ABCD-EFGH`), as the gateway counts them. */
 export const PAIR_CODE_LENGTH = 8;
@@ -15,9 +16,9 @@ export function countdown(seconds: number): string {
 }
 
 /** "Valid for 1:42", or that a new code is on its way once this one ran out. */
-export function validityText(expiresAt: number, now: number): string {
+export function validityText(expiresAt: number, now: number, locale: Locale = currentLocale()): string {
   const left = secondsUntil(expiresAt, now);
-  return left > 0 ? `Valid for ${countdown(left)}` : 'Expired — getting a new code…';
+  return left > 0 ? m.pair_valid_for({ time: countdown(left) }, { locale }) : m.pair_expired_renewing({}, { locale });
 }
 
 /**
@@ -26,26 +27,17 @@ export function validityText(expiresAt: number, now: number): string {
  * an empty field or a wrong number of symbols is caught here; the gateway
  * answers everything else ("no such code", ...).
  */
-export function pairCodeProblem(input: string): string | null {
+export function pairCodeProblem(input: string, locale: Locale = currentLocale()): string | null {
   const symbols = input.replace(/[\s\-\u2010-\u2015]/g, '');
-  if (symbols.length === 0) return 'Enter the code the new device shows.';
-  if ([...symbols].length !== PAIR_CODE_LENGTH) {
-    return `A code has ${PAIR_CODE_LENGTH} letters and digits, like ABCD-EFGH.`;
-  }
+  if (symbols.length === 0) return m.pair_code_empty({}, { locale });
+  if ([...symbols].length !== PAIR_CODE_LENGTH) return m.pair_code_length({ length: PAIR_CODE_LENGTH }, { locale });
   return null;
 }
 
-/** "12 s", "1 min 05 s": a short wait, in words. */
-export function shortDuration(seconds: number): string {
-  const s = Math.max(0, Math.floor(seconds));
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  if (m >= 60) return `${Math.floor(m / 60)} h ${m % 60} min`;
-  return `${m} min ${String(s % 60).padStart(2, '0')} s`;
-}
-
-/** "asked at 14:02 (12 s ago)". */
-export function askedText(requestedAt: number, now: number): string {
-  const ago = Math.max(0, Math.floor((now - requestedAt) / 1000));
-  return `asked at ${clockTime(requestedAt)} (${shortDuration(ago)} ago)`;
+/** "asked at 14:02 (12 seconds ago)". */
+export function askedText(requestedAt: number, now: number, locale: Locale = currentLocale()): string {
+  return m.pair_asked_at(
+    { time: clockTime(requestedAt, intlLocale(locale)), ago: secondsAgo(requestedAt, now, locale) },
+    { locale },
+  );
 }

@@ -1,7 +1,8 @@
 /**
  * Why the person is looking at the Login page: one sentence per way a
  * connection can end, chosen from the typed `DisconnectInfo` (never by
- * parsing the gateway's message).
+ * parsing the gateway's message), in the UI's language. The gateway's own
+ * words show only while the UI is in English (`backendWords`).
  */
 import type { AccountView } from './bindings/AccountView';
 import type { DisconnectInfo } from './bindings/DisconnectInfo';
@@ -9,7 +10,8 @@ import type { KickedBy } from './bindings/KickedBy';
 import type { SessionEnd } from './bindings/SessionEnd';
 import type { Status } from './bindings/Status';
 import { deviceNoun, deviceTypeLabel } from './devices';
-import { capitalize, onDayAtTime, relativeTime, whenText } from './format';
+import { onDayAtTime, relativeTime, whenText } from './format';
+import { backendWords, m } from './i18n.svelte';
 
 export type NoticeTone = 'error' | 'warning' | 'info';
 
@@ -37,20 +39,50 @@ export type NoticeContext = {
   deviceId?: string;
 };
 
-function byDevice(by: KickedBy): string {
-  return `your ${deviceTypeLabel(by.type)} (${by.os}, IP ${by.ip})`;
+/** The parts of a sentence naming the device that did it: "Android device", its OS and IP. */
+function byParts(by: KickedBy): { device: string; os: string; ip: string } {
+  return { device: deviceTypeLabel(by.type), os: by.os, ip: by.ip };
 }
 
-/** "14:02, 3 min ago" */
+/** "14:02, 3 minutes ago" */
 function when(at: number, now: number): string {
-  return `${whenText(at, now)}, ${relativeTime(at, now)}`;
+  return m.time_when_ago({ time: whenText(at, now), ago: relativeTime(at, now) });
 }
 
 /** "your iPhone (iOS 17.5, 203.0.113.24)", or "another of your devices (…)". */
 function yourDevice(by: KickedBy): string {
   const noun = deviceNoun(by.type);
-  const details = [by.os, by.ip].filter((part) => part.trim()).join(', ');
-  return `${noun ? `your ${noun}` : 'another of your devices'}${details ? ` (${details})` : ''}`;
+  const who = noun ? m.notice_your_device({ device: noun }) : m.notice_another_of_your_devices();
+  const details = [by.os, by.ip].filter((part) => part.trim()).join(m.list_separator());
+  return details ? m.notice_who_with_details({ who, details }) : who;
+}
+
+/**
+ * What ended a connection, in a few words: the backend's own words while
+ * the UI is in English, otherwise (or when it gave none) from its kind.
+ */
+export function disconnectCause(info: DisconnectInfo): string {
+  const words = backendWords(info.message);
+  if (words) return words;
+  const { reason } = info;
+  switch (reason.kind) {
+    case 'lost':
+      return m.cause_lost();
+    case 'timeout':
+      return m.cause_timeout();
+    case 'noNetwork':
+      return m.cause_no_network();
+    case 'rejected':
+      return m.cause_rejected({ code: reason.code });
+    case 'kicked':
+      return m.cause_kicked();
+    case 'replaced':
+      return m.cause_replaced();
+    case 'loggedOut':
+      return m.cause_logged_out();
+    case 'destroyed':
+      return m.cause_destroyed();
+  }
 }
 
 /**
@@ -59,7 +91,7 @@ function yourDevice(by: KickedBy): string {
  */
 export function sessionEndNotice(info: DisconnectInfo, ended: SessionEnd, ctx: NoticeContext): Notice {
   const by = ended.by ?? info.by;
-  const t = onDayAtTime(ended.at, ctx.now);
+  const time = onDayAtTime(ended.at, ctx.now);
   const notice = (tone: NoticeTone, title: string, detail: string, who: KickedBy | null = null): Notice => ({
     tone,
     title,
@@ -72,57 +104,50 @@ export function sessionEndNotice(info: DisconnectInfo, ended: SessionEnd, ctx: N
     case 'byDevice':
       return notice(
         'error',
-        'Signed out by another of your devices',
+        m.notice_by_device_title(),
         by
-          ? `Signed out by ${yourDevice(by)} ${t}. If that wasn't you, change your token.`
-          : `Another of your devices signed this one out ${t}. If that wasn't you, change your token.`,
+          ? m.notice_ended_by_device({ who: yourDevice(by), time })
+          : m.notice_ended_by_device_unknown({ time }),
         by,
       );
     case 'admin':
-      return notice('error', 'Signed out by the administrator', `Signed out by the server administrator ${t}.`);
+      return notice('error', m.notice_admin_title(), m.notice_ended_admin({ time }));
     case 'banned':
-      return notice('error', 'This account is banned', `This account was banned ${t}. Contact your administrator.`);
+      return notice('error', m.notice_banned_title(), m.notice_ended_banned({ time }));
     case 'loggedOut':
-      return notice('info', 'You logged out', `You logged out of this account on this device ${t}.`);
+      return notice('info', m.notice_logged_out_title(), m.notice_ended_logged_out({ time }));
     case 'idle':
-      return notice(
-        'warning',
-        'Signed out for inactivity',
-        `This device was signed out after a long time without use ${t}. Sign in again to continue.`,
-      );
+      return notice('warning', m.notice_idle_title(), m.notice_ended_idle({ time }));
     case 'tokenExpired':
-      return notice('warning', 'Your sign-in expired', `Your sign-in expired ${t}. Sign in again to continue.`);
+      return notice('warning', m.notice_sign_in_expired_title(), m.notice_ended_token_expired({ time }));
     case 'signedInAgain':
       return notice(
         'warning',
-        'Signed in again',
+        m.notice_signed_in_again_title(),
         by
-          ? `This device signed in again ${t} from ${by.os} at IP ${by.ip} (another copy of Vestibule?), which ended the sign-in this app remembered. If that wasn't you, change your token.`
-          : `This device signed in again ${t} (another copy of Vestibule?), which ended the sign-in this app remembered.`,
+          ? m.notice_ended_signed_in_again_from({ time, os: by.os, ip: by.ip })
+          : m.notice_ended_signed_in_again({ time }),
         by,
       );
     case 'loginElsewhere':
       return notice(
         'error',
-        'Signed in on another device',
+        m.notice_login_elsewhere_title(),
         by
-          ? `Your account signed in on ${yourDevice(by)} ${t}, which signed this device out. The app allows one device of this kind at a time.`
-          : `Your account signed in on another device of the same kind ${t}, which signed this one out. The app allows one device of this kind at a time.`,
+          ? m.notice_ended_login_elsewhere({ who: yourDevice(by), time })
+          : m.notice_ended_login_elsewhere_unknown({ time }),
         by,
       );
     case 'instanceLimit':
+      return notice('error', m.notice_too_many_devices_title(), m.notice_ended_instance_limit({ time }), by);
+    case 'unknown': {
+      const words = backendWords(info.message);
       return notice(
         'error',
-        'Too many devices',
-        `Your account was signed in on more devices than it may be, so this one, the oldest, was signed out ${t}.`,
-        by,
+        m.notice_by_server_title(),
+        words ? m.notice_ended_unknown_words({ time, message: words }) : m.notice_ended_unknown({ time }),
       );
-    case 'unknown':
-      return notice(
-        'error',
-        'Signed out by the server',
-        `The server signed this device out ${t}${info.message ? `: ${info.message}` : ''}.`,
-      );
+    }
   }
 }
 
@@ -131,7 +156,8 @@ export function disconnectNotice(info: DisconnectInfo, ctx: NoticeContext): Noti
   const { reason, at, code } = info;
   // The session had ended while the app was closed: say how, by whom, when.
   if (info.ended) return sessionEndNotice(info, info.ended, ctx);
-  const t = when(at, ctx.now);
+  const time = when(at, ctx.now);
+  const words = backendWords(info.message);
   const notice = (tone: NoticeTone, title: string, detail: string, by: KickedBy | null = null): Notice => ({
     tone,
     title,
@@ -143,20 +169,12 @@ export function disconnectNotice(info: DisconnectInfo, ctx: NoticeContext): Noti
 
   // The server lost this device's session (421): nothing was revoked.
   if (reason.kind === 'rejected' && reason.code === UNKNOWN_SESSION) {
-    return notice(
-      'warning',
-      'Sign in again',
-      `The server no longer knows this device's sign-in (${UNKNOWN_SESSION}); it may have been reset. Sign in again to continue.`,
-    );
+    return notice('warning', m.notice_sign_in_again_title(), m.notice_unknown_session({ code: UNKNOWN_SESSION }));
   }
 
   // An expired token is not a kick: say so whatever the gateway called it.
   if (ctx.status === 'needsToken' || (reason.kind === 'kicked' && reason.reason === 'tokenExpired')) {
-    return notice(
-      'warning',
-      'Your session expired',
-      `Your sign-in token expired (${t}). Enter a new token to continue.`,
-    );
+    return notice('warning', m.notice_session_expired_title(), m.notice_token_expired({ time }));
   }
 
   switch (reason.kind) {
@@ -165,10 +183,10 @@ export function disconnectNotice(info: DisconnectInfo, ctx: NoticeContext): Noti
         case 'byDevice':
           return notice(
             'error',
-            'Signed out by another of your devices',
+            m.notice_by_device_title(),
             info.by
-              ? `${capitalize(byDevice(info.by))} signed this device out (${t}). If that wasn't you, change your token.`
-              : `Another of your devices signed this one out (${t}). If that wasn't you, change your token.`,
+              ? m.notice_kicked_by_device({ ...byParts(info.by), time })
+              : m.notice_kicked_by_device_unknown({ time }),
             info.by,
           );
         case 'loginElsewhere':
@@ -177,34 +195,25 @@ export function disconnectNotice(info: DisconnectInfo, ctx: NoticeContext): Noti
           if (info.by && ctx.deviceId && info.by.deviceId === ctx.deviceId) {
             return notice(
               'error',
-              'Someone signed in as this device',
-              `A new sign-in with this device's id, from ${info.by.os} at IP ${info.by.ip}, took over from this app (${t}). If that wasn't you, change your token.`,
+              m.notice_same_device_title(),
+              m.notice_kicked_same_device({ os: info.by.os, ip: info.by.ip, time }),
               info.by,
             );
           }
           return notice(
             'error',
-            'Signed in on another device',
+            m.notice_login_elsewhere_title(),
             info.by
-              ? `Your account signed in on ${byDevice(info.by)}, which took over from this device (${t}). The app allows one device of this kind at a time.`
-              : `Your account signed in on another device of the same kind, which took over from this one (${t}). The app allows one device of this kind at a time.`,
+              ? m.notice_kicked_login_elsewhere({ ...byParts(info.by), time })
+              : m.notice_kicked_login_elsewhere_unknown({ time }),
             info.by,
           );
         case 'instanceLimit':
-          return notice(
-            'error',
-            'Too many sessions',
-            `Your account reached its limit of sessions at once, and this one was the oldest, so it was closed (${t}).`,
-            info.by,
-          );
+          return notice('error', m.notice_too_many_sessions_title(), m.notice_kicked_instance_limit({ time }), info.by);
         case 'admin':
-          return notice('error', 'Signed out by the administrator', `An administrator ended this session (${t}).`);
+          return notice('error', m.notice_admin_title(), m.notice_kicked_admin({ time }));
         case 'banned':
-          return notice(
-            'error',
-            'This account is banned',
-            `The server banned this account and ended the session (${t}). Contact your administrator.`,
-          );
+          return notice('error', m.notice_banned_title(), m.notice_kicked_banned({ time }));
         case 'tokenExpired':
           // Handled above; kept for exhaustiveness.
           return null;
@@ -212,90 +221,58 @@ export function disconnectNotice(info: DisconnectInfo, ctx: NoticeContext): Noti
           // A newer server's reason: still a sign-out, with the server's own words.
           return notice(
             'error',
-            'Signed out by the server',
-            `The server ended this session (${t})${info.message ? `: ${info.message}` : ''}.`,
+            m.notice_by_server_title(),
+            words ? m.notice_kicked_unknown_words({ time, message: words }) : m.notice_kicked_unknown({ time }),
           );
       }
       return null;
     case 'rejected':
       switch (reason.code) {
         case 302:
-          return notice(
-            'error',
-            'Wrong account or token',
-            'The server did not accept this account and token (302). Check both and try again.',
-          );
+          return notice('error', m.notice_rejected_302_title(), m.notice_rejected_302({ code: 302 }));
         case 403:
-          return notice(
-            'error',
-            'This account is banned',
-            'The server refused to let this account log in (403). Contact your administrator.',
-          );
+          return notice('error', m.notice_banned_title(), m.notice_rejected_403({ code: 403 }));
         case 404:
-          return notice(
-            'error',
-            'Unknown app key',
-            `The server doesn't know the app key “${ctx.appKey}” (404). Check the app key and the server address.`,
-          );
+          return notice('error', m.notice_rejected_404_title(), m.notice_rejected_404({ code: 404, appKey: ctx.appKey }));
         case 414:
-          return notice(
-            'error',
-            'The login request was invalid',
-            'The server rejected the login as malformed (414). This is a bug in Vestibule: please export diagnostics and report it.',
-          );
+          return notice('error', m.notice_rejected_414_title(), m.notice_rejected_414({ code: 414 }));
         case 417:
-          return notice(
-            'error',
-            'Already signed in on another device',
-            "The app's device policy refuses a second login while another device of this kind is signed in (417). Sign that device out first, then log in again.",
-          );
+          return notice('error', m.notice_rejected_417_title(), m.notice_rejected_417({ code: 417 }));
         case 419:
-          return notice(
-            'error',
-            'Too many devices',
-            'Your account is signed in on as many devices as it may be (419). Sign one of them out, then log in again.',
-          );
+          return notice('error', m.notice_too_many_devices_title(), m.notice_rejected_419({ code: 419 }));
         case 420:
           // A session ended while the app was closed, from a server that didn't say how.
           return notice(
             'error',
-            'Signed out',
-            `This device's sign-in had been ended (420)${info.message ? `: ${info.message}` : ''}. Sign in again to continue.`,
+            m.notice_rejected_420_title(),
+            words
+              ? m.notice_rejected_420_words({ code: 420, message: words })
+              : m.notice_rejected_420({ code: 420 }),
           );
         case 422:
-          return notice(
-            'error',
-            'Account disabled',
-            'This account has been disabled (422). Contact your administrator.',
-          );
+          return notice('error', m.notice_rejected_422_title(), m.notice_rejected_422({ code: 422 }));
         default:
           return notice(
             'error',
-            'Login refused',
-            `The server refused the login (${reason.code})${info.message ? `: ${info.message}` : '.'}`,
+            m.notice_rejected_title(),
+            words
+              ? m.notice_rejected_words({ code: reason.code, message: words })
+              : m.notice_rejected({ code: reason.code }),
           );
       }
     case 'replaced':
-      return notice(
-        'warning',
-        'Signed in again somewhere else',
-        `This device started a new session elsewhere (another copy of the app?), which replaced this one (${t}).`,
-      );
+      return notice('warning', m.notice_replaced_title(), m.notice_replaced({ time }));
     case 'loggedOut':
-      return notice('info', 'You logged out', `You logged out of this account (${t}).`);
+      return notice('info', m.notice_logged_out_title(), m.notice_logged_out({ time }));
     case 'lost':
     case 'timeout':
       return notice(
         'warning',
-        'Disconnected',
-        `The connection ended (${t})${info.message ? `: ${info.message}` : '.'}`,
+        m.notice_disconnected_title(),
+        words ? m.notice_disconnected_words({ time, message: words }) : m.notice_disconnected({ time }),
       );
     case 'noNetwork':
-      return notice(
-        'warning',
-        'No network',
-        `This computer lost its network (${t}). Vestibule reconnects as soon as it is back.`,
-      );
+      return notice('warning', m.notice_no_network_title(), m.notice_no_network({ time }));
     case 'destroyed':
       return null;
   }
@@ -311,8 +288,8 @@ export function signedOutNotice(account: AccountView | null, now: number, device
     return status === 'needsToken'
       ? {
           tone: 'warning',
-          title: 'Your session expired',
-          detail: 'Enter a new token to continue.',
+          title: m.notice_session_expired_title(),
+          detail: m.notice_enter_new_token(),
           by: null,
           at: now,
           code: null,

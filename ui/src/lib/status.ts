@@ -1,5 +1,6 @@
 /** Connection states for people: a word and a colour for each. */
 import type { Snapshot } from './bindings/Snapshot';
+import { m } from './i18n.svelte';
 
 export type Tone = 'ok' | 'busy' | 'offline' | 'error' | 'idle';
 
@@ -24,19 +25,19 @@ export function statusTone(session: Pick<Snapshot, 'status' | 'netState'>): Tone
 export function statusLabel(session: Pick<Snapshot, 'status' | 'netState'>): string {
   switch (session.status) {
     case 'connected':
-      return 'Connected';
+      return m.status_connected();
     case 'connecting':
-      return session.netState === 'disconnected' ? 'No network' : 'Connecting';
+      return session.netState === 'disconnected' ? m.status_no_network() : m.status_connecting();
     case 'reconnecting':
-      return session.netState === 'disconnected' ? 'No network' : 'Reconnecting';
+      return session.netState === 'disconnected' ? m.status_no_network() : m.status_reconnecting();
     case 'signedOut':
-      return 'Signed out';
+      return m.status_signed_out();
     case 'needsToken':
-      return 'Session expired';
+      return m.status_session_expired();
     case 'idle':
-      return 'Not connected';
+      return m.status_not_connected();
     case 'destroyed':
-      return 'Closed';
+      return m.status_closed();
   }
 }
 

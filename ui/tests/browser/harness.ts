@@ -65,7 +65,13 @@ mockIPC(
     if (cmd in DEFAULTS) return DEFAULTS[cmd];
     // Unless scripted: a Mac that asked a moment before it is looked up.
     if (cmd === 'lookup_pair') return pairRequester();
-    return Promise.reject({ code: 'internal', message: `unmocked command ${cmd}` });
+    return Promise.reject({
+      code: 'internal',
+      field: null,
+      serverCode: null,
+      retryAfterMs: null,
+      detail: `unmocked command ${cmd}`,
+    });
   },
   { shouldMockEvents: true },
 );

@@ -2,6 +2,7 @@
 // the shared fixtures.
 import {
   account,
+  commandError,
   connectedAccount,
   device,
   devicesWithOffline,
@@ -117,7 +118,7 @@ export function scenarioViews(now) {
     /** Sign in with another device stopped. */
     pairingFailed: view({
       pairing: pairing(
-        { kind: 'failed', message: "can't reach the server: connection refused (os error 111)" },
+        { kind: 'failed', error: commandError('rejected', { serverCode: 408, detail: "can't reach the server: connection refused (os error 111)" }) },
         { remember: true },
       ),
     }),

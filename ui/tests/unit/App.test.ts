@@ -120,13 +120,17 @@ describe('App', () => {
     push(viewWith(connectedAccount()));
     expect(await screen.findByTestId('home-page')).toBeInTheDocument();
     await user.click(screen.getByRole('button', { name: 'Connection log' }));
-    expect(await screen.findByTestId('timeline-error')).toHaveTextContent('not allowed by ACL');
+    const error = await screen.findByTestId('timeline-error');
+    expect(error).toHaveTextContent('The connection log is not available: Something went wrong inside Vestibule.');
+    expect(error).not.toHaveTextContent('ACL');
   });
 
   it('says so when subscribing fails', async () => {
     mocked.subscribe.mockRejectedValueOnce('Command subscribe not allowed by ACL');
     render(App);
-    expect(await screen.findByRole('alert')).toHaveTextContent('not allowed by ACL');
+    const alert = await screen.findByRole('alert');
+    expect(alert).toHaveTextContent('Vestibule could not start: Something went wrong inside Vestibule.');
+    expect(alert).not.toHaveTextContent('ACL');
   });
 
   it('Sign in with another device: the code shows until approval, then the new account connects and Home shows', async () => {

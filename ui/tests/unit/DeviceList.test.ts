@@ -300,14 +300,20 @@ describe('DeviceList rename', () => {
 
   it('shows a refusal in the feedback area and keeps the field open', async () => {
     const user = userEvent.setup();
-    mocked.renameDevice.mockRejectedValueOnce({ code: 'invalidInput', message: 'that name is taken' });
+    mocked.renameDevice.mockRejectedValueOnce({
+      code: 'invalidInput',
+      field: 'deviceName',
+      serverCode: null,
+      retryAfterMs: null,
+      detail: 'that name is taken',
+    });
     renderList();
     await user.click(screen.getByTestId('rename-mac-9d04'));
     const input = screen.getByTestId('rename-input');
     await user.clear(input);
     await user.type(input, 'Laptop{Enter}');
     const feedback = await screen.findByTestId('devices-feedback');
-    expect(feedback).toHaveTextContent('that name is taken');
+    expect(feedback).toHaveTextContent("That name can't be used for a device.");
     expect(feedback).toHaveAttribute('role', 'alert');
     expect(screen.getByTestId('rename-input')).toHaveValue('Laptop');
     expect(within(row('mac-9d04')).queryByTestId('device-name')).toBeNull();

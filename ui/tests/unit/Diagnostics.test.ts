@@ -48,10 +48,18 @@ describe('Diagnostics', () => {
 
   it('shows a failed export', async () => {
     const user = userEvent.setup();
-    mocked.exportDiagnostics.mockRejectedValueOnce({ code: 'storage', message: 'disk full' });
+    mocked.exportDiagnostics.mockRejectedValueOnce({
+      code: 'storage',
+      field: null,
+      serverCode: null,
+      retryAfterMs: null,
+      detail: 'disk full',
+    });
     await renderDiagnostics();
     await user.click(screen.getByRole('button', { name: 'Export…' }));
-    expect(await screen.findByTestId('export-error')).toHaveTextContent('disk full');
+    const error = await screen.findByTestId('export-error');
+    expect(error).toHaveTextContent('Vestibule could not save its settings.');
+    expect(error).not.toHaveTextContent('disk full');
   });
 
   it('copies the JSON of the account with its timeline, without any token field', async () => {

@@ -6,6 +6,7 @@ import Home from '../../src/lib/components/Home.svelte';
 import { clockTime } from '../../src/lib/format';
 import {
   account,
+  commandError,
   connectedAccount,
   loginInfo,
   pairRequester,
@@ -67,7 +68,7 @@ describe('Home session and devices', () => {
     expect(within(info).getByTestId('session-connection')).toHaveTextContent('c-desk-1');
     expect(within(info).getByTestId('session-last-device')).toHaveTextContent('phone-77aa');
     expect(within(info).getByTestId('session-custom-tag')).toHaveTextContent('desktop');
-    expect(within(info).getByTestId('session-login-time')).toHaveTextContent('40 min ago');
+    expect(within(info).getByTestId('session-login-time')).toHaveTextContent('40 minutes ago');
   });
 
   it('lists the devices with this one first and marked', () => {
@@ -139,7 +140,7 @@ describe('Home session and devices', () => {
 
   it('shows a failed kick', async () => {
     const user = userEvent.setup();
-    mocked.kick.mockRejectedValueOnce({ code: 'notConnected', message: 'the session is reconnecting' });
+    mocked.kick.mockRejectedValueOnce(commandError('notConnected', { detail: 'the session is reconnecting' }));
     renderHome();
     await user.click(screen.getByTestId('kick-phone-77aa'));
     await user.click(within(screen.getByRole('alertdialog')).getByRole('button', { name: 'Sign out' }));
@@ -217,7 +218,7 @@ describe('Home: Link a new device', () => {
     expect(requester).toHaveTextContent('macOS 14.5');
     expect(requester).toHaveTextContent('203.0.113.57');
     expect(requester).toHaveTextContent('vestibule-desktop 0.1.0');
-    expect(requester).toHaveTextContent(`asked at ${clockTime(asked.requestedAt)} (12 s ago)`);
+    expect(requester).toHaveTextContent(`asked at ${clockTime(asked.requestedAt)} (12 seconds ago)`);
     expect(requester.querySelector('svg[data-type="Mac"]')).not.toBeNull();
     expect(dialog).toHaveTextContent(
       'Only approve a device that is yours and in front of you. Anyone you approve can use your account.',
@@ -226,7 +227,7 @@ describe('Home: Link a new device', () => {
     expect(within(dialog).getByTestId('link-cancel')).toHaveFocus();
     expect(mocked.approvePair).not.toHaveBeenCalled();
     await vi.advanceTimersByTimeAsync(3000);
-    expect(requester).toHaveTextContent('(15 s ago)');
+    expect(requester).toHaveTextContent('(15 seconds ago)');
 
     await user.click(within(dialog).getByTestId('link-approve'));
     expect(mocked.approvePair).toHaveBeenCalledWith(shown.id, 'abcd efgh');
@@ -246,14 +247,15 @@ describe('Home: Link a new device', () => {
 
   it("shows the gateway's refusal; the code can be fixed and looked up again", async () => {
     const { user, dialog, input, shown } = await openLink();
-    mocked.lookupPair.mockRejectedValueOnce({ code: 'rejected', message: 'no such code' });
+    mocked.lookupPair.mockRejectedValueOnce(commandError('rejected', { serverCode: 404, detail: 'no such code' }));
     await user.type(input, 'ABCD-EFGJ');
     await user.click(within(dialog).getByTestId('link-lookup'));
     const error = within(dialog).getByTestId('link-error');
-    expect(error).toHaveTextContent('no such code');
+    const noSuchCode = 'There is no such code. Check it, or ask the new device for a new one.';
+    expect(error).toHaveTextContent(noSuchCode);
     expect(error).toHaveAttribute('role', 'alert');
     expect(input).toHaveAttribute('aria-invalid', 'true');
-    expect(input).toHaveAccessibleDescription('no such code');
+    expect(input).toHaveAccessibleDescription(noSuchCode);
     expect(input).toHaveValue('ABCD-EFGJ');
     expect(input).toHaveFocus();
     expect(screen.queryByTestId('link-requester')).toBeNull();
@@ -266,14 +268,14 @@ describe('Home: Link a new device', () => {
     expect(within(dialog).getByTestId('link-requester')).toBeInTheDocument();
   });
 
-  it('a refused approval goes back to the code, in the gateway words', async () => {
+  it('a refused approval goes back to the code, said from its result code', async () => {
     const { user, dialog, input } = await openLink();
-    mocked.approvePair.mockRejectedValueOnce({ code: 'rejected', message: 'this code has expired; ask for a new one' });
+    mocked.approvePair.mockRejectedValueOnce(commandError('rejected', { serverCode: 410 }));
     await user.type(input, 'ABCD-EFGH');
     await user.click(within(dialog).getByTestId('link-lookup'));
     await user.click(within(dialog).getByTestId('link-approve'));
     expect(screen.getByTestId('link-dialog')).toBeInTheDocument();
-    expect(within(dialog).getByTestId('link-error')).toHaveTextContent('this code has expired; ask for a new one');
+    expect(within(dialog).getByTestId('link-error')).toHaveTextContent('This code has expired; ask for a new one.');
     expect(within(dialog).getByTestId('link-code-input')).toHaveValue('ABCD-EFGH');
     expect(screen.queryByTestId('link-done')).toBeNull();
   });

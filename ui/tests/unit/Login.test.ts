@@ -6,6 +6,7 @@ import Login from '../../src/lib/components/Login.svelte';
 import { clockTime, onDayAtTime } from '../../src/lib/format';
 import {
   account,
+  commandError,
   connectedAccount,
   disconnect,
   kickedAccount,
@@ -100,14 +101,16 @@ describe('Login', () => {
     expect(screen.getByLabelText('Token')).toHaveFocus();
   });
 
-  it('shows a CommandError inline', async () => {
+  it('shows a CommandError inline, said from its code and field, never its detail', async () => {
     const user = userEvent.setup();
-    mocked.login.mockRejectedValueOnce({ code: 'invalidInput', message: 'token is required' });
+    mocked.login.mockRejectedValueOnce(commandError('invalidInput', { field: 'server', detail: 'relative URL without a base' }));
     render(Login, { view: view() });
     await user.type(screen.getByLabelText('Account'), 'alice');
     await user.type(screen.getByLabelText('Token'), 'x');
     await user.click(screen.getByRole('button', { name: 'Sign in' }));
-    expect(await screen.findByTestId('login-error')).toHaveTextContent('token is required');
+    const error = await screen.findByTestId('login-error');
+    expect(error).toHaveTextContent('The server address is not valid.');
+    expect(error).not.toHaveTextContent('relative URL');
   });
 
   it('disables remember-me and shows why when there is no keychain', async () => {
@@ -140,7 +143,7 @@ describe('Login', () => {
     expect(by).toHaveTextContent('Android device');
     expect(by).toHaveTextContent('Android 14');
     expect(by).toHaveTextContent('198.51.100.7');
-    expect(by).toHaveTextContent('2 min ago');
+    expect(by).toHaveTextContent('2 minutes ago');
   });
 
   it('phrases an expired token as an expiry', () => {
@@ -307,10 +310,10 @@ describe('Login: Sign in with another device', () => {
 
   it('shows a refused start under the button', async () => {
     const user = userEvent.setup();
-    mocked.startPairing.mockRejectedValueOnce({ code: 'invalidInput', message: 'appKey is required' });
+    mocked.startPairing.mockRejectedValueOnce(commandError('required', { field: 'appKey', detail: 'appKey is required' }));
     render(Login, { view: view() });
     await user.click(screen.getByTestId('pair-start'));
-    expect(await screen.findByTestId('pair-start-error')).toHaveTextContent('appKey is required');
+    expect(await screen.findByTestId('pair-start-error')).toHaveTextContent('Enter the app key.');
     expect(screen.getByTestId('pair-start')).toBeEnabled();
   });
 
@@ -363,11 +366,12 @@ describe('Login: Sign in with another device', () => {
   it('failed: says why; Try again asks again with the same server, app and Remember me', async () => {
     const user = userEvent.setup();
     const failed = pairing(
-      { kind: 'failed', message: "can't reach the server: connection refused" },
+      { kind: 'failed', error: commandError('rejected', { serverCode: 408, detail: 'pairing request timed out' }) },
       { url: 'wss://b.example/v1/ws', appKey: 'k2', remember: true },
     );
     render(Login, { view: view({ pairing: failed }) });
-    expect(screen.getByTestId('pair-error')).toHaveTextContent("can't reach the server: connection refused");
+    expect(screen.getByTestId('pair-error')).toHaveTextContent('The server did not answer in time. Try again.');
+    expect(screen.getByTestId('pair-error')).not.toHaveTextContent('timed out');
     expect(screen.queryByTestId('pair-code')).toBeNull();
     await user.click(screen.getByTestId('pair-retry'));
     expect(mocked.startPairing).toHaveBeenCalledWith({ url: 'wss://b.example/v1/ws', appKey: 'k2', remember: true });

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createBackend } from '../../src/lib/backend';
 import type { SessionView } from '../../src/lib/bindings/SessionView';
 import type { TimelineUpdate } from '../../src/lib/bindings/TimelineUpdate';
-import { pairRequester, sampleTimeline, timelineUpdate, view } from '../fixtures/views.js';
+import { commandError, pairRequester, sampleTimeline, timelineUpdate, view } from '../fixtures/views.js';
 
 afterEach(() => clearMocks());
 
@@ -110,26 +110,50 @@ describe('backend', () => {
   });
 
   it('passes a CommandError through', async () => {
+    const error = commandError('notConnected', { detail: 'not connected' });
     mockIPC(() => {
-      throw { code: 'notConnected', message: 'not connected' };
+      throw error;
     });
-    await expect(createBackend().kick('id', ['d'])).rejects.toEqual({ code: 'notConnected', message: 'not connected' });
+    await expect(createBackend().kick('id', ['d'])).rejects.toEqual(error);
   });
 
-  it("rejects lookup_pair and approve_pair with the gateway's words", async () => {
+  it("rejects lookup_pair and approve_pair with the gateway's result code", async () => {
+    const expected = commandError('rejected', { serverCode: 410, detail: 'this code has expired; ask for a new one' });
     mockIPC(() => {
-      throw { code: 'rejected', message: 'this code has expired; ask for a new one' };
+      throw expected;
     });
-    const expected = { code: 'rejected', message: 'this code has expired; ask for a new one' };
     await expect(createBackend().lookupPair('id', 'ABCD-EFGH')).rejects.toEqual(expected);
     await expect(createBackend().approvePair('id', 'ABCD-EFGH')).rejects.toEqual(expected);
+  });
+
+  it('fills in what a CommandError leaves out', async () => {
+    mockIPC(() => {
+      throw { code: 'rejected', serverCode: 429 };
+    });
+    await expect(createBackend().kick('id', ['d'])).rejects.toEqual({
+      code: 'rejected',
+      field: null,
+      serverCode: 429,
+      retryAfterMs: null,
+      detail: '',
+    });
   });
 
   it('turns a plain string rejection (e.g. an ACL refusal) into an internal CommandError', async () => {
     mockIPC(() => Promise.reject('Command kick not allowed by ACL'));
     await expect(createBackend().kick('id', ['d'])).rejects.toEqual({
       code: 'internal',
-      message: 'Command kick not allowed by ACL',
+      field: null,
+      serverCode: null,
+      retryAfterMs: null,
+      detail: 'Command kick not allowed by ACL',
     });
+  });
+
+  it('turns a thrown Error into an internal CommandError', async () => {
+    mockIPC(() => {
+      throw new Error('boom');
+    });
+    await expect(createBackend().kick('id', ['d'])).rejects.toMatchObject({ code: 'internal', detail: 'boom' });
   });
 });

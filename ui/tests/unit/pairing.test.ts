@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { clockTime } from '../../src/lib/format';
-import { askedText, countdown, pairCodeProblem, shortDuration, validityText } from '../../src/lib/pairing';
+import { askedText, countdown, pairCodeProblem, validityText } from '../../src/lib/pairing';
 
 describe('pairing', () => {
   it('counts a code down in minutes and seconds', () => {
@@ -30,9 +30,10 @@ describe('pairing', () => {
 
   it('says when a device asked: clock time and seconds ago', () => {
     const at = new Date(2025, 11, 1, 14, 2, 5).getTime();
-    expect(askedText(at, at + 12_400)).toBe(`asked at ${clockTime(at)} (12 s ago)`);
-    expect(askedText(at, at + 65_000)).toBe(`asked at ${clockTime(at)} (1 min 05 s ago)`);
-    expect(askedText(at, at - 2_000)).toBe(`asked at ${clockTime(at)} (0 s ago)`);
-    expect(shortDuration(3 * 3600 + 7 * 60)).toBe('3 h 7 min');
+    expect(askedText(at, at + 12_400)).toBe(`asked at ${clockTime(at)} (12 seconds ago)`);
+    expect(askedText(at, at + 1_000)).toBe(`asked at ${clockTime(at)} (1 second ago)`);
+    expect(askedText(at, at + 65_000)).toBe(`asked at ${clockTime(at)} (1 minute ago)`);
+    expect(askedText(at, at - 2_000)).toBe(`asked at ${clockTime(at)} (0 seconds ago)`);
+    expect(askedText(at, at + 3 * 3600_000 + 7 * 60_000)).toBe(`asked at ${clockTime(at)} (3 hours ago)`);
   });
 });

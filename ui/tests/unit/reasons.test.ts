@@ -27,7 +27,7 @@ describe('disconnectNotice — kicks', () => {
     expect(n.detail).toContain('Android device');
     expect(n.detail).toContain('Android 14');
     expect(n.detail).toContain('198.51.100.7');
-    expect(n.detail).toContain('3 min ago');
+    expect(n.detail).toContain('3 minutes ago');
     expect(n.by).toEqual(by);
     expect(n.at).toBe(at);
     expect(n.tone).toBe('error');
