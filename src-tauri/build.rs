@@ -21,6 +21,14 @@ const COMMANDS: &[&str] = &[
     "demo_add_device",
     "demo_kick_me",
     "export_diagnostics",
+    "update_settings",
+    "about",
+    "open_folder",
+    "autostart",
+    "set_autostart",
+    "update_status",
+    "check_for_updates",
+    "install_update",
 ];
 
 fn main() {

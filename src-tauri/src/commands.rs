@@ -1,14 +1,16 @@
 //! The app's Tauri commands: each forwards to [`AppCore`]. Errors cross as
-//! `CommandError {code, message}` with a closed code enum.
+//! `CommandError {code, field, serverCode, retryAfterMs, detail}` with a closed code enum.
 
 use std::sync::Mutex;
 
-use tauri::State;
 use tauri::ipc::Channel;
+use tauri::{AppHandle, Runtime, State};
 use tokio::sync::watch;
 use vestibule_app::AppCore;
+use vestibule_app::settings::{Settings, SettingsUpdate};
 use vestibule_app::view::{
-    CommandError, DemoView, KickResult, LoginRequest, SessionView, TimelineUpdate,
+    AboutView, CommandError, DemoView, ErrorCode, Folder, KickResult, LoginRequest, SessionView,
+    TimelineUpdate, UpdateStatus,
 };
 use vestibule_client::DeviceType;
 
@@ -266,4 +268,91 @@ pub async fn export_diagnostics(
     account_id: String,
 ) -> Result<String, CommandError> {
     core.export_diagnostics(&account_id)
+}
+
+/// Changes settings; returns them as saved.
+#[tauri::command]
+pub async fn update_settings(
+    core: State<'_, AppCore>,
+    update: SettingsUpdate,
+) -> Result<Settings, CommandError> {
+    core.update_settings(update)
+}
+
+/// Version and folders, for Settings → About.
+#[tauri::command]
+pub async fn about(paths: State<'_, crate::Paths>) -> Result<AboutView, CommandError> {
+    Ok(AboutView {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        config_dir: paths.config.display().to_string(),
+        log_dir: paths.logs.display().to_string(),
+        export_dir: paths.exports.display().to_string(),
+    })
+}
+
+/// Opens one of the app's folders in the file manager.
+#[tauri::command]
+pub async fn open_folder<R: Runtime>(
+    app: AppHandle<R>,
+    paths: State<'_, crate::Paths>,
+    folder: Folder,
+) -> Result<(), CommandError> {
+    use tauri_plugin_opener::OpenerExt;
+    let path = match folder {
+        Folder::Config => &paths.config,
+        Folder::Logs => &paths.logs,
+        Folder::Exports => &paths.exports,
+    };
+    let _ = std::fs::create_dir_all(path);
+    app.opener()
+        .open_path(path.display().to_string(), None::<&str>)
+        .map_err(|e| CommandError::new(ErrorCode::Internal, e.to_string()))
+}
+
+/// Whether the app starts when the person logs in to the computer.
+#[tauri::command]
+pub async fn autostart<R: Runtime>(app: AppHandle<R>) -> Result<bool, CommandError> {
+    use tauri_plugin_autostart::ManagerExt;
+    app.autolaunch()
+        .is_enabled()
+        .map_err(|e| CommandError::new(ErrorCode::Storage, e.to_string()))
+}
+
+/// Starts the app (hidden, in the tray) when the person logs in, or stops that.
+#[tauri::command]
+pub async fn set_autostart<R: Runtime>(
+    app: AppHandle<R>,
+    enabled: bool,
+) -> Result<bool, CommandError> {
+    use tauri_plugin_autostart::ManagerExt;
+    let launcher = app.autolaunch();
+    let done = if enabled {
+        launcher.enable()
+    } else {
+        launcher.disable()
+    };
+    done.and_then(|()| launcher.is_enabled())
+        .map_err(|e| CommandError::new(ErrorCode::Storage, e.to_string()))
+}
+
+/// What the last update check found.
+#[tauri::command]
+pub async fn update_status(
+    updates: State<'_, crate::update::Updates>,
+) -> Result<UpdateStatus, CommandError> {
+    Ok(updates.status())
+}
+
+/// Checks the update feed now.
+#[tauri::command]
+pub async fn check_for_updates<R: Runtime>(
+    app: AppHandle<R>,
+) -> Result<UpdateStatus, CommandError> {
+    Ok(crate::update::check(&app).await)
+}
+
+/// Downloads, verifies and installs the update found, then restarts.
+#[tauri::command]
+pub async fn install_update<R: Runtime>(app: AppHandle<R>) -> Result<(), CommandError> {
+    crate::update::install(&app).await
 }

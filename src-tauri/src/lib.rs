@@ -4,8 +4,10 @@
 //! wiring on `tauri::test::mock_builder()`.
 
 pub mod commands;
+mod links;
 mod logging;
 pub mod tray;
+pub mod update;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,7 +15,9 @@ use std::sync::Arc;
 use clap::Parser;
 use tauri::{Builder, Manager, RunEvent, Runtime};
 use tauri_plugin_notification::NotificationExt;
+use vestibule_app::i18n;
 use vestibule_app::secrets::Keychain;
+use vestibule_app::settings::CloseAction;
 use vestibule_app::{AppCore, CoreConfig, DemoMode};
 use vestibule_client::{DeviceType, Timing};
 
@@ -27,6 +31,11 @@ pub struct Args {
     /// Never start the embedded demo gateway.
     #[arg(long, conflicts_with = "demo")]
     pub no_demo: bool,
+    /// Start in the tray, without a window (how *Start at login* starts it).
+    #[arg(long)]
+    pub hidden: bool,
+    /// A `vestibule://login?server=…&appKey=…&account=…` link to open.
+    pub link: Option<String>,
 }
 
 /// Where the app keeps things, from `directories`.
@@ -79,32 +88,77 @@ macro_rules! app_commands {
             $crate::commands::demo_add_device,
             $crate::commands::demo_kick_me,
             $crate::commands::export_diagnostics,
+            $crate::commands::update_settings,
+            $crate::commands::about,
+            $crate::commands::open_folder,
+            $crate::commands::autostart,
+            $crate::commands::set_autostart,
+            $crate::commands::update_status,
+            $crate::commands::check_for_updates,
+            $crate::commands::install_update,
         ]
     };
 }
 
 /// The wiring, on any runtime, around a started core. `native` adds the
-/// single-instance guard (registered first), window state, notifications and
-/// the tray.
-pub fn run_app<R: Runtime>(builder: Builder<R>, core: AppCore, native: bool) -> Builder<R> {
+/// single-instance guard (registered first, so a second launch hands its
+/// link to this one), deep links, window state, notifications, autostart,
+/// the updater, the tray and the close-to-tray behaviour.
+pub fn run_app<R: Runtime>(
+    builder: Builder<R>,
+    core: AppCore,
+    paths: Paths,
+    native: bool,
+    hidden: bool,
+) -> Builder<R> {
     let builder = if native {
         builder
             .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
                 tray::show_main(app)
             }))
-            .plugin(tauri_plugin_window_state::Builder::default().build())
+            .plugin(tauri_plugin_deep_link::init())
+            .plugin(
+                tauri_plugin_window_state::Builder::default()
+                    // Visibility is ours: hidden in the tray or shown.
+                    .with_state_flags(
+                        tauri_plugin_window_state::StateFlags::all()
+                            - tauri_plugin_window_state::StateFlags::VISIBLE,
+                    )
+                    .build(),
+            )
             .plugin(tauri_plugin_notification::init())
+            .plugin(tauri_plugin_opener::init())
+            .plugin(tauri_plugin_autostart::init(
+                tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+                Some(vec!["--hidden"]),
+            ))
+            .plugin(tauri_plugin_updater::Builder::new().build())
     } else {
         builder
     };
     builder
         .manage(commands::Subscription::default())
         .manage(commands::TimelineSubscription::default())
+        .manage(update::Updates::default())
+        .manage(paths)
         .manage(core.clone())
         .invoke_handler(app_commands!())
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event
+                && window.label() == "main"
+            {
+                on_close(window, api);
+            }
+        })
         .setup(move |app| {
+            // The window starts hidden (tauri.conf.json): shown here unless
+            // the app started in the tray, so it never flashes.
+            if !hidden && let Some(window) = app.get_webview_window("main") {
+                let _ = window.show();
+            }
             if native {
                 tray::install(app.handle(), &core)?;
+                links::install(app.handle(), &core);
                 // The OS's network and sleep events feed every connection
                 // (*No network*, a dial as soon as it is back or on wake).
                 #[cfg(target_os = "linux")]
@@ -119,24 +173,54 @@ pub fn run_app<R: Runtime>(builder: Builder<R>, core: AppCore, native: bool) -> 
                 let mut notices = core.notices();
                 tauri::async_runtime::spawn(async move {
                     while let Ok(notice) = notices.recv().await {
-                        if let Err(e) = handle
-                            .notification()
-                            .builder()
-                            .title(&notice.title)
-                            .body(&notice.body)
-                            .show()
-                        {
-                            tracing::debug!(error = %e, "no notification shown");
-                        }
+                        notify(&handle, &notice.title, &notice.body);
                     }
                 });
+                update::spawn_daily(app.handle().clone());
             }
             Ok(())
         })
 }
 
+/// Shows an OS notification (or logs why it could not).
+pub fn notify<R: Runtime>(app: &tauri::AppHandle<R>, title: &str, body: &str) {
+    if let Err(e) = app.notification().builder().title(title).body(body).show() {
+        tracing::debug!(error = %e, "no notification shown");
+    }
+}
+
+/// Closing the main window: hide it to the tray (saying so the first time)
+/// or quit, as the person chose in Settings.
+fn on_close<R: Runtime>(window: &tauri::Window<R>, api: &tauri::CloseRequestApi) {
+    let app = window.app_handle();
+    let Some(core) = app.try_state::<AppCore>() else {
+        return;
+    };
+    let settings = core.settings();
+    match settings.close_action {
+        CloseAction::Quit => app.exit(0),
+        CloseAction::Tray => {
+            api.prevent_close();
+            let _ = window.hide();
+            if !settings.close_notice_shown {
+                let locale = core.locale();
+                notify(
+                    app,
+                    &i18n::tr(locale, "notice.still_running.title", &[]),
+                    &i18n::tr(locale, "notice.still_running.body", &[]),
+                );
+                let _ = core.change_settings(|mut s| {
+                    s.close_notice_shown = true;
+                    s
+                });
+            }
+        }
+    }
+}
+
 /// Starts the desktop app.
 pub fn run() {
+    update::wait_for_previous();
     let args = Args::parse();
     let Some(paths) = Paths::platform() else {
         eprintln!("vestibule: no home directory to keep settings in");
@@ -168,8 +252,8 @@ pub fn run() {
             std::process::exit(1);
         }
     };
-    let app = match run_app(tauri::Builder::default(), core, true).build(tauri::generate_context!())
-    {
+    let builder = run_app(tauri::Builder::default(), core, paths, true, args.hidden);
+    let app = match builder.build(tauri::generate_context!()) {
         Ok(app) => app,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the window");

@@ -33,7 +33,12 @@ fn harness(demo: DemoMode) -> Harness {
         os_locale: None,
     };
     let core = tauri::async_runtime::block_on(AppCore::start(config)).expect("core starts");
-    let app = vestibule_desktop::run_app(mock_builder(), core, false)
+    let paths = vestibule_desktop::Paths {
+        config: dir.path().join("config"),
+        logs: dir.path().join("logs"),
+        exports: dir.path().join("exports"),
+    };
+    let app = vestibule_desktop::run_app(mock_builder(), core, paths, false, false)
         // The real config and capability file: a command the capability does not
         // grant is refused here just as in the app.
         .build(tauri::generate_context!(test = true))
@@ -166,6 +171,43 @@ fn errors_cross_as_code_and_message() {
 
     let err = invoke(&h, "no_such_command", json!({})).expect_err("unknown command");
     assert!(err.to_string().contains("no_such_command"), "{err}");
+}
+
+#[test]
+fn settings_change_through_the_command_are_saved_and_in_the_view() {
+    let h = harness(DemoMode::Never);
+    let saved = invoke(
+        &h,
+        "update_settings",
+        json!({"update": {"language": "zh-CN", "theme": "dark", "closeAction": "quit"}}),
+    )
+    .expect("update_settings");
+    assert_eq!(saved["language"], "zh-CN");
+    assert_eq!(saved["theme"], "dark");
+    assert_eq!(saved["closeAction"], "quit");
+    assert_eq!(saved["notifySignedOut"], true, "untouched fields stay");
+    wait_for(&h, "the view has the settings", |v| {
+        v.settings.language == vestibule_app::settings::Language::ZhCn
+    });
+    let file = std::fs::read_to_string(h._dir.path().join("config/settings.json")).expect("file");
+    assert!(file.contains("zh-CN"), "{file}");
+    let err = invoke(
+        &h,
+        "update_settings",
+        json!({"update": {"theme": "purple"}}),
+    )
+    .expect_err("not a theme");
+    assert!(err.to_string().contains("purple"), "{err}");
+
+    let about = invoke(&h, "about", json!({})).expect("about");
+    assert_eq!(about["version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        about["logDir"]
+            .as_str()
+            .is_some_and(|d| d.ends_with("logs"))
+    );
+    let status = invoke(&h, "update_status", json!({})).expect("update_status");
+    assert_eq!(status["kind"], "unchecked");
 }
 
 #[test]

@@ -103,6 +103,8 @@ pub(crate) struct Inner {
     pub(crate) pairing: Mutex<Option<crate::pairing::Running>>,
     /// The person's settings.
     pub(crate) settings: Mutex<crate::settings::Settings>,
+    /// The latest login link and its number (the form refills when it changes).
+    pub(crate) link_prefill: Mutex<Option<(u32, crate::link::LoginLink)>>,
 }
 
 #[derive(Debug, Default)]
@@ -264,6 +266,7 @@ impl AppCore {
                 demo_view: Mutex::new(None),
                 pairing: Mutex::new(None),
                 settings: Mutex::new(settings),
+                link_prefill: Mutex::new(None),
             }),
         };
         if start_demo && let Err(e) = core.start_demo().await {

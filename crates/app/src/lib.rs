@@ -19,6 +19,7 @@ mod core;
 pub mod demo;
 mod diagnostics;
 pub mod i18n;
+pub mod link;
 mod pairing;
 mod projection;
 pub mod secrets;

@@ -47,18 +47,28 @@ impl AppCore {
         let active = state.active.clone();
         drop(state);
         let demo = lock(&self.inner.demo_view).clone();
-        let defaults = {
+        let link = lock(&self.inner.link_prefill).clone();
+        let defaults = if let Some((seq, link)) = link {
+            LoginDefaults {
+                url: link.url,
+                app_key: link.app_key,
+                account: link.account,
+                from_link: seq,
+            }
+        } else {
             let store = lock(&self.inner.store);
             match (store.last_used(), &demo) {
                 (Some(last), _) => LoginDefaults {
                     url: last.url.clone(),
                     app_key: last.app_key.clone(),
                     account: last.account.clone(),
+                    from_link: 0,
                 },
                 (None, Some(demo)) => LoginDefaults {
                     url: demo.url.clone(),
                     app_key: demo.app_key.clone(),
                     account: String::new(),
+                    from_link: 0,
                 },
                 (None, None) => LoginDefaults::default(),
             }

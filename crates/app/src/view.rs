@@ -213,6 +213,8 @@ pub struct LoginDefaults {
     pub app_key: String,
     /// The last account used.
     pub account: String,
+    /// Which login link filled these (0: none); the form refills when it changes.
+    pub from_link: u32,
 }
 
 /// This install.
@@ -360,3 +362,79 @@ impl From<vestibule_client::ClientError> for CommandError {
 
 /// The result of a kick, for the UI.
 pub type KickResult = vestibule_client::KickResult;
+
+/// Where the app keeps things (Settings → About).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct AboutView {
+    /// The app version.
+    pub version: String,
+    /// Saved accounts and settings.
+    pub config_dir: String,
+    /// Logs.
+    pub log_dir: String,
+    /// Where diagnostics exports go.
+    pub export_dir: String,
+}
+
+/// A folder Settings can open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum Folder {
+    /// Saved accounts and settings.
+    Config,
+    /// Logs.
+    Logs,
+    /// Diagnostics exports.
+    Exports,
+}
+
+/// What checking for updates found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum UpdateStatus {
+    /// Not checked since the app started.
+    Unchecked,
+    /// Checking now.
+    Checking,
+    /// This is the newest version.
+    UpToDate {
+        /// When it was checked (ms since the epoch).
+        #[ts(type = "number")]
+        checked_at: u64,
+    },
+    /// A newer version can be installed.
+    Available {
+        /// Its version.
+        version: String,
+        /// Its release notes, if the feed has them.
+        notes: Option<String>,
+    },
+    /// Downloading and installing (then the app restarts).
+    Installing {
+        /// The version.
+        version: String,
+        /// Bytes downloaded so far.
+        #[ts(type = "number")]
+        downloaded: u64,
+        /// The download's size, when the server says.
+        #[ts(type = "number | null")]
+        total: Option<u64>,
+    },
+    /// The feed could not be reached or read (said quietly: the app works on).
+    CouldNotCheck,
+    /// The download's signature is not from Vestibule's release key: refused.
+    BadSignature {
+        /// The version that was refused.
+        version: String,
+    },
+    /// Downloading or installing failed (nothing was changed).
+    InstallFailed {
+        /// The version.
+        version: String,
+    },
+}

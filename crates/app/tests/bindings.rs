@@ -28,6 +28,9 @@ fn generate(dir: &Path) {
     PairRequesterView::export_all(&config).expect("export PairRequesterView");
     vestibule_client::DeviceType::export_all(&config).expect("export DeviceType");
     vestibule_app::settings::SettingsUpdate::export_all(&config).expect("export SettingsUpdate");
+    vestibule_app::view::AboutView::export_all(&config).expect("export AboutView");
+    vestibule_app::view::Folder::export_all(&config).expect("export Folder");
+    vestibule_app::view::UpdateStatus::export_all(&config).expect("export UpdateStatus");
 }
 
 fn read_dir(dir: &Path) -> BTreeMap<String, String> {

@@ -4,15 +4,20 @@
  * `invoke` themselves and tests can replace this module with a mock.
  */
 import { Channel, invoke as tauriInvoke } from '@tauri-apps/api/core';
+import type { AboutView } from './bindings/AboutView';
 import type { CommandError } from './bindings/CommandError';
 import type { DemoView } from './bindings/DemoView';
 import type { DeviceType } from './bindings/DeviceType';
+import type { Folder } from './bindings/Folder';
 import type { KickResult } from './bindings/KickResult';
 import type { LoginRequest } from './bindings/LoginRequest';
 import type { PairingRequest } from './bindings/PairingRequest';
 import type { PairRequesterView } from './bindings/PairRequesterView';
 import type { SessionView } from './bindings/SessionView';
+import type { Settings } from './bindings/Settings';
+import type { SettingsUpdate } from './bindings/SettingsUpdate';
 import type { TimelineUpdate } from './bindings/TimelineUpdate';
+import type { UpdateStatus } from './bindings/UpdateStatus';
 import { toCommandError } from './errors';
 
 export type { CommandError };
@@ -66,6 +71,14 @@ export interface Backend {
   lookupPair(accountId: string, code: string): Promise<PairRequesterView>;
   /** *Link a new device*: signs the device waiting behind `code` in to this account. */
   approvePair(accountId: string, code: string): Promise<void>;
+  updateSettings(update: SettingsUpdate): Promise<Settings>;
+  about(): Promise<AboutView>;
+  openFolder(folder: Folder): Promise<void>;
+  autostart(): Promise<boolean>;
+  setAutostart(enabled: boolean): Promise<boolean>;
+  updateStatus(): Promise<UpdateStatus>;
+  checkForUpdates(): Promise<UpdateStatus>;
+  installUpdate(): Promise<void>;
 }
 
 /** The backend over Tauri's IPC (or over whatever `invoke` is given). */
@@ -123,6 +136,18 @@ export function createBackend(invoke: Invoke = tauriInvoke): Backend {
     lookupPair: (accountId, code) => call<PairRequesterView>('lookup_pair', { accountId, code }),
     approvePair: async (accountId, code) => {
       await call<null>('approve_pair', { accountId, code });
+    },
+    updateSettings: (update) => call<Settings>('update_settings', { update }),
+    about: () => call<AboutView>('about'),
+    openFolder: async (folder) => {
+      await call<null>('open_folder', { folder });
+    },
+    autostart: () => call<boolean>('autostart'),
+    setAutostart: (enabled) => call<boolean>('set_autostart', { enabled }),
+    updateStatus: () => call<UpdateStatus>('update_status'),
+    checkForUpdates: () => call<UpdateStatus>('check_for_updates'),
+    installUpdate: async () => {
+      await call<null>('install_update');
     },
   };
 }

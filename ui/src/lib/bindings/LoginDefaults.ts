@@ -15,4 +15,8 @@ appKey: string,
 /**
  * The last account used.
  */
-account: string, };
+account: string, 
+/**
+ * Which login link filled these (0: none); the form refills when it changes.
+ */
+fromLink: number, };
