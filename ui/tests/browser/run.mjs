@@ -3,22 +3,23 @@
 // Serves ui/dist on 127.0.0.1 (a free port) with the app's strict CSP,
 // drives Debian's chromium with playwright-core, and replaces Tauri's IPC
 // with @tauri-apps/api/mocks (see harness.ts), injected before the app runs.
-// Screenshots of every page and state go to test-output/ui/.
+// Screenshots of every page and state, in English and in Chinese (the
+// browser's language decides, as in the app), go to test-output/ui/; a
+// Chinese page fails on any English word left in it (see `englishLeft`).
 //
 //   node tests/browser/run.mjs            (npm run test:browser)
 //   CHROMIUM=/path/to/chromium node tests/browser/run.mjs
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { build } from 'vite';
-import { PAIR_CODE, PAIR_CODE_RENEWED, pairRequester } from '../fixtures/views.js';
+import { PAIR_CODE, PAIR_CODE_RENEWED, pairRequester, sampleTimeline } from '../fixtures/views.js';
 import { scenarioTimelines, scenarioViews } from './states.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -51,13 +52,19 @@ const TYPES = {
   '.json': 'application/json',
 };
 
+/** The UI's languages, each with the browser language that selects it. */
+const LANGS = /** @type {const} */ (['en', 'zh-CN']);
+/** @typedef {(typeof LANGS)[number]} Lang */
+const BROWSER_LOCALE = { en: 'en-US', 'zh-CN': 'zh-CN' };
+
 /** @type {import('node:http').Server} */
 let server;
-/** @type {import('playwright-core').BrowserContext} */
-let context;
+/** @type {import('playwright-core').Browser} */
+let browser;
+/** One browser context per language (its `locale` is navigator.languages). @type {Record<Lang, import('playwright-core').BrowserContext>} */
+const contexts = /** @type {any} */ ({});
 let baseUrl = '';
 let harness = '';
-let profileDir = '';
 
 async function buildHarness() {
   const result = await build({
@@ -108,15 +115,16 @@ function serve() {
 /**
  * A fresh page with the IPC mock installed, `initialView` ready for the
  * app's `subscribe` and `timeline` (by default the accounts' sample
- * histories, as `reset` updates) ready for its `subscribe_timeline`.
+ * histories, as `reset` updates) ready for its `subscribe_timeline`, in a
+ * browser whose language is `lang`'s.
  * @param {import('./states.mjs').SessionView} initialView
- * @param {{width?: number, height?: number, colorScheme?: 'light' | 'dark', timeline?: import('./states.mjs').TimelineUpdate[]}} [opts]
+ * @param {{width?: number, height?: number, colorScheme?: 'light' | 'dark', timeline?: import('./states.mjs').TimelineUpdate[], lang?: Lang}} [opts]
  */
 async function openApp(
   initialView,
-  { width = 800, height = 600, colorScheme = 'light', timeline = scenarioTimelines(initialView) } = {},
+  { width = 800, height = 600, colorScheme = 'light', timeline = scenarioTimelines(initialView), lang = 'en' } = {},
 ) {
-  const page = await context.newPage();
+  const page = await contexts[lang].newPage();
   /** @type {string[]} */
   const problems = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -170,9 +178,145 @@ async function openApp(
  */
 async function shot(page, name) {
   const { width, height } = page.viewportSize() ?? { width: 0, height: 0 };
-  const scheme = await page.evaluate(() => (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'));
-  await page.screenshot({ path: join(shotsDir, `${name}-${width}x${height}-${scheme}.png`) });
+  const [scheme, lang] = await page.evaluate(() => [
+    matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light',
+    document.documentElement.lang,
+  ]);
+  await page.screenshot({ path: join(shotsDir, `${name}-${width}x${height}-${scheme}.${lang}.png`) });
 }
+
+/**
+ * Words in Latin letters a Chinese page may show: product and technical
+ * names. Everything else in Latin letters must come from the data shown
+ * (`fixturePhrases`: accounts, servers, devices, OS names, IPs, codes, the
+ * timeline the backend writes) or be a URL.
+ */
+const ALLOWED = [
+  'Vestibule', // the product
+  'vestibule-cli approve', // a command to type
+  'App Key', // NIM's name for it
+  'ABCD-EFGH', // what a code looks like
+  'iPhone',
+  'iPad',
+  'Android',
+  'Mac',
+  'IP',
+  'JSON',
+  'HTTP',
+  'SOCKS5',
+  'Enter', // keys
+  'Esc',
+];
+
+/**
+ * Every string the fixtures put on screen as data (never a sentence the UI
+ * says): names, hosts, ids, OS strings, addresses, codes, timeline texts.
+ * @param {ReturnType<typeof scenarioViews>} views
+ */
+function fixturePhrases(views) {
+  /** @type {Set<string>} */
+  const out = new Set();
+  /** @param {unknown} v */
+  const add = (v) => {
+    if (typeof v === 'string' && v.trim()) out.add(v);
+  };
+  /** @param {string} url */
+  const addUrl = (url) => {
+    add(url);
+    try {
+      add(new URL(url).host);
+    } catch {
+      // not a URL
+    }
+  };
+  for (const v of Object.values(views)) {
+    add(v.version);
+    add(v.install.os);
+    add(v.install.deviceId);
+    if (v.demo) {
+      addUrl(v.demo.url);
+      add(v.demo.appKey);
+      v.demo.suggestedAccounts.forEach(add);
+      // Each demo account's avatar: its initial.
+      for (const name of v.demo.suggestedAccounts) add(name.charAt(0).toUpperCase());
+    }
+    if (v.pairing) {
+      addUrl(v.pairing.url);
+      add(v.pairing.appKey);
+      if (v.pairing.state.kind === 'showing') add(v.pairing.state.code);
+    }
+    for (const a of v.accounts) {
+      add(a.account);
+      addUrl(a.url);
+      add(a.appKey);
+      a.demoDevices.forEach(add);
+      const { login, devices, lastDisconnect } = a.session;
+      for (const d of devices) {
+        [d.deviceId, d.os, d.ip, d.name, d.customTag, d.connectionId].forEach(add);
+        if (d.client) add(`${d.client.name} ${d.client.version}`.trim());
+      }
+      if (login) [login.deviceId, login.connectionId, login.ip, login.lastLoginDeviceId, login.customTag, login.country].forEach(add);
+      for (const by of [lastDisconnect?.by, lastDisconnect?.ended?.by]) if (by) [by.deviceId, by.os, by.ip].forEach(add);
+    }
+  }
+  for (const entry of sampleTimeline()) add(entry.text);
+  const asked = pairRequester();
+  [asked.deviceId, asked.os, asked.ip, asked.client].forEach(add);
+  [PAIR_CODE, PAIR_CODE_RENEWED, ...EXPORT_PATHS].forEach(add);
+  return [...out];
+}
+
+/** Where the scripted export_diagnostics says it wrote. */
+const EXPORT_PATHS = ['/home/alice/.local/share/vestibule/exports/diag-alice.json', '/tmp/vestibule-diagnostics.json'];
+
+/**
+ * What a person sees and hears of a page: its visible text and the
+ * aria-label, title, placeholder and alt of its elements.
+ * @param {import('playwright-core').Page} page
+ */
+function pageText(page) {
+  return page.evaluate(() => {
+    const parts = [document.body.innerText];
+    for (const el of document.querySelectorAll('[aria-label], [title], [placeholder], [alt]')) {
+      for (const name of ['aria-label', 'title', 'placeholder', 'alt']) {
+        const value = el.getAttribute(name);
+        if (value) parts.push(value);
+      }
+    }
+    return parts.join('\n');
+  });
+}
+
+/**
+ * The words in Latin letters left in `text` once URLs, the allowed names
+ * and the data shown are taken out: English the page should not say.
+ * @param {string} text
+ * @param {readonly string[]} phrases
+ */
+export function englishLeft(text, phrases) {
+  let rest = text;
+  // Whole words only: a phrase never takes a bite out of a longer word.
+  const escape = (/** @type {string} */ p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  for (const phrase of [...phrases, ...ALLOWED].sort((a, b) => b.length - a.length)) {
+    rest = rest.replace(new RegExp(`(?<![A-Za-z0-9])${escape(phrase)}(?![A-Za-z0-9])`, 'g'), ' ');
+  }
+  rest = rest.replace(/\b[a-z][a-z0-9+.-]*:\/\/\S*/gi, ' ');
+  return [...new Set(rest.match(/[A-Za-z][A-Za-z0-9'’_-]*/g) ?? [])];
+}
+
+/**
+ * Fails when a page in Chinese still says something in English.
+ * @param {import('playwright-core').Page} page
+ * @param {string} what
+ */
+async function assertChinese(page, what) {
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN', `${what}: <html lang>`);
+  const text = await pageText(page);
+  assert.match(text, /\p{Script=Han}/u, `${what}: there is Chinese on the page`);
+  assert.deepEqual(englishLeft(text, PHRASES), [], `${what}: English left in the Chinese page:\n${text}`);
+}
+
+const PHRASES = fixturePhrases(scenarioViews(Date.now()));
 
 /** @param {import('playwright-core').Page} page */
 async function assertNoHorizontalOverflow(page) {
@@ -196,11 +340,9 @@ before(async () => {
   const address = server.address();
   assert.ok(address && typeof address === 'object');
   baseUrl = `http://127.0.0.1:${address.port}`;
-  profileDir = mkdtempSync(join(tmpdir(), 'vestibule-ui-chromium-'));
-  context = await chromium.launchPersistentContext(profileDir, {
+  browser = await chromium.launch({
     executablePath: chromiumPath,
     headless: true,
-    viewport: { width: 800, height: 600 },
     args: [
       '--no-sandbox',
       '--disable-gpu',
@@ -210,12 +352,15 @@ before(async () => {
       '--no-first-run',
     ],
   });
+  for (const lang of LANGS) {
+    contexts[lang] = await browser.newContext({ viewport: { width: 800, height: 600 }, locale: BROWSER_LOCALE[lang] });
+  }
 });
 
 after(async () => {
-  await context?.close();
+  for (const context of Object.values(contexts)) await context.close();
+  await browser?.close();
   await new Promise((r) => (server ? server.close(r) : r(undefined)));
-  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
 });
 
 describe('Vestibule UI in chromium', () => {
@@ -466,11 +611,13 @@ describe('Vestibule UI in chromium', () => {
     assert.equal((await app.calls('rename_device')).length, 1, 'Escape and blur rename nothing');
 
     // A refused rename shows why.
-    await app.respond('rename_device', { error: { code: 'invalidInput', message: 'that name is not allowed' } });
+    await app.respond('rename_device', {
+      error: { code: 'invalidInput', field: 'deviceName', serverCode: null, retryAfterMs: null, detail: 'that name is not allowed' },
+    });
     await page.getByTestId(`rename-${'desk-5f1c2a'}`).click();
     await input.fill('Desk');
     await page.getByRole('button', { name: 'Save', exact: true }).click();
-    await page.getByTestId('devices-feedback').getByText('that name is not allowed').waitFor();
+    await page.getByTestId('devices-feedback').getByText("That name can't be used for a device.").waitFor();
     await page.keyboard.press('Escape');
 
     // Sign out an offline device.
@@ -510,13 +657,25 @@ describe('Vestibule UI in chromium', () => {
     await app.close();
   });
 
-  test('9. screenshots of every page and state, 800×600 and 1280×800, light and dark', async () => {
+  test('9. screenshots of every page and state, 800×600 and 1280×800, light and dark, English and Chinese; no English left in Chinese', async () => {
+    // The check itself: English is found, data and allowed names are not.
+    assert.deepEqual(englishLeft('已连接 Sign out alice（iOS 17.5，203.0.113.24）Vestibule wss://x.example/v1', PHRASES), [
+      'Sign',
+      'out',
+    ]);
+    assert.deepEqual(englishLeft('Macintosh Work MacBook', PHRASES), ['Macintosh']);
+    // Driven by test ids and attributes only: the same steps in either language.
     /** A state pushed afresh when its shot is taken (its countdown starts then). */
     const fresh = (/** @type {keyof ReturnType<typeof scenarioViews>} */ name) =>
       async (/** @type {Awaited<ReturnType<typeof openApp>>} */ app) => {
         await app.push(scenarioViews(Date.now())[name]);
-        await app.page.getByTestId('pair-valid').getByText(/Valid for 1:4[12]/).waitFor();
+        await app.page.getByTestId('pair-valid').getByText(/1:4[12]/).waitFor();
       };
+    /** Opens the connection log from Home. */
+    const openLog = async (/** @type {Awaited<ReturnType<typeof openApp>>} */ { page }) => {
+      await page.getByTestId('open-diagnostics').click();
+      await page.getByTestId('diagnostics-page').waitFor();
+    };
     /** Opens Link a new device and types a code. */
     const linkCode = async (/** @type {Awaited<ReturnType<typeof openApp>>} */ { page }) => {
       await page.getByTestId('link-device').click();
@@ -529,8 +688,8 @@ describe('Vestibule UI in chromium', () => {
       ['login-demo', states.loginWithDemo],
       ['login-no-keychain', states.loginNoKeychain],
       ['login-validation', states.loginEmpty, async ({ page }) => {
-        await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-        await page.getByText('Enter your token.').waitFor();
+        await page.getByTestId('login-submit').click();
+        await page.locator('#login-token-error').waitFor();
       }],
       ['login-connecting', states.connecting],
       ['login-cant-reach', states.cantReach],
@@ -542,9 +701,9 @@ describe('Vestibule UI in chromium', () => {
       ['login-unknown-session', states.unknownSession],
       ['login-add-account', states.addAccount],
       ['login-advanced-proxy', states.addAccount, async ({ page }) => {
-        await page.getByText('Advanced').click();
-        await page.getByRole('radio', { name: 'Through this proxy' }).check();
-        await page.getByLabel('Proxy address').fill('socks5://alice@proxy.example:1080');
+        await page.getByTestId('login-advanced').locator('summary').click();
+        await page.locator('input[name="proxy-mode"][value="custom"]').check();
+        await page.locator('#login-proxy').fill('socks5://alice@proxy.example:1080');
       }],
       ['login-pairing', states.pairingShowing, fresh('pairingShowing')],
       ['login-pairing-asking', states.pairingAsking, async ({ page }) => {
@@ -568,13 +727,32 @@ describe('Vestibule UI in chromium', () => {
         await page.getByTestId('rename-error').waitFor();
         await page.getByTestId('rename-error').scrollIntoViewIfNeeded();
       }],
+      ['home-device-rename-invalid', states.devicesOffline, async ({ page }) => {
+        await page.getByTestId('rename-mac-9d04').click();
+        await page.getByTestId('rename-input').fill('');
+        await page.keyboard.press('Enter');
+        await page.getByTestId('rename-error').waitFor();
+      }],
       ['home-kick-confirm', states.connected, async ({ page }) => {
         await page.getByTestId('kick-phone-77aa').click();
         await page.getByRole('alertdialog').waitFor();
       }],
+      ['home-kick-offline-confirm', states.devicesOffline, async ({ page }) => {
+        await page.getByTestId('kick-mac-9d04').click();
+        await page.getByRole('alertdialog').waitFor();
+      }],
+      ['home-after-kick', states.connected, async (app) => {
+        await app.respond('kick', { value: { kicked: ['phone-77aa'], notFound: [] } });
+        await app.page.getByTestId('kick-phone-77aa').click();
+        await app.page.getByTestId('confirm-ok').click();
+        await app.push(states.afterKick);
+        await app.page.getByTestId('devices-feedback').waitFor();
+      }],
       ['home-link-dialog', states.connected, linkCode],
       ['home-link-error', states.connected, async (app) => {
-        await app.respond('lookup_pair', { error: { code: 'rejected', message: 'this code has expired; ask for a new one' } });
+        await app.respond('lookup_pair', {
+          error: { code: 'rejected', field: null, serverCode: 410, retryAfterMs: null, detail: 'this code has expired' },
+        });
         await linkCode(app);
         await app.page.getByTestId('link-lookup').click();
         await app.page.getByTestId('link-error').waitFor();
@@ -593,9 +771,12 @@ describe('Vestibule UI in chromium', () => {
         await app.push(scenarioViews(Date.now()).linked);
         await app.page.locator('[data-testid=device-row][data-device-id=mac-41d7]').waitFor();
       }],
-      ['diagnostics', states.connected, async ({ page }) => {
-        await page.getByRole('button', { name: 'Connection log' }).click();
-        await page.getByTestId('diagnostics-page').waitFor();
+      ['diagnostics', states.connected, openLog],
+      ['diagnostics-exported', states.connected, async (app) => {
+        await app.respond('export_diagnostics', { value: EXPORT_PATHS[0] });
+        await openLog(app);
+        await app.page.getByTestId('export').click();
+        await app.page.getByTestId('export-path').waitFor();
       }],
     ];
     const large = new Set([
@@ -612,16 +793,19 @@ describe('Vestibule UI in chromium', () => {
       'home-link-dialog',
       'home-link-confirm',
     ]);
-    for (const [name, initial, act] of gallery) {
-      for (const colorScheme of /** @type {const} */ (['light', 'dark'])) {
-        const sizes = large.has(name) ? [[800, 600], [1280, 800]] : [[800, 600]];
-        for (const [width, height] of sizes) {
-          const app = await openApp(initial, { width, height, colorScheme });
-          await app.page.locator('[data-page]').waitFor();
-          if (act) await act(app);
-          await shot(app.page, name);
-          await assertNoHorizontalOverflow(app.page);
-          await app.close();
+    for (const lang of LANGS) {
+      for (const [name, initial, act] of gallery) {
+        for (const colorScheme of /** @type {const} */ (['light', 'dark'])) {
+          const sizes = large.has(name) ? [[800, 600], [1280, 800]] : [[800, 600]];
+          for (const [width, height] of sizes) {
+            const app = await openApp(initial, { width, height, colorScheme, lang });
+            await app.page.locator('[data-page]').waitFor();
+            if (act) await act(app);
+            await shot(app.page, name);
+            await assertNoHorizontalOverflow(app.page);
+            if (lang === 'zh-CN') await assertChinese(app.page, `${name} ${width}×${height} ${colorScheme}`);
+            await app.close();
+          }
         }
       }
     }
@@ -700,7 +884,7 @@ describe('Vestibule UI in chromium', () => {
 
     // Failed: why, and Try again asks again the same way.
     await app.push(views.pairingFailed);
-    assert.match(await page.getByTestId('pair-error').innerText(), /connection refused/);
+    assert.equal(await page.getByTestId('pair-error').innerText(), 'The server did not answer in time. Try again.');
     await page.getByTestId('pair-retry').click();
     const starts = await app.calls('start_pairing');
     assert.equal(starts.length, 2);
@@ -729,10 +913,12 @@ describe('Vestibule UI in chromium', () => {
     assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-testid')), 'link-device');
 
     await link.click();
-    await app.respond('lookup_pair', { error: { code: 'rejected', message: 'no such code' } });
+    await app.respond('lookup_pair', {
+      error: { code: 'rejected', field: null, serverCode: 404, retryAfterMs: null, detail: 'no such code' },
+    });
     await page.getByTestId('link-code-input').fill('zzzz-zzzz');
     await page.getByTestId('link-lookup').click();
-    await page.getByTestId('link-error').getByText('no such code').waitFor();
+    await page.getByTestId('link-error').getByText(/^There is no such code/).waitFor();
     assert.deepEqual((await app.calls('lookup_pair'))[0].args, { accountId, code: 'zzzz-zzzz' });
 
     await app.respond('lookup_pair', { value: pairRequester(Date.now()) });
@@ -743,7 +929,7 @@ describe('Vestibule UI in chromium', () => {
     assert.equal(await page.getByTestId('link-error').count(), 0, 'the error is gone');
     const who = await requester.innerText();
     for (const part of ['Mac', 'macOS 14.5', '203.0.113.57', 'vestibule-desktop 0.1.0']) assert.ok(who.includes(part), `${part} in ${who}`);
-    assert.match(who, /asked at .+ \(1[2-5] s ago\)/);
+    assert.match(who, /asked at .+ \(1[2-5] seconds ago\)/);
     assert.match(await dialog.innerText(), /Is this you\?/);
     assert.match(await dialog.innerText(), /Only approve a device that is yours and in front of you\. Anyone you approve can use your account\./);
     assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('data-testid')), 'link-cancel');
@@ -766,6 +952,42 @@ describe('Vestibule UI in chromium', () => {
     await app.push(views.reconnecting);
     await page.getByTestId('status-banner').getByText(/Connection lost/).waitFor();
     assert.equal(await link.isDisabled(), true);
+    await app.close();
+  });
+  test('11. a browser in Chinese starts the app in Chinese: labels, a live countdown, errors from their codes', async () => {
+    const views = scenarioViews(Date.now());
+    const app = await openApp(views.loginEmpty, { lang: 'zh-CN' });
+    const { page } = app;
+    await page.getByTestId('login-form').waitFor();
+    assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN');
+    assert.equal(await page.getByRole('heading', { level: 1 }).innerText(), '登录');
+    await page.getByLabel('App Key', { exact: true }).fill('acme-chat');
+    await page.getByLabel('账号', { exact: true }).fill('alice');
+    await page.getByRole('button', { name: '登录', exact: true }).click();
+    await page.getByText('请输入令牌。').waitFor();
+    await page.getByLabel('令牌', { exact: true }).fill('tok');
+    await app.respond('login', {
+      error: { code: 'rejected', field: null, serverCode: 302, retryAfterMs: null, detail: 'wrong token (302)' },
+    });
+    await page.getByRole('button', { name: '登录', exact: true }).click();
+    assert.equal(await page.getByTestId('login-error').innerText(), '服务器不接受此令牌，请检查后重试。');
+    await assertChinese(page, 'login with an error');
+
+    await app.push(views.connected);
+    await page.getByTestId('home-page').waitFor();
+    await app.push(scenarioViews(Date.now()).reconnecting);
+    const headline = page.getByTestId('banner-headline');
+    await headline.getByText(/第 3 次尝试/).waitFor();
+    const secondsIn = async () => {
+      const text = await headline.innerText();
+      const m = /^连接已断开——第 3 次尝试，(\d+)秒后重试$/.exec(text);
+      assert.ok(m, `banner says "${text}"`);
+      return Number(m[1]);
+    };
+    const first = await secondsIn();
+    await page.waitForTimeout(2300);
+    assert.ok((await secondsIn()) <= first - 2, 'it counts down');
+    await assertChinese(page, 'home reconnecting');
     await app.close();
   });
 });

@@ -44,7 +44,7 @@ export function scenarioViews(now) {
     demoDevices: ['sim-ios-3f2a', 'sim-web-81c0'],
   });
   return {
-    loginEmpty: view({ defaults: { url: 'wss://chat.example.com/v1/ws', appKey: '', account: '' } }),
+    loginEmpty: view({ defaults: { url: 'wss://chat.example.com/v1/ws', appKey: '', account: '', fromLink: 0 } }),
     loginWithDemo: view({ demo: DEMO }),
     loginNoKeychain: view({
       keychain: { available: false, reason: 'No Secret Service (gnome-keyring or KWallet) is running in this session.' },

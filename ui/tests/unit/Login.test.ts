@@ -25,7 +25,7 @@ const mocked = vi.mocked(backend);
 
 describe('Login', () => {
   it('prefills from the defaults, leaves the token empty', () => {
-    render(Login, { view: view({ defaults: { url: 'wss://a.example/v1/ws', appKey: 'k1', account: 'zoe' } }) });
+    render(Login, { view: view({ defaults: { url: 'wss://a.example/v1/ws', appKey: 'k1', account: 'zoe', fromLink: 0 } }) });
     expect(screen.getByLabelText('Server')).toHaveValue('wss://a.example/v1/ws');
     expect(screen.getByLabelText('App key')).toHaveValue('k1');
     expect(screen.getByLabelText('Account')).toHaveValue('zoe');
@@ -43,7 +43,7 @@ describe('Login', () => {
 
   it('submits the form to backend.login', async () => {
     const user = userEvent.setup();
-    render(Login, { view: view({ defaults: { url: '', appKey: '', account: '' } }) });
+    render(Login, { view: view({ defaults: { url: '', appKey: '', account: '', fromLink: 0 } }) });
     await user.type(screen.getByLabelText('Server'), 'wss://chat.example.com/v1/ws');
     await user.type(screen.getByLabelText('App key'), 'acme');
     await user.type(screen.getByLabelText('Account'), 'alice');
@@ -62,7 +62,7 @@ describe('Login', () => {
 
   it('takes a proxy for this server in Advanced, and checks it', async () => {
     const user = userEvent.setup();
-    render(Login, { view: view({ defaults: { url: 'wss://chat.example.com/v1/ws', appKey: 'acme', account: 'alice' } }) });
+    render(Login, { view: view({ defaults: { url: 'wss://chat.example.com/v1/ws', appKey: 'acme', account: 'alice', fromLink: 0 } }) });
     const advanced = screen.getByTestId('login-advanced');
     await user.click(within(advanced).getByText('Advanced'));
     expect(screen.getByRole('radio', { name: "Use the system's proxy settings" })).toBeChecked();
@@ -266,7 +266,7 @@ describe('Login', () => {
 describe('Login: Sign in with another device', () => {
   it("starts with the form's server, app key and Remember me; no account or token needed", async () => {
     const user = userEvent.setup();
-    render(Login, { view: view({ defaults: { url: 'wss://a.example/v1/ws', appKey: 'k1', account: '' } }) });
+    render(Login, { view: view({ defaults: { url: 'wss://a.example/v1/ws', appKey: 'k1', account: '', fromLink: 0 } }) });
     await user.click(screen.getByRole('checkbox', { name: 'Remember me' }));
     const start = screen.getByTestId('pair-start');
     expect(start).toHaveAccessibleName('Sign in with another device');
@@ -287,7 +287,7 @@ describe('Login: Sign in with another device', () => {
 
   it('is disabled, and says why, while the server or the app key is empty', async () => {
     const user = userEvent.setup();
-    render(Login, { view: view({ defaults: { url: 'wss://a.example/v1/ws', appKey: '', account: '' } }) });
+    render(Login, { view: view({ defaults: { url: 'wss://a.example/v1/ws', appKey: '', account: '', fromLink: 0 } }) });
     const start = screen.getByTestId('pair-start');
     expect(start).toBeDisabled();
     expect(start).toHaveAccessibleDescription(/Enter the server and app key/);
@@ -301,7 +301,7 @@ describe('Login: Sign in with another device', () => {
 
   it('checks the server address first', async () => {
     const user = userEvent.setup();
-    render(Login, { view: view({ defaults: { url: 'chat.example.com', appKey: 'k1', account: '' } }) });
+    render(Login, { view: view({ defaults: { url: 'chat.example.com', appKey: 'k1', account: '', fromLink: 0 } }) });
     await user.click(screen.getByTestId('pair-start'));
     expect(mocked.startPairing).not.toHaveBeenCalled();
     expect(screen.getByText('The address starts with ws:// or wss://.')).toBeInTheDocument();

@@ -3,7 +3,7 @@
 //   vi.mock('../../src/lib/backend', () => import('./mock-backend'));
 import { vi } from 'vitest';
 import type { Backend } from '../../src/lib/backend';
-import { pairRequester } from '../fixtures/views.js';
+import { pairRequester, settings } from '../fixtures/views.js';
 
 export const backend = {
   subscribe: vi.fn<Backend['subscribe']>(async () => {}),
@@ -30,6 +30,19 @@ export const backend = {
   cancelPairing: vi.fn<Backend['cancelPairing']>(async () => {}),
   lookupPair: vi.fn<Backend['lookupPair']>(async () => pairRequester()),
   approvePair: vi.fn<Backend['approvePair']>(async () => {}),
+  updateSettings: vi.fn<Backend['updateSettings']>(async (update) => ({ ...settings(), ...update })),
+  about: vi.fn<Backend['about']>(async () => ({
+    version: '0.1.0',
+    configDir: '/home/me/.config/vestibule',
+    logDir: '/home/me/.local/state/vestibule',
+    exportDir: '/home/me/.local/share/vestibule/exports',
+  })),
+  openFolder: vi.fn<Backend['openFolder']>(async () => {}),
+  autostart: vi.fn<Backend['autostart']>(async () => false),
+  setAutostart: vi.fn<Backend['setAutostart']>(async (enabled) => enabled),
+  updateStatus: vi.fn<Backend['updateStatus']>(async () => ({ kind: 'unchecked' })),
+  checkForUpdates: vi.fn<Backend['checkForUpdates']>(async () => ({ kind: 'upToDate', checkedAt: Date.now() })),
+  installUpdate: vi.fn<Backend['installUpdate']>(async () => {}),
 } satisfies Backend;
 
 export function createBackend(): Backend {
