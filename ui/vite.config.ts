@@ -11,21 +11,17 @@ const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 export default defineConfig({
   base: './',
   plugins: [
-    // Compiles messages/*.json into src/paraglide (git-ignored) for `vite` and
-    // `vite build`, with the same options as `npm run i18n` (which vitest's
-    // global setup and `npm run check` run instead).
-    ...(process.env.VITEST
-      ? []
-      : [
-          paraglideVitePlugin({
-            project: here('./project.inlang'),
-            outdir: here('./src/paraglide'),
-            // The locale is src/lib/i18n.svelte.ts's $state (overwriteGetLocale):
-            // no cookie, no URL.
-            strategy: ['globalVariable', 'baseLocale'],
-            emitReadme: false,
-          }),
-        ]),
+    // Compiles messages/*.json into src/paraglide (git-ignored) for `vite`,
+    // `vite build` and vitest, with the same options as `npm run i18n`
+    // (which `npm run check` runs first).
+    paraglideVitePlugin({
+      project: here('./project.inlang'),
+      outdir: here('./src/paraglide'),
+      // The locale is src/lib/i18n.svelte.ts's $state (overwriteGetLocale):
+      // no cookie, no URL.
+      strategy: ['globalVariable', 'baseLocale'],
+      emitReadme: false,
+    }),
     svelte(),
   ],
   clearScreen: false,
@@ -49,7 +45,6 @@ export default defineConfig({
     environment: 'happy-dom',
     include: ['tests/unit/**/*.test.ts'],
     setupFiles: ['tests/unit/setup.ts'],
-    globalSetup: ['tests/unit/global-setup.mjs'],
     restoreMocks: false,
   },
 });
