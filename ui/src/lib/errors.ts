@@ -95,6 +95,11 @@ function rejectedText(error: CommandError, subject: ErrorSubject | undefined): s
       return subject === 'pairingCode' ? m.error_rejected_404_code() : m.error_rejected_404();
     case 408:
       return m.error_rejected_408();
+    // The gateway's pairing codes (docs/protocol.md): unknown, expired.
+    case 423:
+      return m.error_rejected_404_code();
+    case 424:
+      return m.error_rejected_410_code();
     case 410:
       return subject === 'pairingCode' ? m.error_rejected_410_code() : m.error_rejected_410();
     case 416:
