@@ -4,6 +4,7 @@
  * `invoke` themselves and tests can replace this module with a mock.
  */
 import { Channel, invoke as tauriInvoke } from '@tauri-apps/api/core';
+import { listen } from '@tauri-apps/api/event';
 import type { AboutView } from './bindings/AboutView';
 import type { CommandError } from './bindings/CommandError';
 import type { DemoView } from './bindings/DemoView';
@@ -79,7 +80,12 @@ export interface Backend {
   updateStatus(): Promise<UpdateStatus>;
   checkForUpdates(): Promise<UpdateStatus>;
   installUpdate(): Promise<void>;
+  /** Calls `handler` whenever the tray's *Settings…* is chosen; resolves to the unsubscribe. */
+  onOpenSettings(handler: () => void): Promise<() => void>;
 }
+
+/** The event the tray's *Settings…* emits (src-tauri/src/tray.rs). */
+export const OPEN_SETTINGS_EVENT = 'vestibule://open-settings';
 
 /** The backend over Tauri's IPC (or over whatever `invoke` is given). */
 export function createBackend(invoke: Invoke = tauriInvoke): Backend {
@@ -149,6 +155,7 @@ export function createBackend(invoke: Invoke = tauriInvoke): Backend {
     installUpdate: async () => {
       await call<null>('install_update');
     },
+    onOpenSettings: (handler) => listen(OPEN_SETTINGS_EVENT, () => handler()),
   };
 }
 

@@ -6,10 +6,16 @@ import type { AccountView } from './bindings/AccountView';
 import type { RetryInfo } from './bindings/RetryInfo';
 import type { SessionView } from './bindings/SessionView';
 
-export type Page = 'login' | 'home' | 'diagnostics';
+export type Page = 'login' | 'home' | 'diagnostics' | 'settings';
 
 /** Diagnostics opened by the person, for one account, from one page. */
 export type DiagnosticsRequest = { accountId: string; from: 'login' | 'home' } | null;
+
+/**
+ * Settings opened by the person, over the page they were on (the account
+ * shown, if any, and its page).
+ */
+export type SettingsRequest = { accountId: string | null; from: 'login' | 'home' } | null;
 
 /** The account the view shows, if any. */
 export function activeAccount(view: SessionView): AccountView | null {
@@ -41,13 +47,22 @@ export function basePage(account: AccountView | null): 'login' | 'home' {
 }
 
 /**
- * The page to show. Diagnostics stays open only while nothing moved under
+ * The page to show. Settings and Diagnostics stay open only while nothing moved under
  * it: same account, and the page it was opened from is still the right one
  * (so a kick while reading the log still lands on Login with the reason).
  */
-export function pageFor(view: SessionView, diagnostics: DiagnosticsRequest): Page {
+export function pageFor(
+  view: SessionView,
+  diagnostics: DiagnosticsRequest,
+  settings: SettingsRequest = null,
+): Page {
   const account = activeAccount(view);
   const base = basePage(account);
+  // Settings stay open on the same terms as Diagnostics: a kick or a switch
+  // underneath closes them, so the person lands where the change took them.
+  if (settings && settings.accountId === (account?.id ?? null) && settings.from === base) {
+    return 'settings';
+  }
   if (diagnostics && account && diagnostics.accountId === account.id && diagnostics.from === base) {
     return 'diagnostics';
   }

@@ -43,6 +43,7 @@ export const backend = {
   updateStatus: vi.fn<Backend['updateStatus']>(async () => ({ kind: 'unchecked' })),
   checkForUpdates: vi.fn<Backend['checkForUpdates']>(async () => ({ kind: 'upToDate', checkedAt: Date.now() })),
   installUpdate: vi.fn<Backend['installUpdate']>(async () => {}),
+  onOpenSettings: vi.fn<Backend['onOpenSettings']>(async () => () => {}),
 } satisfies Backend;
 
 export function createBackend(): Backend {

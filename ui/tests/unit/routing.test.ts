@@ -83,6 +83,22 @@ describe('pageFor', () => {
   it('diagnostics request with no active account → login', () => {
     expect(pageFor(view({ accounts: [connected] }), { accountId: connected.id, from: 'home' })).toBe('login');
   });
+
+  it('settings opened with no account → settings, over diagnostics too', () => {
+    expect(pageFor(view(), null, { accountId: null, from: 'login' })).toBe('settings');
+    expect(
+      pageFor(viewWith(connected), { accountId: connected.id, from: 'home' }, { accountId: connected.id, from: 'home' }),
+    ).toBe('settings');
+  });
+
+  it('settings opened from home, then the account is signed out → login', () => {
+    const kicked = { ...connected, session: { ...connected.session, status: 'signedOut' as const } };
+    expect(pageFor(viewWith(kicked), null, { accountId: connected.id, from: 'home' })).toBe('login');
+  });
+
+  it('settings opened for one account, another shown → that page', () => {
+    expect(pageFor(viewWith(connected), null, { accountId: null, from: 'login' })).toBe('home');
+  });
 });
 
 describe('loginStage', () => {
