@@ -13,7 +13,7 @@ use crate::core::{AppCore, Inner, Notice, NoticeKind};
 use crate::i18n::tr;
 use crate::settings::Locale;
 use crate::timeline::Timeline;
-use crate::view::TimelineKind;
+use crate::view::TimelineEvent;
 
 /// An account the app has open.
 #[derive(Debug)]
@@ -77,9 +77,8 @@ async fn follow(
                 Ok(event) => core.on_event(&id, &event),
                 Err(RecvError::Lagged(n)) => core.timeline(
                     &id,
-                    TimelineKind::Error,
+                    TimelineEvent::Missed { count: n },
                     format!("{n} events were missed (the state shown is current)"),
-                    None,
                 ),
                 Err(RecvError::Closed) => return,
             }
@@ -123,65 +122,78 @@ impl AppCore {
     }
 
     fn on_event(&self, id: &str, event: &Event) {
-        let (kind, text, code) = match event {
+        let (event, text) = match event {
             Event::NetState { state } => (
-                TimelineKind::State,
+                TimelineEvent::NetState { state: *state },
                 match state {
                     NetState::Connected => "network state: connected",
                     NetState::Connecting => "network state: connecting",
                     NetState::Disconnected => "network state: disconnected",
                 }
                 .to_owned(),
-                None,
             ),
             Event::Connected { info } => {
                 self.remember_account(id);
                 if info.new_session {
                     self.keep_session(id);
                 }
+                let text = format!(
+                    "connected: connection {}, seen from {}:{}{}",
+                    info.connection_id,
+                    info.ip,
+                    info.port,
+                    if info.repeat_login {
+                        " (replaced this device's earlier session)"
+                    } else {
+                        ""
+                    }
+                );
                 (
-                    TimelineKind::Connected,
-                    format!(
-                        "connected: connection {}, seen from {}:{}{}",
-                        info.connection_id,
-                        info.ip,
-                        info.port,
-                        if info.repeat_login {
-                            " (replaced this device's earlier session)"
-                        } else {
-                            ""
-                        }
-                    ),
-                    None,
+                    TimelineEvent::Connected {
+                        connection_id: info.connection_id.clone(),
+                        ip: info.ip.clone(),
+                        port: info.port,
+                        repeat_login: info.repeat_login,
+                    },
+                    text,
                 )
             }
             Event::WillReconnect { retry_count, delay } => {
-                let last = self
+                let cause = self
                     .client(id)
                     .ok()
                     .and_then(|c| c.snapshot().last_disconnect);
-                let why = last.as_ref().map(|d| d.message.clone()).unwrap_or_default();
+                let why = cause
+                    .as_ref()
+                    .map(|d| d.message.clone())
+                    .unwrap_or_default();
+                let text = format!(
+                    "{why}; reconnecting: attempt {retry_count} in {:.1} s",
+                    delay.as_secs_f64()
+                );
                 (
-                    TimelineKind::Reconnect,
-                    format!(
-                        "{why}; reconnecting: attempt {retry_count} in {:.1} s",
-                        delay.as_secs_f64()
-                    ),
-                    last.and_then(|d| d.code),
+                    TimelineEvent::WillReconnect {
+                        attempt: *retry_count,
+                        delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        cause,
+                    },
+                    text,
                 )
             }
             Event::Disconnected { info } => {
                 if let Some(notice) = notice_for(self.locale(), id, &self.account_name(id), info) {
                     self.notify(notice);
                 }
-                (TimelineKind::Disconnected, info.to_string(), info.code)
+                (
+                    TimelineEvent::Disconnected { info: info.clone() },
+                    info.to_string(),
+                )
             }
-            Event::DevicesChanged { devices, rev } => (
-                TimelineKind::Devices,
-                format!(
-                    "{} device(s) signed in, {} online: {} (rev {rev})",
+            Event::DevicesChanged { devices, rev } => {
+                let online = devices.iter().filter(|d| d.online).count();
+                let text = format!(
+                    "{} device(s) signed in, {online} online: {} (rev {rev})",
                     devices.len(),
-                    devices.iter().filter(|d| d.online).count(),
                     devices
                         .iter()
                         .map(|d| format!(
@@ -192,21 +204,38 @@ impl AppCore {
                         ))
                         .collect::<Vec<_>>()
                         .join(", ")
-                ),
-                None,
-            ),
+                );
+                (
+                    TimelineEvent::Devices {
+                        total: u32::try_from(devices.len()).unwrap_or(u32::MAX),
+                        online: u32::try_from(online).unwrap_or(u32::MAX),
+                        rev: *rev,
+                    },
+                    text,
+                )
+            }
             Event::NewDevice { device } => {
                 let account = self.account_name(id);
                 let text = new_sign_in_notice(Locale::En, id, &account, device).body;
                 self.notify(new_sign_in_notice(self.locale(), id, &account, device));
-                (TimelineKind::Devices, text, None)
+                (
+                    TimelineEvent::NewDevice {
+                        device: device.clone(),
+                    },
+                    text,
+                )
             }
-            Event::Error { code, message } => (TimelineKind::Error, message.clone(), Some(*code)),
-            Event::Dialing { url } => (TimelineKind::State, format!("connecting to {url}"), None),
+            Event::Error { code, message } => {
+                (TimelineEvent::Error { code: *code }, message.clone())
+            }
+            Event::Dialing { url } => (
+                TimelineEvent::Dialing { url: url.clone() },
+                format!("connecting to {url}"),
+            ),
             Event::Ready | Event::NotReady => return,
-            other => (TimelineKind::State, format!("{other:?}"), None),
+            other => (TimelineEvent::Other, format!("{other:?}")),
         };
-        self.timeline(id, kind, text, code);
+        self.timeline(id, event, text);
     }
 }
 

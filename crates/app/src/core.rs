@@ -19,7 +19,7 @@ use crate::secrets::TokenVault;
 use crate::timeline::{Timeline, TimelineHub};
 use crate::view::{
     CommandError, DemoView, ErrorCode, InstallView, KeychainView, KickResult, LoginRequest,
-    SessionView, TimelineKind,
+    SessionView, TimelineEvent,
 };
 
 /// When to run the embedded demo gateway.
@@ -394,7 +394,13 @@ impl AppCore {
                 format!("the server is a ws:// or wss:// URL, got {url:?}"),
             ));
         }
-        let action = format!("log in as {account} to {url}");
+        let action = (
+            TimelineEvent::LogIn {
+                account: account.clone(),
+                url: url.clone(),
+            },
+            format!("log in as {account} to {url}"),
+        );
         let proxy = self.saved_proxy(&id, req.proxy.as_deref());
         proxy
             .validate()
@@ -409,7 +415,7 @@ impl AppCore {
             demo,
             proxy,
         })?;
-        self.timeline(&id, TimelineKind::Action, action, None);
+        self.timeline(&id, action.0, action.1);
         Ok(id)
     }
 
@@ -499,7 +505,7 @@ impl AppCore {
     /// remembered token is forgotten; the account stays listed.
     pub async fn logout(&self, id: &str) -> Result<(), CommandError> {
         let client = self.client(id)?;
-        self.timeline(id, TimelineKind::Action, "log out".into(), None);
+        self.timeline(id, TimelineEvent::LogOut, "log out".into());
         client.disconnect().await.map_err(CommandError::from)?;
         if let Err(e) = self.inner.config.vault.delete(id) {
             tracing::debug!(error = %e, "no remembered token to delete");
@@ -524,9 +530,10 @@ impl AppCore {
         let client = self.client(id)?;
         self.timeline(
             id,
-            TimelineKind::Action,
+            TimelineEvent::SignOut {
+                device_ids: device_ids.clone(),
+            },
             format!("sign out {}", device_ids.join(", ")),
-            None,
         );
         let result = client.kick(device_ids).await.map_err(CommandError::from)?;
         Ok(result)
@@ -537,9 +544,8 @@ impl AppCore {
         let client = self.client(id)?;
         self.timeline(
             id,
-            TimelineKind::Action,
+            TimelineEvent::SignOutOthers,
             "sign out all other devices".into(),
-            None,
         );
         client.kick_others().await.map_err(CommandError::from)
     }
@@ -554,9 +560,11 @@ impl AppCore {
         let client = self.client(id)?;
         self.timeline(
             id,
-            TimelineKind::Action,
+            TimelineEvent::Rename {
+                device_id: device_id.to_owned(),
+                name: name.trim().to_owned(),
+            },
             format!("rename {device_id} to {:?}", name.trim()),
-            None,
         );
         client
             .rename_device(device_id, name)
@@ -567,7 +575,7 @@ impl AppCore {
     /// Skips the backoff.
     pub fn retry_now(&self, id: &str) -> Result<(), CommandError> {
         let client = self.client(id)?;
-        self.timeline(id, TimelineKind::Action, "retry now".into(), None);
+        self.timeline(id, TimelineEvent::RetryNow, "retry now".into());
         client.retry_now();
         Ok(())
     }

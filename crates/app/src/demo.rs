@@ -9,7 +9,7 @@ use vestibule_client::{ClientOptions, DeviceType, ReadyError, Status, Token, Ves
 use vestibule_gateway::{Gateway, GatewayConfig, Storage};
 
 use crate::core::{AppCore, lock, not_found};
-use crate::view::{CommandError, DemoView, ErrorCode, LoginRequest, TimelineKind};
+use crate::view::{CommandError, DemoView, ErrorCode, LoginRequest, TimelineEvent};
 
 /// Accounts the login page suggests.
 pub const SUGGESTED_ACCOUNTS: [&str; 3] = ["alice", "bob", "carol"];
@@ -259,9 +259,11 @@ impl AppCore {
         };
         self.timeline(
             id,
-            TimelineKind::Action,
+            TimelineEvent::DemoAddDevice {
+                device_type,
+                device_id: device_id.clone(),
+            },
             format!("demo: a simulated {device_type} device ({device_id}) logged in"),
-            None,
         );
         self.refresh_demo_devices().await;
         Ok(device_id)
@@ -272,9 +274,8 @@ impl AppCore {
         let account = self.demo_account(id)?;
         self.timeline(
             id,
-            TimelineKind::Action,
+            TimelineEvent::DemoKickMe,
             "demo: ask another device to sign this one out".into(),
-            None,
         );
         {
             let mut demo = self.inner.demo.lock().await;

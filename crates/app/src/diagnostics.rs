@@ -2,7 +2,7 @@
 
 use crate::accounts::write_atomically;
 use crate::core::{AppCore, not_found, now};
-use crate::view::{CommandError, ErrorCode, TimelineKind};
+use crate::view::{CommandError, ErrorCode, TimelineEvent};
 
 impl AppCore {
     /// Writes the account's diagnostics (state and timeline, no token) to a
@@ -37,9 +37,10 @@ impl AppCore {
             .map_err(|e| CommandError::new(ErrorCode::Storage, e.to_string()))?;
         self.timeline(
             id,
-            TimelineKind::Action,
+            TimelineEvent::Exported {
+                path: path.display().to_string(),
+            },
             format!("diagnostics exported to {}", path.display()),
-            None,
         );
         Ok(path.display().to_string())
     }

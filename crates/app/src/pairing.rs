@@ -10,7 +10,7 @@ use crate::accounts::account_id;
 use crate::core::{AppCore, Inner, OpenRequest, lock};
 use crate::view::{
     CommandError, ErrorCode, PairRequesterView, PairingRequest, PairingState, PairingView,
-    TimelineKind,
+    TimelineEvent,
 };
 
 /// A pairing under way: what the view shows, and the task that runs it.
@@ -129,9 +129,8 @@ impl AppCore {
             .map_err(CommandError::from)?;
         self.timeline(
             id,
-            TimelineKind::Action,
+            TimelineEvent::ApprovedPair,
             "approved a new device's pairing code".to_owned(),
-            None,
         );
         Ok(())
     }
@@ -182,9 +181,11 @@ impl AppCore {
                 self.keep_session(&id);
                 self.timeline(
                     &id,
-                    TimelineKind::Action,
+                    TimelineEvent::Paired {
+                        account: account.clone(),
+                        url: url.clone(),
+                    },
                     format!("signed in to {account} on {url} by another device"),
-                    None,
                 );
                 let running = lock(&self.inner.pairing).take();
                 drop(running);

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use tokio::sync::broadcast;
 
 use crate::core::{AppCore, lock, not_found, now};
-use crate::view::{CommandError, TimelineEntry, TimelineKind, TimelineUpdate};
+use crate::view::{CommandError, TimelineEntry, TimelineEvent, TimelineUpdate};
 
 /// Timeline entries kept per account.
 pub const TIMELINE_LEN: usize = 300;
@@ -40,17 +40,19 @@ impl TimelineHub {
 }
 
 impl AppCore {
-    /// Adds an entry to an account's timeline and announces it.
-    pub(crate) fn timeline(&self, id: &str, kind: TimelineKind, text: String, code: Option<u16>) {
+    /// Adds an entry to an account's timeline and announces it; `text` is
+    /// its technical English line.
+    pub(crate) fn timeline(&self, id: &str, event: TimelineEvent, text: String) {
         let mut state = lock(&self.inner.state);
         let Some(account) = state.accounts.iter_mut().find(|a| a.id == id) else {
             return;
         };
         let entry = TimelineEntry {
             at: now(),
-            kind,
+            kind: event.kind(),
+            code: event.code(),
+            event,
             text,
-            code,
         };
         account.timeline.push(entry.clone());
         // Sent under the state lock, so it is ordered with `timelines()`.
@@ -91,6 +93,7 @@ impl AppCore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::view::TimelineKind;
 
     #[test]
     fn the_timeline_keeps_the_newest_entries() {
@@ -99,6 +102,7 @@ mod tests {
             t.push(TimelineEntry {
                 at: i as u64,
                 kind: TimelineKind::State,
+                event: TimelineEvent::Other,
                 text: String::new(),
                 code: None,
             });

@@ -141,10 +141,170 @@ pub struct TimelineEntry {
     pub at: u64,
     /// What kind of entry.
     pub kind: TimelineKind,
-    /// For people.
+    /// What happened, as facts: the UI says it in the person's language.
+    pub event: TimelineEvent,
+    /// The same in technical English (exports, logs, and what an older UI
+    /// shows for an event it does not know).
     pub text: String,
     /// A result or close code, when there is one.
     pub code: Option<u16>,
+}
+
+/// One thing that happened to an account, as facts (its words are the UI's).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum TimelineEvent {
+    /// The network state changed.
+    NetState {
+        /// The new state.
+        state: vestibule_client::NetState,
+    },
+    /// An attempt to connect began.
+    Dialing {
+        /// The gateway of this attempt.
+        url: String,
+    },
+    /// Logged in.
+    Connected {
+        /// The gateway's connection id.
+        connection_id: String,
+        /// The address the gateway saw.
+        ip: String,
+        /// The port the gateway saw.
+        port: u16,
+        /// This device's earlier session was replaced.
+        repeat_login: bool,
+    },
+    /// The connection dropped; another attempt is scheduled.
+    WillReconnect {
+        /// 1, 2, 3...
+        attempt: u32,
+        /// The wait before it.
+        #[ts(type = "number")]
+        delay_ms: u64,
+        /// Why the connection dropped, when known.
+        cause: Option<vestibule_client::DisconnectInfo>,
+    },
+    /// Disconnected for good.
+    Disconnected {
+        /// Why, and who.
+        info: vestibule_client::DisconnectInfo,
+    },
+    /// The device list changed.
+    Devices {
+        /// Devices signed in.
+        total: u32,
+        /// Of which online.
+        online: u32,
+        /// The list's revision.
+        #[ts(type = "number")]
+        rev: u64,
+    },
+    /// Another device signed in for the first time.
+    NewDevice {
+        /// The device.
+        device: vestibule_client::Device,
+    },
+    /// A request failed or the gateway reported an error.
+    Error {
+        /// The code.
+        code: u16,
+    },
+    /// The UI fell behind and events were skipped (the state shown is current).
+    Missed {
+        /// How many.
+        #[ts(type = "number")]
+        count: u64,
+    },
+    /// The person logged in from the form.
+    LogIn {
+        /// The account.
+        account: String,
+        /// The gateway.
+        url: String,
+    },
+    /// The person logged out.
+    LogOut,
+    /// The person signed devices out.
+    SignOut {
+        /// Which.
+        device_ids: Vec<String>,
+    },
+    /// The person signed every other device out.
+    SignOutOthers,
+    /// The person named a device.
+    Rename {
+        /// Which.
+        device_id: String,
+        /// The new name.
+        name: String,
+    },
+    /// The person skipped the backoff.
+    RetryNow,
+    /// Demo: a simulated device logged in.
+    DemoAddDevice {
+        /// Its type.
+        device_type: DeviceType,
+        /// Its id.
+        device_id: String,
+    },
+    /// Demo: a simulated device was asked to sign this one out.
+    DemoKickMe,
+    /// Diagnostics were exported.
+    Exported {
+        /// The file.
+        path: String,
+    },
+    /// The person approved a new device's pairing code.
+    ApprovedPair,
+    /// This app was signed in by another device (pairing).
+    Paired {
+        /// The account.
+        account: String,
+        /// The gateway.
+        url: String,
+    },
+    /// Anything else (its English `text` says what).
+    Other,
+}
+
+impl TimelineEvent {
+    /// Its timeline kind.
+    pub fn kind(&self) -> TimelineKind {
+        match self {
+            Self::NetState { .. } | Self::Dialing { .. } | Self::Other => TimelineKind::State,
+            Self::Connected { .. } => TimelineKind::Connected,
+            Self::WillReconnect { .. } => TimelineKind::Reconnect,
+            Self::Disconnected { .. } => TimelineKind::Disconnected,
+            Self::Devices { .. } | Self::NewDevice { .. } => TimelineKind::Devices,
+            Self::Error { .. } | Self::Missed { .. } => TimelineKind::Error,
+            Self::LogIn { .. }
+            | Self::LogOut
+            | Self::SignOut { .. }
+            | Self::SignOutOthers
+            | Self::Rename { .. }
+            | Self::RetryNow
+            | Self::DemoAddDevice { .. }
+            | Self::DemoKickMe
+            | Self::Exported { .. }
+            | Self::ApprovedPair
+            | Self::Paired { .. } => TimelineKind::Action,
+        }
+    }
+
+    /// The result or close code it carries.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            Self::WillReconnect { cause, .. } => cause.as_ref().and_then(|c| c.code),
+            Self::Disconnected { info } => info.code,
+            Self::Error { code } => Some(*code),
+            _ => None,
+        }
+    }
 }
 
 /// New timeline entries of one account (the history comes apart from the

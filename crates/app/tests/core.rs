@@ -183,6 +183,29 @@ async fn the_demo_logs_in_adds_a_device_and_can_sign_me_out() {
         timeline.iter().any(|e| e.text.contains("signed out by")),
         "{timeline:?}"
     );
+    // The UI says the timeline in the person's language: each entry carries
+    // its facts, not only the English line.
+    use vestibule_app::view::{TimelineEvent, TimelineKind};
+    let kicked = timeline
+        .iter()
+        .find_map(|e| match &e.event {
+            TimelineEvent::Disconnected { info } => Some((e, info)),
+            _ => None,
+        })
+        .expect("a Disconnected entry");
+    assert_eq!(kicked.0.kind, TimelineKind::Disconnected);
+    assert!(
+        matches!(kicked.1.reason, DisconnectReason::Kicked { .. }),
+        "{kicked:?}"
+    );
+    assert_eq!(kicked.0.code, kicked.1.code);
+    assert!(
+        timeline.iter().any(|e| matches!(
+            &e.event,
+            TimelineEvent::Connected { connection_id, .. } if !connection_id.is_empty()
+        ) && e.kind == TimelineKind::Connected),
+        "{timeline:?}"
+    );
 
     // Demo accounts are never saved: their gateway lives only as long as the app.
     assert!(!all_text(&dir.path().join("config")).contains("alice"));

@@ -9,6 +9,7 @@ import type { TimelineUpdate } from '../../src/lib/bindings/TimelineUpdate';
 import {
   account,
   connectedAccount,
+  entry,
   kickedAccount,
   PAIR_CODE,
   pairingShowing,
@@ -103,10 +104,10 @@ describe('App', () => {
     await screen.findByTestId('home-page');
     await user.click(screen.getByRole('button', { name: 'Connection log' }));
     expect(screen.getAllByTestId('timeline-entry')).toHaveLength(sampleTimeline().length);
-    expect(screen.getAllByTestId('timeline-text')[0]).toHaveTextContent('kick refused: unknown device');
+    expect(screen.getAllByTestId('timeline-text')[0]).toHaveTextContent('414');
 
-    pushTimeline(timelineUpdate(connected.id, [{ at: Date.now(), kind: 'action', text: 'retry now', code: null }]));
-    await waitFor(() => expect(screen.getAllByTestId('timeline-text')[0]).toHaveTextContent('retry now'));
+    pushTimeline(timelineUpdate(connected.id, [entry({ type: 'retryNow' }, 'retry now')]));
+    await waitFor(() => expect(screen.getAllByTestId('timeline-text')[0]).toHaveTextContent('You asked to retry now'));
     expect(screen.getAllByTestId('timeline-entry')).toHaveLength(sampleTimeline().length + 1);
     push(shown);
     expect(mocked.subscribeTimeline).toHaveBeenCalledTimes(1);

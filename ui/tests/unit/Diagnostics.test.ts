@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { backend } from '../../src/lib/backend';
 import Diagnostics from '../../src/lib/components/Diagnostics.svelte';
 import { applyTimelineUpdate } from '../../src/lib/timelines.svelte';
-import { connectedAccount, sampleTimelines, viewWith } from '../fixtures/views.js';
+import { connectedAccount, entry, sampleTimelines, viewWith } from '../fixtures/views.js';
 
 vi.mock('../../src/lib/backend', () => import('./mock-backend'));
 const mocked = vi.mocked(backend);
@@ -28,10 +28,12 @@ describe('Diagnostics', () => {
     const { timeline } = await renderDiagnostics();
     const entries = screen.getAllByTestId('timeline-entry');
     expect(entries).toHaveLength(timeline.length);
-    expect(within(entries[0]).getByTestId('timeline-text')).toHaveTextContent('kick refused: unknown device');
+    // Said from the code, not the backend's English line.
+    expect(within(entries[0]).getByTestId('timeline-text')).not.toHaveTextContent('kick refused');
+    expect(within(entries[1]).getByTestId('timeline-text')).toHaveTextContent('You signed out phone-77aa');
     expect(within(entries[0]).getByTestId('timeline-kind')).toHaveTextContent('Error');
     expect(within(entries[0]).getByTestId('timeline-text')).toHaveTextContent('414');
-    expect(within(entries.at(-1)!).getByTestId('timeline-text')).toHaveTextContent('log in as alice');
+    expect(within(entries.at(-1)!).getByTestId('timeline-text')).toHaveTextContent('You logged in as alice to chat.example.com');
     expect(within(entries.at(-1)!).getByTestId('timeline-kind')).toHaveTextContent('You');
     const times = entries.map((e) => Date.parse(e.querySelector('time')!.getAttribute('datetime')!));
     expect(times).toEqual([...times].sort((a, b) => b - a));
@@ -77,11 +79,11 @@ describe('Diagnostics', () => {
 
   it('follows the timeline stream: appends new entries, a reset replaces them', async () => {
     const { shown, timeline } = await renderDiagnostics();
-    const newest = { at: Date.now(), kind: 'action' as const, text: 'kick phone-77aa', code: null };
+    const newest = entry({ type: 'other' }, 'something only a newer backend knows');
     applyTimelineUpdate({ accountId: shown.id, entries: [newest], reset: false });
     await waitFor(() => expect(screen.getAllByTestId('timeline-entry')).toHaveLength(timeline.length + 1));
     expect(within(screen.getAllByTestId('timeline-entry')[0]).getByTestId('timeline-text')).toHaveTextContent(
-      'kick phone-77aa',
+      'something only a newer backend knows',
     );
     applyTimelineUpdate({ accountId: shown.id, entries: [], reset: true });
     expect(await screen.findByText('Nothing has happened yet.')).toBeInTheDocument();

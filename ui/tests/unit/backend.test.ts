@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createBackend } from '../../src/lib/backend';
 import type { SessionView } from '../../src/lib/bindings/SessionView';
 import type { TimelineUpdate } from '../../src/lib/bindings/TimelineUpdate';
-import { commandError, pairRequester, sampleTimeline, timelineUpdate, view } from '../fixtures/views.js';
+import { commandError, entry, pairRequester, sampleTimeline, timelineUpdate, view } from '../fixtures/views.js';
 
 afterEach(() => clearMocks());
 
@@ -103,7 +103,7 @@ describe('backend', () => {
     expect(calls).toEqual(['subscribe_timeline']);
     expect(channel).toBeInstanceOf(Channel);
     const history = timelineUpdate('id1', sampleTimeline(), true);
-    const next = timelineUpdate('id1', [{ at: Date.now(), kind: 'action', text: 'log out', code: null }]);
+    const next = timelineUpdate('id1', [entry({ type: 'logOut' }, 'log out')]);
     channel!.onmessage(history);
     channel!.onmessage(next);
     expect(seen.mock.calls).toEqual([[history], [next]]);

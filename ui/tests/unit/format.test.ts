@@ -120,10 +120,10 @@ describe('bannerFor', () => {
 describe('newestFirst', () => {
   it('orders by time, newest first, ties in reverse arrival order', () => {
     const entries = [
-      { at: 1, kind: 'action', text: 'a', code: null },
-      { at: 3, kind: 'state', text: 'c', code: null },
-      { at: 2, kind: 'state', text: 'b1', code: null },
-      { at: 2, kind: 'state', text: 'b2', code: null },
+      { at: 1, kind: 'action', event: { type: 'other' }, text: 'a', code: null },
+      { at: 3, kind: 'state', event: { type: 'other' }, text: 'c', code: null },
+      { at: 2, kind: 'state', event: { type: 'other' }, text: 'b1', code: null },
+      { at: 2, kind: 'state', event: { type: 'other' }, text: 'b2', code: null },
     ] as const;
     expect(newestFirst([...entries]).map((e) => e.text)).toEqual(['c', 'b2', 'b1', 'a']);
   });

@@ -16,6 +16,7 @@ function entries(from: number, count: number): TimelineEntry[] {
   return Array.from({ length: count }, (_, i) => ({
     at: 1_000 + from + i,
     kind: 'state' as const,
+    event: { type: 'other' as const },
     text: `entry ${from + i}`,
     code: null,
   }));
