@@ -95,7 +95,27 @@ function rejectedText(error: CommandError, subject: ErrorSubject | undefined): s
       return subject === 'pairingCode' ? m.error_rejected_404_code() : m.error_rejected_404();
     case 408:
       return m.error_rejected_408();
-    // The gateway's pairing codes (docs/protocol.md): unknown, expired.
+    case 414:
+      return m.error_rejected_414();
+    case 419:
+      return m.error_rejected_419();
+    case 420:
+      return m.error_rejected_420();
+    case 421:
+      return m.error_rejected_421();
+    case 422:
+      return m.error_rejected_422();
+    case 425:
+      return m.error_rejected_425();
+    case 426:
+      return m.error_rejected_426();
+    case 500:
+      return m.error_rejected_500();
+    case 503:
+      return error.retryAfterMs !== null && error.retryAfterMs > 0
+        ? m.error_rejected_503_wait({ seconds: Math.max(1, Math.ceil(error.retryAfterMs / 1000)) })
+        : m.error_rejected_503();
+    // The gateway's pairing codes (docs/protocol.md §9): unknown, expired, used, requester gone.
     case 423:
       return m.error_rejected_404_code();
     case 424:

@@ -176,6 +176,19 @@ describe('Chinese text from the helpers', () => {
     expect(errorText(commandError('rejected', { serverCode: 417 }))).toMatch(/another device/);
     expect(errorText(commandError('rejected', { serverCode: 599 }))).toBe('The server refused (code 599).');
   });
+
+  // Every code the gateway sends (docs/protocol.md, the code table) has a
+  // sentence of its own in both languages, not the "refused (code N)" fallback.
+  it.each(['en', 'zh-CN'] as const)('every gateway code has its own sentence in %s', (lang) => {
+    setLocale(lang);
+    const fallback = (code: number) => errorText(commandError('rejected', { serverCode: 9000 + code })).replace(String(9000 + code), String(code));
+    const codes = [302, 403, 404, 408, 414, 416, 417, 419, 420, 421, 422, 423, 424, 425, 426, 500, 503];
+    const generic = codes.filter((code) => errorText(commandError('rejected', { serverCode: code })) === fallback(code));
+    expect(generic).toEqual([]);
+    const sentences = new Set(codes.map((code) => errorText(commandError('rejected', { serverCode: code }))));
+    expect(sentences.size).toBe(codes.length);
+    expect(errorText(commandError('rejected', { serverCode: 503, retryAfterMs: 2000 }))).toMatch(/2/);
+  });
 });
 
 describe('switching the language of a mounted page', () => {
