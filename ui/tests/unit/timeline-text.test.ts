@@ -11,7 +11,7 @@ const EVERY: TimelineEvent[] = [
   { type: 'dialing', url: 'wss://chat.example.com/v1/ws' },
   { type: 'connected', connectionId: 'c-1', ip: '192.0.2.1', port: 4000, repeatLogin: false },
   { type: 'connected', connectionId: 'c-1', ip: '192.0.2.1', port: 4000, repeatLogin: true },
-  { type: 'willReconnect', attempt: 2, delayMs: 3000, cause: disconnect({ kind: 'lost' }) },
+  { type: 'willReconnect', attempt: 2, delayMs: 3000, cause: disconnect({ kind: 'lost', closeCode: null }) },
   { type: 'willReconnect', attempt: 2, delayMs: 3000, cause: null },
   { type: 'disconnected', info: disconnect({ kind: 'kicked', reason: 'otherDevice' } as never) },
   { type: 'devices', total: 3, online: 2, rev: 7 },
