@@ -18,7 +18,16 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "==> build the binaries the end-to-end tests and the benchmark smoke test run"
-cargo build --locked -p vestibule-gateway -p vestibule-cli -p vestibule-desktop -p vestibule-bench
+binaries=(-p vestibule-gateway -p vestibule-cli -p vestibule-desktop -p vestibule-bench)
+# First the updater test's "newer build" (the next minor version, the
+# e2e-newer-version feature), kept stripped (68 MiB, not 500) as
+# target/debug/vestibule-next; then the normal build. A feature set has its
+# own artifacts, so only the app crate is compiled twice (~8 s here from
+# clean, ~0.5 s when both are built) and nothing else is rebuilt: the same
+# packages, the same features for everything else.
+cargo build --locked "${binaries[@]}" --features vestibule-desktop/e2e-newer-version
+strip -o target/debug/vestibule-next target/debug/vestibule
+cargo build --locked "${binaries[@]}"
 
 echo "==> Rust tests (the desktop end-to-end test runs the real app under Xvfb)"
 xvfb-run -a -s "-screen 0 1280x800x24" cargo nextest run --workspace --locked --profile ci

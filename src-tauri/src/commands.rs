@@ -281,9 +281,13 @@ pub async fn update_settings(
 
 /// Version and folders, for Settings → About.
 #[tauri::command]
-pub async fn about(paths: State<'_, crate::Paths>) -> Result<AboutView, CommandError> {
+pub async fn about<R: Runtime>(
+    app: AppHandle<R>,
+    paths: State<'_, crate::Paths>,
+) -> Result<AboutView, CommandError> {
     Ok(AboutView {
-        version: env!("CARGO_PKG_VERSION").to_owned(),
+        // The version the updater compares against (tauri.conf.json's).
+        version: app.package_info().version.to_string(),
         config_dir: paths.config.display().to_string(),
         log_dir: paths.logs.display().to_string(),
         export_dir: paths.exports.display().to_string(),

@@ -218,6 +218,22 @@ fn on_close<R: Runtime>(window: &tauri::Window<R>, api: &tauri::CloseRequestApi)
     }
 }
 
+/// The app's context (`tauri.conf.json`). With the `e2e-newer-version`
+/// feature the version is the next minor one (0.1.0 → 0.2.0): the "newer
+/// build" that the updater end-to-end test installs (`scripts/test.sh`).
+fn context() -> tauri::Context {
+    #[allow(unused_mut)]
+    let mut context = tauri::generate_context!();
+    #[cfg(feature = "e2e-newer-version")]
+    {
+        let version = &mut context.package_info_mut().version;
+        *version = format!("{}.{}.0", version.major, version.minor + 1)
+            .parse()
+            .unwrap_or_else(|e| panic!("version: {e}"));
+    }
+    context
+}
+
 /// Starts the desktop app.
 pub fn run() {
     update::wait_for_previous();
@@ -227,7 +243,8 @@ pub fn run() {
         std::process::exit(1);
     };
     let _log_guard = logging::init(&paths.logs);
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), config = %paths.config.display(), "starting");
+    let context = context();
+    tracing::info!(version = %context.package_info().version, config = %paths.config.display(), "starting");
     let config = CoreConfig {
         config_dir: paths.config.clone(),
         export_dir: paths.exports.clone(),
@@ -253,7 +270,7 @@ pub fn run() {
         }
     };
     let builder = run_app(tauri::Builder::default(), core, paths, true, args.hidden);
-    let app = match builder.build(tauri::generate_context!()) {
+    let app = match builder.build(context) {
         Ok(app) => app,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the window");

@@ -64,6 +64,17 @@ fn internal(e: impl std::fmt::Display) -> CommandError {
     CommandError::new(ErrorCode::Internal, e.to_string())
 }
 
+/// The file an install replaces and the restart starts: the AppImage when
+/// the app runs as one (`current_exe` is then inside its read-only mount),
+/// else the binary as it was when the app started. (A .deb install is
+/// dpkg's business: the plugin hands the package to `dpkg -i`.)
+fn install_path<R: Runtime>(app: &AppHandle<R>, updates: &Updates) -> Option<PathBuf> {
+    app.env()
+        .appimage
+        .map(PathBuf::from)
+        .or_else(|| updates.executable.clone())
+}
+
 fn updater<R: Runtime>(
     app: &AppHandle<R>,
     updates: &Updates,
@@ -78,7 +89,7 @@ fn updater<R: Runtime>(
             builder = builder.pubkey(key);
         }
     }
-    if let Some(path) = &updates.executable {
+    if let Some(path) = install_path(app, updates) {
         builder = builder.executable_path(path);
     }
     builder
@@ -159,7 +170,7 @@ pub async fn install<R: Runtime>(app: &AppHandle<R>) -> Result<(), CommandError>
     match result {
         Ok(()) => {
             tracing::info!(%version, "update installed; restarting");
-            restart(app, updates.executable.clone());
+            restart(app, install_path(app, &updates));
             Ok(())
         }
         Err(e) => {
@@ -226,10 +237,21 @@ pub fn wait_for_previous() {
         return;
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::path::Path::new(&format!("/proc/{pid}")).exists()
-        && std::time::Instant::now() < deadline
-    {
+    while running(pid) && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether `pid` still runs. An exited process its parent has not reaped yet
+/// (a zombie) has let go of everything: it counts as gone.
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state is the first field after the parenthesised name.
+        Ok(stat) => !matches!(
+            stat.rsplit(')').next().map(str::trim_start),
+            Some(rest) if rest.starts_with('Z') || rest.starts_with('X')
+        ),
+        Err(_) => false,
     }
 }
 

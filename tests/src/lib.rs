@@ -128,6 +128,28 @@ impl AppHome {
         self.dir.join("config/vestibule")
     }
 
+    /// The fresh HOME.
+    pub fn home_dir(&self) -> PathBuf {
+        self.dir.join("home")
+    }
+
+    /// Everything the app logged to its files (every process that used this home).
+    pub fn log_text(&self) -> String {
+        let mut out = String::new();
+        let dir = self.dir.join("data/vestibule/logs");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        for file in files {
+            out.push_str(&std::fs::read_to_string(&file).unwrap_or_default());
+        }
+        out
+    }
+
     /// Every file under the app's directories, as text.
     pub fn all_text(&self) -> String {
         fn walk(dir: &Path, out: &mut String) {
@@ -167,7 +189,16 @@ impl Driver {
         Self::start_inner(home, true).await
     }
 
+    /// Like [`Driver::start`], with more environment for the app (and the driver).
+    pub async fn start_with_env(home: &AppHome, env: &[(&str, &str)]) -> Self {
+        Self::start_env(home, false, env).await
+    }
+
     async fn start_inner(home: &AppHome, keyring: bool) -> Self {
+        Self::start_env(home, keyring, &[]).await
+    }
+
+    async fn start_env(home: &AppHome, keyring: bool, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let native = free_port();
         let driver = which("tauri-driver");
@@ -195,6 +226,7 @@ impl Driver {
             // The app's WebKit: fewer processes and less memory without the DMA-BUF renderer.
             .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
             .env("VESTIBULE_LOG", "info")
+            .envs(env.iter().copied())
             .stderr(Stdio::null());
         let proc = Proc::spawn(command);
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -210,6 +242,11 @@ impl Driver {
 
     /// A WebDriver session running the real app.
     pub async fn session(&self, app: &Path) -> fantoccini::Client {
+        self.session_with_args(app, &[]).await
+    }
+
+    /// A WebDriver session running the real app with these arguments.
+    pub async fn session_with_args(&self, app: &Path, args: &[&str]) -> fantoccini::Client {
         // Two rustls providers are compiled in (ring for Vestibule, another
         // for the WebDriver client): name one for the process.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -221,7 +258,7 @@ impl Driver {
         );
         caps.insert(
             "tauri:options".into(),
-            serde_json::json!({ "application": app.display().to_string() }),
+            serde_json::json!({ "application": app.display().to_string(), "args": args }),
         );
         fantoccini::ClientBuilder::rustls()
             .unwrap_or_else(|e| panic!("webdriver client: {e}"))
@@ -250,4 +287,70 @@ pub fn which(name: &str) -> PathBuf {
         .map(|d| d.join(name))
         .find(|p| p.exists())
         .unwrap_or_else(|| panic!("{name} not found on PATH (scripts/setup.sh --test installs it)"))
+}
+
+/// A private D-Bus session bus (`dbus-daemon --session`) on a socket in
+/// `dir`, for the app's single-instance guard; stopped on drop.
+#[derive(Debug)]
+pub struct SessionBus {
+    _proc: Proc,
+    /// `unix:path=…`, for `DBUS_SESSION_BUS_ADDRESS`.
+    pub address: String,
+}
+
+impl SessionBus {
+    /// Starts the bus and waits for its socket.
+    pub async fn start(dir: &Path) -> Self {
+        let socket = dir.join("session-bus");
+        let _ = std::fs::remove_file(&socket);
+        let address = format!("unix:path={}", socket.display());
+        let mut command = Command::new("dbus-daemon");
+        command.args([
+            "--session",
+            "--nofork",
+            "--nopidfile",
+            "--address",
+            &address,
+        ]);
+        let proc = Proc::spawn(command);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dbus-daemon did not create {}",
+                socket.display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            _proc: proc,
+            address,
+        }
+    }
+}
+
+/// The ids of the running processes whose executable is `exe`.
+pub fn pids_running(exe: &Path) -> Vec<u32> {
+    let exe = exe.canonicalize().unwrap_or_else(|_| exe.to_owned());
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let link = std::fs::read_link(entry.path().join("exe")).ok()?;
+            (link == exe).then_some(pid)
+        })
+        .collect()
+}
+
+/// Whether process `pid` still runs (a zombie does not count).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            // The state follows the parenthesised command name.
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        })
+        .unwrap_or(false)
 }

@@ -73,3 +73,42 @@ pub async fn wait_text(client: &Client, css: &str, needle: &str) -> String {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Calls one of the app's commands from the page, as the UI does
+/// (`window.__TAURI_INTERNALS__.invoke`): `Ok` with what it returned, `Err`
+/// with what it threw.
+pub async fn invoke(
+    client: &Client,
+    command: &str,
+    args: serde_json::Value,
+) -> Result<serde_json::Value, serde_json::Value> {
+    let script = r#"
+        const [command, args, done] = arguments;
+        window.__TAURI_INTERNALS__.invoke(command, args).then(
+            (ok) => done({ ok: ok === undefined ? null : ok }),
+            (err) => done({ err: err === undefined ? null : err }),
+        );
+    "#;
+    let out = client
+        .execute_async(script, vec![serde_json::json!(command), args])
+        .await
+        .unwrap_or_else(|e| panic!("invoke {command}: {e}"));
+    match out.get("ok") {
+        Some(ok) => Ok(ok.clone()),
+        None => Err(out.get("err").cloned().unwrap_or(out)),
+    }
+}
+
+/// Starts one of the app's commands and does not wait for it (for one that
+/// ends the process, like `install_update`).
+pub async fn invoke_and_forget(client: &Client, command: &str, args: serde_json::Value) {
+    let script = r#"
+        const [command, args] = arguments;
+        window.__TAURI_INTERNALS__.invoke(command, args).catch(() => {});
+        return null;
+    "#;
+    client
+        .execute(script, vec![serde_json::json!(command), args])
+        .await
+        .unwrap_or_else(|e| panic!("invoke {command}: {e}"));
+}
