@@ -6,7 +6,7 @@
 import type { Channel } from '@tauri-apps/api/core';
 import { mockIPC } from '@tauri-apps/api/mocks';
 import type { TimelineUpdate } from '../../src/lib/bindings/TimelineUpdate';
-import { pairRequester } from '../fixtures/views.js';
+import { ABOUT, pairRequester } from '../fixtures/views.js';
 
 type Call = { cmd: string; args: unknown };
 type Response = { value: unknown } | { error: unknown };
@@ -29,6 +29,12 @@ const DEFAULTS: Record<string, unknown> = {
   start_pairing: null,
   cancel_pairing: null,
   approve_pair: null,
+  // Settings (update_settings is answered below: it merges and pushes a view).
+  about: ABOUT,
+  open_folder: null,
+  autostart: false,
+  update_status: { kind: 'unchecked' },
+  install_update: null,
 };
 
 let view: unknown = null;
@@ -63,6 +69,15 @@ mockIPC(
     if (scripted && 'error' in scripted) return Promise.reject(scripted.error);
     if (scripted) return scripted.value;
     if (cmd in DEFAULTS) return DEFAULTS[cmd];
+    // Like the backend: saved at once, and the new settings come back in the view too.
+    if (cmd === 'update_settings') {
+      const current = view as { settings: Record<string, unknown> } | null;
+      const merged = { ...(current?.settings ?? {}), ...(args as { update: Record<string, unknown> }).update };
+      if (current) api.push({ ...current, settings: merged });
+      return merged;
+    }
+    if (cmd === 'set_autostart') return (args as { enabled: boolean }).enabled;
+    if (cmd === 'check_for_updates') return { kind: 'upToDate', checkedAt: Date.now() };
     // Unless scripted: a Mac that asked a moment before it is looked up.
     if (cmd === 'lookup_pair') return pairRequester();
     return Promise.reject({

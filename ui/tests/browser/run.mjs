@@ -5,10 +5,14 @@
 // with @tauri-apps/api/mocks (see harness.ts), injected before the app runs.
 // Screenshots of every page and state, in English and in Chinese (the
 // browser's language decides, as in the app), go to test-output/ui/; a
-// Chinese page fails on any English word left in it (see `englishLeft`).
+// Chinese page fails on any English word left in it (see `englishLeft`),
+// and every page and state fails on an axe-core violation of impact serious
+// or critical (see `axeProblems`: contrast, names of controls, ARIA...).
 //
 //   node tests/browser/run.mjs            (npm run test:browser)
 //   CHROMIUM=/path/to/chromium node tests/browser/run.mjs
+//   GALLERY='^settings-' node --test-name-pattern='^9\.' tests/browser/run.mjs
+//                                         (only some states of the gallery)
 
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -17,9 +21,10 @@ import { createServer } from 'node:http';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { AxeBuilder } from '@axe-core/playwright';
 import { chromium } from 'playwright-core';
 import { build } from 'vite';
-import { PAIR_CODE, PAIR_CODE_RENEWED, pairRequester, sampleTimeline } from '../fixtures/views.js';
+import { ABOUT, PAIR_CODE, PAIR_CODE_RENEWED, pairRequester, sampleTimeline, settings, UPDATE } from '../fixtures/views.js';
 import { scenarioTimelines, scenarioViews } from './states.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -178,10 +183,13 @@ async function openApp(
  */
 async function shot(page, name) {
   const { width, height } = page.viewportSize() ?? { width: 0, height: 0 };
-  const [scheme, lang] = await page.evaluate(() => [
+  // Named by the theme shown; when Settings chose one against the OS's, both.
+  const [os, theme, lang] = await page.evaluate(() => [
     matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light',
+    document.documentElement.dataset.theme,
     document.documentElement.lang,
   ]);
+  const scheme = !theme || theme === os ? os : `${theme}-on-${os}-os`;
   await page.screenshot({ path: join(shotsDir, `${name}-${width}x${height}-${scheme}.${lang}.png`) });
 }
 
@@ -206,6 +214,7 @@ const ALLOWED = [
   'SOCKS5',
   'Enter', // keys
   'Esc',
+  'English', // the language's own name, in the language menu
 ];
 
 /**
@@ -263,6 +272,7 @@ function fixturePhrases(views) {
   const asked = pairRequester();
   [asked.deviceId, asked.os, asked.ip, asked.client].forEach(add);
   [PAIR_CODE, PAIR_CODE_RENEWED, ...EXPORT_PATHS].forEach(add);
+  [ABOUT.configDir, ABOUT.logDir, ABOUT.exportDir, UPDATE.version, ...UPDATE.notes.split('\n')].forEach(add);
   return [...out];
 }
 
@@ -329,6 +339,65 @@ async function assertNoHorizontalOverflow(page) {
     return out;
   });
   assert.deepEqual(overflow, [], 'nothing overflows horizontally');
+}
+
+/** Rules that must have run on every page (names of controls, contrast), whether or not they found anything. */
+const AXE_REQUIRED = ['button-name', 'label', 'select-name', 'link-name', 'color-contrast', 'aria-dialog-name'];
+
+/**
+ * Runs axe-core (every rule but the experimental ones) on the page as it
+ * is; its violations of impact serious or critical, one line per element:
+ * rule, impact, help, target. axe goes in with page.evaluate, which the
+ * page's CSP (script-src 'self') does not govern; legacy mode runs it in
+ * the page itself (the app has no frames) instead of in a blank page.
+ * @param {import('playwright-core').Page} page
+ * @param {string} what
+ * @returns {Promise<string[]>}
+ */
+async function axeProblems(page, what) {
+  const results = await new AxeBuilder({ page }).setLegacyMode(true).analyze();
+  const ran = new Set([...results.passes, ...results.violations, ...results.incomplete, ...results.inapplicable].map((r) => r.id));
+  const missing = AXE_REQUIRED.filter((id) => !ran.has(id));
+  assert.deepEqual(missing, [], `${what}: axe rules that did not run`);
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .flatMap((v) =>
+      v.nodes.map(
+        (n) => `${what}: ${v.id} (${v.impact}) ${v.help}: ${n.target.join(' > ')}${n.failureSummary ? ` — ${n.failureSummary.replace(/\s+/g, ' ')}` : ''}`,
+      ),
+    );
+}
+
+/**
+ * What the focused element is: its test id, id or tag; its accessible name
+ * (roughly: aria-labelledby, aria-label, its labels, its text, title); and
+ * whether it shows that it has the focus (an outline or a box shadow).
+ * @param {import('playwright-core').Page} page
+ */
+function focused(page) {
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    if (!(el instanceof HTMLElement) || el === document.body) return null;
+    const text = (/** @type {Element | null} */ e) => (e instanceof HTMLElement ? e.innerText : e?.textContent ?? '').trim();
+    const labelledBy = (el.getAttribute('aria-labelledby') ?? '')
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((id) => text(document.getElementById(id)))
+      .join(' ');
+    const labels = 'labels' in el && el.labels ? [.../** @type {NodeListOf<HTMLLabelElement>} */ (el.labels)].map(text).join(' ') : '';
+    const name = (labelledBy || el.getAttribute('aria-label') || labels || text(el) || el.title || '').trim();
+    const style = getComputedStyle(el);
+    const outline = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
+    const shadow = style.boxShadow !== 'none';
+    return {
+      id: el.dataset.testid ?? (el.id || el.tagName.toLowerCase()),
+      tag: el.tagName.toLowerCase(),
+      name,
+      visible: el.matches(':focus-visible') && (outline || shadow),
+      indicator: `${style.outlineStyle} ${style.outlineWidth} ${style.outlineColor} / ${style.boxShadow}`,
+      inDialog: el.closest('[role=dialog], [role=alertdialog]') !== null,
+    };
+  });
 }
 
 before(async () => {
@@ -509,7 +578,8 @@ describe('Vestibule UI in chromium', () => {
     await page.getByRole('button', { name: 'Connection log' }).click();
     await page.getByTestId('diagnostics-page').waitFor();
     const first = await page.getByTestId('timeline-entry').first().innerText();
-    assert.match(first, /kick refused/);
+    // The newest: the refused kick (414), said from its code.
+    assert.match(first, /The server could not read what the app sent\..*414/s);
     assert.equal((await app.calls('subscribe_timeline')).length, 1, 'the timeline is subscribed to once');
     await shot(page, 'diagnostics');
     await app.respond('export_diagnostics', { value: '/home/alice/.local/share/vestibule/exports/diag-alice.json' });
@@ -521,7 +591,8 @@ describe('Vestibule UI in chromium', () => {
     const before = await entries.count();
     await app.pushTimeline({
       accountId: views.connected.active ?? '',
-      entries: [{ at: Date.now(), kind: 'action', text: 'export diagnostics', code: null }],
+      // An event this UI does not know shows the backend's English line.
+      entries: [{ at: Date.now(), kind: 'action', event: { type: 'other' }, text: 'export diagnostics', code: null }],
       reset: false,
     });
     await entries.first().getByText('export diagnostics').waitFor();
@@ -657,7 +728,7 @@ describe('Vestibule UI in chromium', () => {
     await app.close();
   });
 
-  test('9. screenshots of every page and state, 800×600 and 1280×800, light and dark, English and Chinese; no English left in Chinese', async () => {
+  test('9. screenshots of every page and state, 800×600 and 1280×800, light and dark, English and Chinese; no English left in Chinese; axe finds nothing serious or critical', async () => {
     // The check itself: English is found, data and allowed names are not.
     assert.deepEqual(englishLeft('已连接 Sign out alice（iOS 17.5，203.0.113.24）Vestibule wss://x.example/v1', PHRASES), [
       'Sign',
@@ -681,6 +752,18 @@ describe('Vestibule UI in chromium', () => {
       await page.getByTestId('link-device').click();
       await page.getByTestId('link-code-input').fill('7kqm-3xpd');
     };
+    /** Opens Settings (from the sidebar, or the first login page's button) once `update_status` says `status`. */
+    const openSettings = (/** @type {unknown} */ status = { kind: 'unchecked' }) =>
+      async (/** @type {Awaited<ReturnType<typeof openApp>>} */ app) => {
+        await app.respond('update_status', { value: status });
+        await app.page.getByTestId('open-settings').click();
+        await app.page.getByTestId('settings-page').waitFor();
+        await app.page.getByTestId('settings-open-config').waitFor();
+        const shown = app.page.locator(`[data-testid=settings-update-status][data-kind=${/** @type {any} */ (status).kind}]`);
+        await shown.waitFor();
+        // An update's state is what the shot is about: in view.
+        if (/** @type {any} */ (status).kind !== 'unchecked') await shown.scrollIntoViewIfNeeded();
+      };
     const states = scenarioViews(Date.now());
     /** @type {Array<[string, import('./states.mjs').SessionView, ((app: Awaited<ReturnType<typeof openApp>>) => Promise<void>)?]>} */
     const gallery = [
@@ -778,6 +861,17 @@ describe('Vestibule UI in chromium', () => {
         await app.page.getByTestId('export').click();
         await app.page.getByTestId('export-path').waitFor();
       }],
+      ['settings-no-account', states.loginEmpty, openSettings()],
+      ['settings-accounts', states.twoAccounts, openSettings()],
+      ['settings-update-available', states.connected, openSettings({ kind: 'available', ...UPDATE })],
+      ['settings-bad-signature', states.connected, openSettings({ kind: 'badSignature', version: UPDATE.version })],
+      // Dark chosen in Settings, whatever the OS says (its shot under a light OS is "-dark-on-light-os").
+      ['settings-theme-dark', states.connected, async (app) => {
+        await openSettings()(app);
+        await app.page.getByTestId('settings-theme').selectOption('dark');
+        await app.page.locator('html[data-theme=dark]').waitFor({ state: 'attached' });
+      }],
+      ['home-theme-dark', { ...states.connected, settings: settings({ theme: 'dark' }) }],
     ];
     const large = new Set([
       'login-demo',
@@ -793,9 +887,17 @@ describe('Vestibule UI in chromium', () => {
       'home-link-dialog',
       'home-link-confirm',
     ]);
+    // A theme chosen in Settings needs no second OS scheme.
+    const ownTheme = new Set(['home-theme-dark']);
+    /** Every serious or critical axe violation, of every state: reported together at the end. */
+    const a11y = [];
+    const only = process.env.GALLERY ? new RegExp(process.env.GALLERY) : null;
     for (const lang of LANGS) {
       for (const [name, initial, act] of gallery) {
-        for (const colorScheme of /** @type {const} */ (['light', 'dark'])) {
+        if (only && !only.test(name)) continue;
+        /** @type {Array<'light' | 'dark'>} */
+        const schemes = ownTheme.has(name) ? ['light'] : ['light', 'dark'];
+        for (const colorScheme of schemes) {
           const sizes = large.has(name) ? [[800, 600], [1280, 800]] : [[800, 600]];
           for (const [width, height] of sizes) {
             const app = await openApp(initial, { width, height, colorScheme, lang });
@@ -804,11 +906,14 @@ describe('Vestibule UI in chromium', () => {
             await shot(app.page, name);
             await assertNoHorizontalOverflow(app.page);
             if (lang === 'zh-CN') await assertChinese(app.page, `${name} ${width}×${height} ${colorScheme}`);
+            // axe once per state, theme and language (the larger size has the same markup).
+            if (width === 800) a11y.push(...(await axeProblems(app.page, `${name} ${colorScheme} ${lang}`)));
             await app.close();
           }
         }
       }
     }
+    assert.deepEqual(a11y, [], `axe: serious or critical violations:\n${a11y.join('\n')}`);
   });
 
   test('10. Sign in with another device: the code, its QR code and a countdown until approval; Link a new device approves one', async () => {
@@ -988,6 +1093,189 @@ describe('Vestibule UI in chromium', () => {
     await page.waitForTimeout(2300);
     assert.ok((await secondsIn()) <= first - 2, 'it counts down');
     await assertChinese(page, 'home reconnecting');
+    await app.close();
+  });
+
+  test('12. focus: a new page focuses its heading; the kick confirmation and Link a new device keep Tab inside and give the focus back', async () => {
+    const views = scenarioViews(Date.now());
+    const app = await openApp(views.loginEmpty);
+    const { page } = app;
+    await page.getByTestId('login-form').waitFor();
+    /** The focused element is `main`'s h1 and says `text`. */
+    const headingFocused = async (/** @type {string | RegExp} */ text, /** @type {string} */ what) => {
+      await page
+        .waitForFunction(() => document.activeElement?.matches('main.content h1') === true, null, { timeout: 3000 })
+        .catch(() => {});
+      const now = await page.evaluate(() => ({
+        h1: document.activeElement?.matches('main.content h1') ?? false,
+        text: document.activeElement instanceof HTMLElement ? document.activeElement.innerText : '',
+        tag: document.activeElement?.tagName,
+      }));
+      assert.ok(now.h1, `${what}: the focus is on the page's h1, not on ${now.tag} "${now.text}"`);
+      assert.match(now.text, typeof text === 'string' ? new RegExp(`^${text}$`) : text, `${what}: the h1 says where`);
+    };
+
+    // Login → Home once the pushed view says connected.
+    await app.push(views.connected);
+    await page.getByTestId('home-page').waitFor();
+    await headingFocused('alice', 'login → home');
+    // Home → Settings → back Home.
+    await page.getByTestId('open-settings').click();
+    await page.getByTestId('settings-page').waitFor();
+    await headingFocused('Settings', 'home → settings');
+    await page.getByTestId('settings-back').click();
+    await page.getByTestId('home-page').waitFor();
+    await headingFocused('alice', 'settings → home');
+
+    /**
+     * Tab and Shift+Tab round the open dialog: every stop is inside it, Tab
+     * comes back to where it started, Shift+Tab goes the same way backwards.
+     */
+    const cycles = async (/** @type {string} */ what) => {
+      const start = await focused(page);
+      assert.ok(start?.inDialog, `${what}: the focus starts inside the dialog (${start?.id})`);
+      const forward = [start.id];
+      for (let i = 0; i < 12; i++) {
+        await page.keyboard.press('Tab');
+        const now = await focused(page);
+        assert.ok(now?.inDialog, `${what}: Tab stays inside the dialog (went to ${now?.id ?? 'the body'})`);
+        if (now.id === start.id) break;
+        forward.push(now.id);
+      }
+      assert.equal((await focused(page))?.id, start.id, `${what}: Tab comes round to ${start.id} (${forward.join(' → ')})`);
+      assert.ok(forward.length >= 2, `${what}: more than one stop (${forward.join(', ')})`);
+      const backward = [start.id];
+      for (let i = 0; i < forward.length; i++) {
+        await page.keyboard.press('Shift+Tab');
+        const now = await focused(page);
+        assert.ok(now?.inDialog, `${what}: Shift+Tab stays inside the dialog (went to ${now?.id ?? 'the body'})`);
+        backward.push(now.id);
+      }
+      assert.deepEqual(backward, [...forward, start.id].reverse(), `${what}: Shift+Tab goes back the same way`);
+    };
+    const focusIs = async (/** @type {string} */ testid, /** @type {string} */ what) =>
+      assert.equal((await focused(page))?.id, testid, what);
+
+    // The kick confirmation: Cancel first, Tab stays in, Escape and Cancel give the focus back.
+    const kick = page.getByTestId('kick-phone-77aa');
+    const dialog = page.getByRole('alertdialog');
+    await kick.click();
+    await dialog.waitFor();
+    await focusIs('confirm-cancel', 'the confirmation opens on Cancel');
+    await cycles('kick confirmation');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    await focusIs('kick-phone-77aa', 'Escape gives the focus back to Sign out');
+    await kick.click();
+    await dialog.getByTestId('confirm-cancel').click();
+    await dialog.waitFor({ state: 'hidden' });
+    await focusIs('kick-phone-77aa', 'Cancel gives the focus back to Sign out');
+    assert.deepEqual(await app.calls('kick'), []);
+
+    // Link a new device: the code field first, the same.
+    const link = page.getByTestId('link-device');
+    const linkDialog = page.getByTestId('link-dialog');
+    await link.click();
+    await linkDialog.waitFor();
+    await page.waitForFunction(() => document.activeElement?.getAttribute('data-testid') === 'link-code-input');
+    await cycles('link a new device');
+    await page.keyboard.press('Escape');
+    await linkDialog.waitFor({ state: 'hidden' });
+    await focusIs('link-device', 'Escape gives the focus back to Link a new device');
+    await link.click();
+    await linkDialog.getByTestId('link-cancel').click();
+    await linkDialog.waitFor({ state: 'hidden' });
+    await focusIs('link-device', 'Cancel gives the focus back to Link a new device');
+    // Its second step (Is this you?) too.
+    await link.click();
+    await page.getByTestId('link-code-input').fill('7kqm-3xpd');
+    await page.keyboard.press('Enter');
+    await page.getByTestId('link-requester').waitFor();
+    await focusIs('link-cancel', 'Is this you? opens on Cancel');
+    await cycles('link a new device, confirm');
+    await page.keyboard.press('Escape');
+    await linkDialog.waitFor({ state: 'hidden' });
+    await focusIs('link-device', 'Escape from Is this you? gives the focus back');
+
+    // Kicked → Login.
+    await app.push(views.kicked);
+    await page.getByTestId('signed-out-reason').waitFor();
+    await headingFocused(/alice/, 'kicked → login');
+    await app.close();
+  });
+
+  test('13. keyboard only: log in, sign another device out, log out; every stop shows its focus and has a name', async () => {
+    const views = scenarioViews(Date.now());
+    const app = await openApp(views.loginEmpty);
+    const { page } = app;
+    await page.getByTestId('login-form').waitFor();
+    /** @type {Array<{id: string, name: string, indicator: string}>} */
+    const stops = [];
+    /** @type {string[]} */
+    const problems = [];
+    /**
+     * Presses Tab (or Shift+Tab) until the focus is on `target` (a test
+     * id or an element id); checks every stop on the way.
+     */
+    const tabTo = async (/** @type {string} */ target, { back = false, max = 40 } = {}) => {
+      for (let i = 0; i < max; i++) {
+        const now = await focused(page);
+        if (now?.id === target) return;
+        await page.keyboard.press(back ? 'Shift+Tab' : 'Tab');
+        const next = await focused(page);
+        if (!next) continue;
+        stops.push(next);
+        if (!next.visible) problems.push(`${next.id}: no visible focus indicator (${next.indicator})`);
+        if (!next.name) problems.push(`${next.id}: no accessible name`);
+      }
+      assert.fail(`Tab never reached ${target}: ${stops.slice(-max).map((s) => s.id).join(' → ')}`);
+    };
+
+    // The form: the server is filled in; the app key, the account, the token; Remember me with Space; Sign in with Enter.
+    await tabTo('login-appkey');
+    await page.keyboard.type('acme-chat');
+    await tabTo('login-account');
+    await page.keyboard.type('alice');
+    await tabTo('login-token');
+    await page.keyboard.type('s3cret');
+    await tabTo('remember-me');
+    await page.keyboard.press('Space');
+    await tabTo('login-submit');
+    await page.keyboard.press('Enter');
+    const [login] = await app.waitForCalls('login');
+    assert.deepEqual(login.args, {
+      request: { url: 'wss://chat.example.com/v1/ws', appKey: 'acme-chat', account: 'alice', token: 's3cret', remember: true },
+    });
+    await app.push(views.connecting);
+    await page.getByTestId('login-progress').waitFor();
+    await app.push(views.connected);
+    await page.getByTestId('home-page').waitFor();
+
+    // Sign the iPhone out: its Sign out, Enter; Tab to the dialog's Sign out, Space.
+    await app.respond('kick', { value: { kicked: ['phone-77aa'], notFound: [] } });
+    await tabTo('kick-phone-77aa');
+    await page.keyboard.press('Enter');
+    await page.getByRole('alertdialog').waitFor();
+    await tabTo('confirm-ok');
+    await page.keyboard.press('Space');
+    const [kick] = await app.waitForCalls('kick');
+    assert.deepEqual(kick.args, { accountId: views.connected.active, deviceIds: ['phone-77aa'] });
+    await page.getByRole('alertdialog').waitFor({ state: 'hidden' });
+    await app.push(views.afterKick);
+    await page.getByTestId('kick-phone-77aa').waitFor({ state: 'detached' });
+    await page.getByTestId('devices-feedback').waitFor();
+    // Its row (and its button, which had the focus) gone, the focus is on the list's heading, not lost.
+    await page.waitForFunction(() => document.activeElement?.tagName === 'H2');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent?.trim()), 'Your devices');
+
+    // Log out: back up to the header's Log out, Enter.
+    await tabTo('logout', { back: true });
+    await page.keyboard.press('Enter');
+    const [logout] = await app.waitForCalls('logout');
+    assert.deepEqual(logout.args, { accountId: views.connected.active });
+
+    assert.deepEqual(problems, [], `every control reached shows its focus and has a name:\n${problems.join('\n')}`);
+    assert.ok(stops.length >= 8, `went through the controls: ${stops.map((s) => s.id).join(', ')}`);
     await app.close();
   });
 });
