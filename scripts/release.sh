@@ -41,7 +41,9 @@
 # end-to-end test `tests/tests/updater.rs` installs, into a temp directory).
 # The plain binary must be one the bundler has not patched, or it would take
 # itself for a .deb install: it is built with `--no-bundle` and copied before
-# `tauri bundle` patches target/release/vestibule. (No AppImage: building one
+# `tauri bundle` runs (tauri-cli 2.12 patches only the copy it packs into the
+# .deb — checked — but the script does not rely on that), and a binary whose
+# marker no longer reads UNK is refused. (No AppImage: building one
 # downloads tools, which cannot be done here.)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -102,7 +104,7 @@ sign() { # FILE → its signature (base64 text), bound to $version
 if [[ -n "$binary" ]]; then
   # Unpatched, the marker still reads UNK (the bundler overwrites it with DEB/RPM/APP).
   if ! grep -aq "__TAURI_BUNDLE_TYPE_VAR_UNK" "$binary"; then
-    echo "release.sh: $binary was patched by the bundler (it would update through dpkg/rpm): ship the unbundled binary" >&2
+    echo "release.sh: $binary is not an unbundled Tauri build (no UNK bundle-type marker: a packed copy would update through dpkg/rpm)" >&2
     exit 2
   fi
   name="vestibule_${version}_${deb_arch}"

@@ -54,7 +54,7 @@ fn newer_build() -> PathBuf {
         path.is_file(),
         "no newer build at {}: build it first (scripts/test.sh does: \
          cargo build -p vestibule-desktop --features e2e-newer-version && \
-         cp target/debug/vestibule target/debug/vestibule-next && \
+         strip -o target/debug/vestibule-next target/debug/vestibule && \
          cargo build -p vestibule-desktop), or set VESTIBULE_NEXT_BIN",
         path.display()
     );
@@ -181,6 +181,20 @@ impl Feed {
     }
 }
 
+/// Stops every process running the file at this path when dropped: the
+/// restarted app runs outside the WebDriver session, even when a test fails.
+struct StopOnDrop(PathBuf);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        for pid in pids_running(&self.0) {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
 /// A copy of the app in a directory of its own, which an update may replace.
 fn install_copy(home: &AppHome) -> PathBuf {
     let dir = home.dir.join("app");
@@ -229,6 +243,7 @@ async fn a_signed_newer_build_is_installed_and_started() {
     assert!(latest["platforms"]["linux-x86_64"]["signature"].is_string());
     let feed = Feed::serve(listener, feed_dir);
     let app = install_copy(&home);
+    let _stop = StopOnDrop(app.clone());
 
     let feed_url = format!("http://127.0.0.1:{}/latest.json", feed.port);
     let driver = Driver::start_with_env(
@@ -293,13 +308,6 @@ async fn a_signed_newer_build_is_installed_and_started() {
         "{:?}",
         feed.asked()
     );
-
-    // The new process is ours to stop: it runs outside the WebDriver session.
-    for pid in new_pids {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-    }
     drop(driver);
 }
 
