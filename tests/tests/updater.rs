@@ -9,7 +9,8 @@
 //! file rewritten in place (see `scripts/release.sh`).
 //!
 //! The commands are called as the UI calls them
-//! (`window.__TAURI_INTERNALS__.invoke`), not through the Settings page.
+//! (`window.__TAURI_INTERNALS__.invoke`); what the person reads is checked
+//! on the Settings page (a refused signature, a feed out of reach).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use vestibule_e2e::ui::{WAIT, find, invoke, invoke_and_forget};
+use vestibule_e2e::ui::{WAIT, find, invoke, invoke_and_forget, wait_text};
 use vestibule_e2e::{AppHome, Driver, alive, bin, free_port, pids_running};
 
 fn repo() -> PathBuf {
@@ -352,6 +353,18 @@ async fn a_bad_signature_is_refused_and_nothing_is_installed() {
     assert!(refused.is_err(), "install must fail: {refused:?}");
     let status = wait_status(&client, "badSignature").await;
     assert_eq!(status["version"], next.as_str());
+    // The person reads it on the Settings page.
+    find(&client, "[data-testid=open-settings]")
+        .await
+        .click()
+        .await
+        .expect("open settings");
+    wait_text(
+        &client,
+        "[data-testid=settings-update-status]",
+        "its signature is not Vestibule's",
+    )
+    .await;
     assert!(
         feed.asked()
             .iter()
@@ -409,6 +422,28 @@ async fn no_feed_is_could_not_check_quietly() {
     let driver = Driver::start_with_env(&home, &[("VESTIBULE_UPDATE_FEED", &feed_url)]).await;
     let client = driver.session(&bin("vestibule")).await;
     find(&client, "[data-testid=login-form]").await;
+    // From the Settings page, as a person would.
+    find(&client, "[data-testid=open-settings]")
+        .await
+        .click()
+        .await
+        .expect("open settings");
+    find(&client, "[data-testid=settings-check-updates]")
+        .await
+        .click()
+        .await
+        .expect("check now");
+    wait_text(
+        &client,
+        "[data-testid=settings-update-status]",
+        "Could not check for updates",
+    )
+    .await;
+    find(&client, "[data-testid=settings-back]")
+        .await
+        .click()
+        .await
+        .expect("back");
     let status = invoke(&client, "check_for_updates", json!({}))
         .await
         .expect("a failed check is a status, not an error");
