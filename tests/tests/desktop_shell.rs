@@ -93,6 +93,25 @@ async fn a_link_at_start_fills_the_login_form() {
     form_shows_the_link(&client).await;
     // The token field stays empty: a link never carries one.
     wait_value(&client, "#login-token", "").await;
+    // The page may listen for the tray's Settings… event, and emit nothing.
+    let listen = invoke(
+        &client,
+        "plugin:event|listen",
+        json!({"event": "vestibule://open-settings", "target": {"kind": "Any"}, "handler": 4242}),
+    )
+    .await;
+    assert!(listen.is_ok(), "listen is granted: {listen:?}");
+    let emit = invoke(
+        &client,
+        "plugin:event|emit",
+        json!({"event": "vestibule://open-settings", "payload": null}),
+    )
+    .await;
+    assert!(
+        emit.as_ref()
+            .is_err_and(|e| e.to_string().contains("not allowed")),
+        "emit is refused: {emit:?}"
+    );
     client.close().await.expect("end the session");
     drop(driver);
 }
