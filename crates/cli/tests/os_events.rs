@@ -219,7 +219,8 @@ async fn a_wake_from_sleep_dials_at_once_instead_of_waiting_out_the_backoff() {
         .await;
 
     // The gateway goes away; the client backs off until one wait is long
-    // enough (≥ 2 s) to tell a wake's dial from the timer's.
+    // enough (≥ 5 s) to tell a wake's dial from the timer's even on a busy
+    // machine, where starting the gateway again may take a second or more.
     gw.shutdown().await;
     let (delay, seen_at) = loop {
         let line = cli
@@ -227,7 +228,7 @@ async fn a_wake_from_sleep_dials_at_once_instead_of_waiting_out_the_backoff() {
             .await;
         let v: Value = serde_json::from_str(&line).expect("json");
         let delay = Duration::from_millis(v["delayMs"].as_u64().expect("delayMs"));
-        if delay >= Duration::from_secs(2) {
+        if delay >= Duration::from_secs(5) {
             break (delay, Instant::now());
         }
     };
@@ -239,7 +240,7 @@ async fn a_wake_from_sleep_dials_at_once_instead_of_waiting_out_the_backoff() {
     let took = seen_at.elapsed();
     eprintln!("woke: connected {took:?} into a {delay:?} wait");
     assert!(
-        took + Duration::from_millis(500) < delay,
+        took + Duration::from_millis(1500) < delay,
         "connected {took:?} into a {delay:?} wait: the timer, not the wake"
     );
 }
