@@ -37,6 +37,7 @@ use vestibule_protocol::limits;
 
 use crate::metrics::Metrics;
 use crate::policy::DevicePolicy;
+pub use crate::registry::redis::RedisTarget;
 use crate::registry::{MemoryRegistry, RedisRegistry, SessionRegistry};
 use crate::secret::AppSecret;
 use crate::store::{App, Store, StoreError};
@@ -77,9 +78,10 @@ pub struct GatewayConfig {
     pub pair_code_ttl: Duration,
     /// A send that cannot complete this long (a client that stopped reading) closes the connection.
     pub write_timeout: Duration,
-    /// Join a cluster through this Redis (`redis://host:port`): sessions,
-    /// apps and account flags are shared; `storage` is then unused.
-    pub redis: Option<String>,
+    /// Join a cluster through this Redis (one `redis://host:port`, or the
+    /// seed nodes of a Redis Cluster): sessions, apps and account flags are
+    /// shared; `storage` is then unused.
+    pub redis: Option<RedisTarget>,
     /// This node's id in the cluster (default: random).
     pub node_id: Option<String>,
     /// The WebSocket URL clients reach this node at, for `GET /v1/lbs`
@@ -353,16 +355,16 @@ impl Gateway {
     /// Opens the store, seeds the demo app if needed, binds and starts serving.
     pub async fn start(config: GatewayConfig) -> Result<Self, StartError> {
         metrics::count_panics();
-        if let Some(url) = config.redis.clone() {
+        if let Some(target) = config.redis.clone() {
             let node = config
                 .node_id
                 .clone()
                 .unwrap_or_else(|| format!("node-{}", secret::random_string(8)));
             let mut config = config;
             config.node_id = Some(node.clone());
-            let store = Arc::new(Store::redis(&url).await?);
+            let store = Arc::new(Store::redis(target.clone()).await?);
             let registry: Arc<dyn SessionRegistry> =
-                Arc::new(RedisRegistry::connect(&url, &node).await?);
+                Arc::new(RedisRegistry::connect(target, &node).await?);
             return Self::start_with(config, store, registry).await;
         }
         let store = Arc::new(match &config.storage {

@@ -55,10 +55,19 @@ struct ServeArgs {
     #[arg(long, env = "VESTIBULE_PAIR_CODE_TTL", default_value_t = 120)]
     pair_code_ttl: u64,
     /// Run as a node of a cluster sharing this Redis (e.g. redis://127.0.0.1:6379).
-    #[arg(long, env = "VESTIBULE_REDIS", conflicts_with_all = ["data_dir", "memory"])]
+    #[arg(long, env = "VESTIBULE_REDIS", conflicts_with_all = ["data_dir", "memory", "redis_cluster"])]
     redis: Option<String>,
+    /// Run as a node of a cluster sharing this Redis Cluster, given by some of
+    /// its nodes (comma-separated, e.g. redis://10.0.0.1:7000,redis://10.0.0.2:7000).
+    #[arg(
+        long,
+        env = "VESTIBULE_REDIS_CLUSTER",
+        value_delimiter = ',',
+        conflicts_with_all = ["data_dir", "memory"]
+    )]
+    redis_cluster: Vec<String>,
     /// This node's id in the cluster (default: random).
-    #[arg(long, env = "VESTIBULE_NODE_ID", requires = "redis")]
+    #[arg(long, env = "VESTIBULE_NODE_ID")]
     node_id: Option<String>,
     /// The WebSocket URL clients use to reach this node, listed by
     /// `GET /v1/lbs` (default: ws:// or wss:// on the listening address).
@@ -126,7 +135,12 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let Command::Serve(args) = Cli::parse().command;
     vestibule_gateway::raise_descriptor_limit();
-    let storage = if args.memory || args.redis.is_some() {
+    let redis = match (args.redis.clone(), args.redis_cluster.clone()) {
+        (Some(url), _) => Some(vestibule_gateway::RedisTarget::Single(url)),
+        (None, seeds) if !seeds.is_empty() => Some(vestibule_gateway::RedisTarget::Cluster(seeds)),
+        (None, _) => None,
+    };
+    let storage = if args.memory || redis.is_some() {
         Storage::Memory
     } else {
         Storage::Dir(match args.data_dir {
@@ -143,7 +157,7 @@ async fn main() -> anyhow::Result<()> {
     config.idle_timeout = Duration::from_secs(args.idle_timeout.max(1));
     config.login_deadline = Duration::from_secs(args.login_deadline.max(1));
     config.pair_code_ttl = Duration::from_secs(args.pair_code_ttl.clamp(5, 600));
-    config.redis = args.redis.clone();
+    config.redis = redis;
     config.node_id = args.node_id.clone();
     config.public_url = args.public_url.clone();
     config.max_logins_per_sec = (args.max_logins_per_sec > 0).then_some(args.max_logins_per_sec);

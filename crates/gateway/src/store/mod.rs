@@ -338,8 +338,10 @@ impl Store {
 
     /// A store shared by a cluster through Redis: apps and account flags are
     /// cached here and refreshed by [`Store::refresh`].
-    pub async fn redis(url: &str) -> Result<Self, StoreError> {
-        let backend = redis::RedisBackend::connect(url).await?;
+    pub async fn redis(
+        target: impl Into<crate::registry::redis::RedisTarget>,
+    ) -> Result<Self, StoreError> {
+        let backend = redis::RedisBackend::connect(&target.into()).await?;
         let store = Self::with(Box::new(backend), Apps::new(), Flags::new());
         store.refresh().await?;
         Ok(store)

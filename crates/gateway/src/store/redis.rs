@@ -1,21 +1,29 @@
 //! The store's Redis backend, shared by every node of a cluster: apps in the
 //! hash `vst:apps`, each flagged account's flags in its own hash
-//! `vst:flags:{appKey}:{account}` (fields `banned`, `disabled`; the login
-//! script reads it atomically with the session write) listed in the set
-//! `vst:flagged`, meta in `vst:meta`, and the last login device per app in
-//! `vst:last:{appKey}`.
+//! `vst:flags:{appKey:account}` (fields `banned`, `disabled`; in the slot of
+//! the account's sessions, so the login script reads it atomically with the
+//! session write) listed in the set `vst:flagged`, meta in `vst:meta`, the
+//! last login device per app in `vst:last:{appKey}`, an account's device
+//! sessions in `vst:dsess:{appKey:account}`, the sessions that end at a given
+//! time in the sorted set `vst:dsess:due`, and how an ended session ended in
+//! `vst:revoked:{tokenHash}`.
+//!
+//! On a Redis Cluster a script touches one slot only, so the listings that
+//! span accounts (`vst:flagged`, `vst:dsess:due`) are kept beside the
+//! scripts, never inside them, in an order that makes them list at least
+//! what is true (an entry goes in before, and leaves after); a reader checks
+//! each entry against its account.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 
 use vestibule_protocol::{SessionEnd, UnixMillis};
 
 use super::{AccountFlags, App, Apps, Backend, Flag, Flags, SessionChange, StoreError};
 use crate::pairing::{ApproveOutcome, PairApproval, PairRecord, PairState};
-use crate::registry::redis::flags_key;
+use crate::registry::redis::{Conn, account_tag, flags_key};
 use crate::sessions::DeviceSession;
 
 const APPS: &str = "vst:apps";
@@ -24,39 +32,24 @@ const LEGACY_FLAGS: &str = "vst:flags";
 const FLAGGED: &str = "vst:flagged";
 const META: &str = "vst:meta";
 
-/// Sets one flag field and returns both, atomically; keeps `vst:flagged` in step.
+/// Sets one flag field and returns both, atomically (the hash goes when
+/// neither is set).
 const SET_FLAG: &str = r"
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local banned = redis.call('HGET', KEYS[1], 'banned') == '1'
 local disabled = redis.call('HGET', KEYS[1], 'disabled') == '1'
-if banned or disabled then
-  redis.call('SADD', KEYS[2], ARGV[3])
-else
-  redis.call('SREM', KEYS[2], ARGV[3])
-  redis.call('DEL', KEYS[1])
-end
+if not (banned or disabled) then redis.call('DEL', KEYS[1]) end
 return {banned and 1 or 0, disabled and 1 or 0}
 ";
 
-/// Replaces a device session only if it is still what was read (the change is
-/// computed in Rust; a concurrent change makes the caller read and try again).
+/// Replaces a hash field only if it is still what was read, or removes it
+/// when the new value is empty (the change is computed in Rust; a concurrent
+/// change makes the caller read and try again).
 const SESSION_CAS: &str = r"
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-if ARGV[5] == '' then redis.call('ZREM', KEYS[2], ARGV[4]) else redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4]) end
+if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
 return 1
-";
-
-/// Ends a device session: removes it and keeps how it ended under its token's hash.
-const SESSION_END: &str = r"
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return false end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[2])
-local hash = cjson.decode(raw).tokenHash
-redis.call('SET', 'vst:revoked:' .. hash, ARGV[3], 'PX', ARGV[4])
-return raw
 ";
 
 /// Sets a hash field and returns its previous value, atomically.
@@ -67,7 +60,6 @@ pub(super) struct RedisBackend {
     swap: Arc<redis::Script>,
     set_flag: Arc<redis::Script>,
     session_cas: Arc<redis::Script>,
-    session_end: Arc<redis::Script>,
     pair_approve: Arc<redis::Script>,
     pair_close: Arc<redis::Script>,
 }
@@ -79,14 +71,15 @@ impl std::fmt::Debug for RedisBackend {
 }
 
 impl RedisBackend {
-    pub(super) async fn connect(url: &str) -> Result<Self, StoreError> {
-        let link = crate::registry::redis::Link::connect(url).await?;
+    pub(super) async fn connect(
+        target: &crate::registry::redis::RedisTarget,
+    ) -> Result<Self, StoreError> {
+        let link = crate::registry::redis::Link::connect(target).await?;
         let backend = Self {
             link,
             swap: Arc::new(redis::Script::new(SWAP_LAST)),
             set_flag: Arc::new(redis::Script::new(SET_FLAG)),
             session_cas: Arc::new(redis::Script::new(SESSION_CAS)),
-            session_end: Arc::new(redis::Script::new(SESSION_END)),
             pair_approve: Arc::new(redis::Script::new(PAIR_APPROVE)),
             pair_close: Arc::new(redis::Script::new(PAIR_CLOSE)),
         };
@@ -94,8 +87,40 @@ impl RedisBackend {
         Ok(backend)
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> Conn {
         self.link.get()
+    }
+
+    /// Puts a session in the due listing at its expiry, or takes it out.
+    async fn list_due(
+        &self,
+        member: &str,
+        expires_at: Option<UnixMillis>,
+    ) -> Result<(), StoreError> {
+        let _: i64 = match expires_at {
+            Some(at) => self.conn().zadd(SESSIONS_DUE, member, at).await?,
+            None => self.conn().zrem(SESSIONS_DUE, member).await?,
+        };
+        Ok(())
+    }
+
+    /// Sets `device_id`'s session to `new` ("" removes it) if it still is `raw`.
+    async fn swap_session(
+        &self,
+        key: &str,
+        device_id: &str,
+        raw: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let done: i64 = self
+            .session_cas
+            .key(key)
+            .arg(device_id)
+            .arg(raw)
+            .arg(new)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(done == 1)
     }
 }
 
@@ -107,7 +132,11 @@ fn flagged_member(app_key: &str, account: &str) -> String {
 const SESSIONS_DUE: &str = "vst:dsess:due";
 
 fn sessions_key(app_key: &str, account: &str) -> String {
-    format!("vst:dsess:{app_key}:{account}")
+    format!("vst:dsess:{}", account_tag(app_key, account))
+}
+
+fn revoked_key(token_hash: &str) -> String {
+    format!("vst:revoked:{token_hash}")
 }
 
 fn due_member(app_key: &str, account: &str, device_id: &str) -> String {
@@ -316,15 +345,20 @@ impl Backend for RedisBackend {
         flag: Flag,
         on: bool,
     ) -> Result<AccountFlags, StoreError> {
+        let member = flagged_member(app_key, account);
+        if on {
+            let _: i64 = self.conn().sadd(FLAGGED, &member).await?;
+        }
         let (banned, disabled): (i64, i64) = self
             .set_flag
             .key(flags_key(app_key, account))
-            .key(FLAGGED)
             .arg(flag.name())
             .arg(if on { "1" } else { "0" })
-            .arg(flagged_member(app_key, account))
             .invoke_async(&mut self.conn())
             .await?;
+        if banned == 0 && disabled == 0 {
+            let _: i64 = self.conn().srem(FLAGGED, &member).await?;
+        }
         Ok(AccountFlags {
             banned: banned == 1,
             disabled: disabled == 1,
@@ -390,15 +424,17 @@ impl Backend for RedisBackend {
             &session.account,
             &session.device.device_id,
         );
-        let mut pipe = redis::pipe();
-        pipe.atomic()
+        // Listed as due before it exists; out of the listing after it lost its expiry.
+        if session.expires_at.is_some() {
+            self.list_due(&member, session.expires_at).await?;
+        }
+        let () = self
+            .conn()
             .hset(&key, &session.device.device_id, json(session)?)
-            .ignore();
-        match session.expires_at {
-            Some(at) => pipe.zadd(SESSIONS_DUE, &member, at).ignore(),
-            None => pipe.zrem(SESSIONS_DUE, &member).ignore(),
-        };
-        let () = pipe.query_async(&mut self.conn()).await?;
+            .await?;
+        if session.expires_at.is_none() {
+            self.list_due(&member, None).await?;
+        }
         Ok(())
     }
 
@@ -415,23 +451,17 @@ impl Backend for RedisBackend {
             let Some(raw) = raw else { return Ok(None) };
             let mut session = decode_session(&raw)?;
             change.apply(&mut session);
-            let done: i64 = self
-                .session_cas
-                .key(&key)
-                .key(SESSIONS_DUE)
-                .arg(device_id)
-                .arg(&raw)
-                .arg(json(&session)?)
-                .arg(due_member(app_key, account, device_id))
-                .arg(
-                    session
-                        .expires_at
-                        .map(|e| e.to_string())
-                        .unwrap_or_default(),
-                )
-                .invoke_async(&mut self.conn())
-                .await?;
-            if done == 1 {
+            let member = due_member(app_key, account, device_id);
+            if session.expires_at.is_some() {
+                self.list_due(&member, session.expires_at).await?;
+            }
+            if self
+                .swap_session(&key, device_id, &raw, &json(&session)?)
+                .await?
+            {
+                if session.expires_at.is_none() {
+                    self.list_due(&member, None).await?;
+                }
                 return Ok(Some(session));
             }
         }
@@ -445,21 +475,32 @@ impl Backend for RedisBackend {
         device_id: &str,
         end: &SessionEnd,
     ) -> Result<Option<DeviceSession>, StoreError> {
-        let raw: Option<String> = self
-            .session_end
-            .key(sessions_key(app_key, account))
-            .key(SESSIONS_DUE)
-            .arg(device_id)
-            .arg(due_member(app_key, account, device_id))
-            .arg(json(end)?)
-            .arg(crate::sessions::REVOCATION_KEPT_MS)
-            .invoke_async(&mut self.conn())
-            .await?;
-        raw.map(|r| decode_session(&r)).transpose()
+        let key = sessions_key(app_key, account);
+        for _ in 0..16 {
+            let raw: Option<String> = self.conn().hget(&key, device_id).await?;
+            let Some(raw) = raw else { return Ok(None) };
+            let session = decode_session(&raw)?;
+            // Its token is refused before the session goes: never a moment
+            // when an ended session could sign in again.
+            let () = self
+                .conn()
+                .pset_ex(
+                    revoked_key(&session.token_hash),
+                    json(end)?,
+                    crate::sessions::REVOCATION_KEPT_MS,
+                )
+                .await?;
+            if self.swap_session(&key, device_id, &raw, "").await? {
+                self.list_due(&due_member(app_key, account, device_id), None)
+                    .await?;
+                return Ok(Some(session));
+            }
+        }
+        Err(StoreError::Corrupt("a device session kept changing".into()))
     }
 
     async fn revocation(&self, token_hash: &str) -> Result<Option<SessionEnd>, StoreError> {
-        let raw: Option<String> = self.conn().get(format!("vst:revoked:{token_hash}")).await?;
+        let raw: Option<String> = self.conn().get(revoked_key(token_hash)).await?;
         raw.map(|r| serde_json::from_str(&r).map_err(|e| StoreError::Corrupt(e.to_string())))
             .transpose()
     }
@@ -475,10 +516,13 @@ impl Backend for RedisBackend {
             if let (Some(app), Some(account), Some(device)) =
                 (parts.next(), parts.next(), parts.next())
             {
-                if let Some(session) = self.session(app, account, device).await? {
-                    out.push(session);
-                } else {
-                    let _: i64 = self.conn().zrem(SESSIONS_DUE, &member).await?;
+                // The listing may be ahead of the session (see the module docs).
+                match self.session(app, account, device).await? {
+                    Some(session) if session.expires_at.is_some_and(|at| at <= now) => {
+                        out.push(session);
+                    }
+                    Some(session) => self.list_due(&member, session.expires_at).await?,
+                    None => self.list_due(&member, None).await?,
                 }
             }
         }

@@ -1,9 +1,9 @@
-//! Messages between nodes. Each node reads its own stream `vst:inbox:{node}`
+//! Messages between nodes. Each node reads its own stream `vst:{node:id}:inbox`
 //! (kicks and device-list pushes go only to the nodes that hold sessions of
 //! the account). A stream, not pub/sub: a node cut off from Redis for a
 //! moment reads what it missed when it is back, so a kick is delivered at
 //! least once. A kick or replacement also leaves a tombstone
-//! `vst:gone:{connectionId}` (5 minutes), which the node checks for its
+//! `vst:{node:id}:gone:{connectionId}` (5 minutes, in the inbox's slot), which the node checks for its
 //! sessions that vanished from Redis while it could not see it.
 
 use std::collections::BTreeSet;
@@ -14,8 +14,8 @@ use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use vestibule_protocol::{Device, KickReason, KickedBy};
 
-use super::Inner;
 use super::accounts::Entry;
+use super::{Inner, inbox_key, tombstone_key};
 use crate::registry::{DeviceList, SessionMsg};
 
 /// A message between nodes.
@@ -74,7 +74,7 @@ impl Inner {
         };
         let mut pipe = redis::pipe();
         if let InboxMsg::Kick { conn, .. } | InboxMsg::Replaced { conn } = msg {
-            pipe.set_ex(tombstone_key(conn), &payload, TOMBSTONE.as_secs())
+            pipe.set_ex(tombstone_key(node, conn), &payload, TOMBSTONE.as_secs())
                 .ignore();
         }
         pipe.cmd("XADD")
@@ -99,7 +99,7 @@ impl Inner {
         &self,
         conn: &str,
     ) -> Result<Option<SessionMsg>, redis::RedisError> {
-        let raw: Option<String> = self.link.get().get(tombstone_key(conn)).await?;
+        let raw: Option<String> = self.link.get().get(tombstone_key(&self.node, conn)).await?;
         Ok(raw
             .and_then(|r| serde_json::from_str::<InboxMsg>(&r).ok())
             .and_then(|msg| match msg {
@@ -203,16 +203,10 @@ impl Inner {
 /// How long a kick's tombstone lasts: longer than any outage a node rides
 /// out (past its 10 s lease it is dead, and its sessions are purged anyway).
 const TOMBSTONE: Duration = Duration::from_secs(300);
+/// How long one read of the inbox waits for a message.
+const BLOCK: Duration = Duration::from_secs(1);
 /// Messages kept per node's inbox stream (about).
 const INBOX_LEN: u32 = 10_000;
-
-pub(super) fn inbox_key(node: &str) -> String {
-    format!("vst:inbox:{node}")
-}
-
-fn tombstone_key(conn: &str) -> String {
-    format!("vst:gone:{conn}")
-}
 
 /// Reads this node's inbox stream, from where it left off, forever. On a
 /// connection it owns (a blocking read would hold up a shared one), rebuilt
@@ -227,13 +221,7 @@ pub(super) async fn inbox(inner: Weak<Inner>, subscribed: tokio::sync::oneshot::
         else {
             return;
         };
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(4)));
-        let mut conn = match client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-        {
+        let mut conn = match client.blocking(BLOCK).await {
             Ok(conn) => conn,
             Err(e) => {
                 tracing::debug!(error = %e, "inbox: cannot connect yet");
@@ -265,7 +253,7 @@ pub(super) async fn inbox(inner: Weak<Inner>, subscribed: tokio::sync::oneshot::
             let _ = tx.send(());
         }
         let options = redis::streams::StreamReadOptions::default()
-            .block(1000)
+            .block(usize::try_from(BLOCK.as_millis()).unwrap_or(1000))
             .count(256);
         loop {
             let from = last.clone().unwrap_or_else(|| "0-0".to_owned());

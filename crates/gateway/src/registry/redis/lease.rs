@@ -14,7 +14,7 @@ use redis::AsyncCommands;
 use vestibule_protocol::{Code, Device, KickReason};
 
 use super::accounts::{Applied, Entry, account_key};
-use super::{Inner, MAX_ATTEMPTS};
+use super::{Inner, MAX_ATTEMPTS, NODES, lease_key, node_sessions_key, url_key};
 use crate::clock::unix_millis;
 use crate::registry::{SessionKey, SessionMsg};
 
@@ -23,7 +23,7 @@ pub const LEASE: Duration = Duration::from_secs(10);
 /// How often leases are renewed and dead nodes looked for.
 pub const HEARTBEAT: Duration = Duration::from_secs(3);
 /// Set once by the first node; its disappearance means Redis lost its data.
-const EPOCH: &str = "vst:epoch";
+const EPOCH: &str = "{vst}:epoch";
 
 impl Inner {
     /// Renews the lease; says whether Redis still has its data (the epoch
@@ -32,15 +32,14 @@ impl Inner {
         let mut conn = self.link.get();
         let node = &self.node;
         let mut pipe = redis::pipe();
-        pipe.set_ex(format!("vst:node:{node}"), unix_millis(), LEASE.as_secs())
+        pipe.set_ex(lease_key(node), unix_millis(), LEASE.as_secs())
             .ignore();
         if let Some(url) = self.url.get() {
             // Lives exactly as long as the lease: `/v1/lbs` lists live nodes only.
-            pipe.set_ex(format!("vst:url:{node}"), url, LEASE.as_secs())
-                .ignore();
+            pipe.set_ex(url_key(node), url, LEASE.as_secs()).ignore();
         }
         let (epoch,): (Option<String>,) = pipe
-            .sadd("vst:nodes", node)
+            .sadd(NODES, node)
             .ignore()
             .get(EPOCH)
             .query_async(&mut conn)
@@ -73,12 +72,12 @@ impl Inner {
     /// The URLs of the nodes whose lease is current, this node's first.
     pub(super) async fn live_nodes(&self) -> Result<Vec<String>, redis::RedisError> {
         let mut conn = self.link.get();
-        let nodes: Vec<String> = conn.smembers("vst:nodes").await?;
+        let nodes: Vec<String> = conn.smembers(NODES).await?;
         let mut others: Vec<String> = nodes.into_iter().filter(|n| *n != self.node).collect();
         others.sort();
         let mut urls: Vec<String> = self.url.get().cloned().into_iter().collect();
         if !others.is_empty() {
-            let keys: Vec<String> = others.iter().map(|n| format!("vst:url:{n}")).collect();
+            let keys: Vec<String> = others.iter().map(|n| url_key(n)).collect();
             let found: Vec<Option<String>> =
                 redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
             urls.extend(found.into_iter().flatten());
@@ -89,15 +88,15 @@ impl Inner {
     /// Purges the sessions of nodes whose lease expired.
     async fn reap(&self) -> Result<(), redis::RedisError> {
         let mut conn = self.link.get();
-        let nodes: Vec<String> = conn.smembers("vst:nodes").await?;
+        let nodes: Vec<String> = conn.smembers(NODES).await?;
         for node in nodes.into_iter().filter(|n| *n != self.node) {
-            let alive: bool = conn.exists(format!("vst:node:{node}")).await?;
+            let alive: bool = conn.exists(lease_key(&node)).await?;
             if alive {
                 continue;
             }
             // One survivor does the work.
             let claimed: Option<String> = redis::cmd("SET")
-                .arg(format!("vst:reap:{node}"))
+                .arg(format!("{{vst}}:reap:{node}"))
                 .arg(&self.node)
                 .arg("NX")
                 .arg("EX")
@@ -107,7 +106,7 @@ impl Inner {
             if claimed.is_none() {
                 continue;
             }
-            let members: Vec<String> = conn.smembers(format!("vst:sessions:{node}")).await?;
+            let members: Vec<String> = conn.smembers(node_sessions_key(&node)).await?;
             tracing::info!(dead = %node, sessions = members.len(), "purging the sessions of a dead node");
             let mut by_account: HashMap<String, Vec<(String, String)>> = HashMap::new();
             for member in members {
@@ -124,11 +123,14 @@ impl Inner {
             for (key, targets) in by_account {
                 self.remove_entries(&key, &targets, None).await?;
             }
+            // Its keys first (one slot), then the cluster-wide listing: if
+            // this stops in between, the next reaper finds the node again.
             let _: () = redis::pipe()
-                .del(format!("vst:sessions:{node}"))
-                .srem("vst:nodes", &node)
+                .del(node_sessions_key(&node))
+                .del(super::inbox_key(&node))
                 .query_async(&mut conn)
                 .await?;
+            let _: i64 = conn.srem(NODES, &node).await?;
         }
         Ok(())
     }
@@ -141,7 +143,7 @@ impl Inner {
     /// back if they are missing.
     async fn reconcile(&self) -> Result<(), redis::RedisError> {
         let mut conn = self.link.get();
-        let members: Vec<String> = conn.smembers(format!("vst:sessions:{}", self.node)).await?;
+        let members: Vec<String> = conn.smembers(node_sessions_key(&self.node)).await?;
         let mut ghosts: HashMap<String, Vec<(String, String)>> = HashMap::new();
         {
             let local = self

@@ -1,26 +1,35 @@
-//! The session registry of a gateway cluster, shared through Redis.
+//! The session registry of a gateway cluster, shared through Redis: one
+//! Redis, or a Redis Cluster. Every script and pipeline touches keys of one
+//! hash slot, so the layout is by hash tag:
 //!
-//! - Node leases: `vst:node:{id}` (`SET .. EX 10`, renewed every 3 s); the set
-//!   `vst:nodes` lists nodes that ever registered.
-//! - Per account, the hash `vst:acct:{appKey}:{account}`: deviceId → JSON
-//!   entry (node + device), plus the field `"\0rev"` with the account's last
-//!   revision (revisions come from the global counter `vst:rev`, so they rise
-//!   even across an account's empty periods). deviceIds never contain control
-//!   characters, so `"\0rev"` cannot collide.
-//! - Per node, the set `vst:sessions:{node}` of its sessions, for cleanup when
-//!   its lease expires: any surviving node purges them.
-//! - Per node, the channel `vst:inbox:{node}`: kicks and device-list pushes go
-//!   only to the nodes that hold sessions of the account.
+//! - Per account, tag `{appKey:account}`: the hash `vst:acct:{..}` maps
+//!   deviceId → JSON entry (node + device), plus the field `"\0rev"` with the
+//!   account's last revision (above the previous one and never below Redis'
+//!   clock in µs, so revisions rise even when the hash of an account without
+//!   sessions expired a day later); its flags `vst:flags:{..}` sit in the same
+//!   slot, so the login script checks a ban atomically with the write.
+//!   deviceIds never contain control characters, so `"\0rev"` cannot collide.
+//! - Per node, tag `{node:id}`: the set `vst:{node:id}:sessions` of its
+//!   sessions, for cleanup when its lease expires (any surviving node purges
+//!   them); its inbox stream `vst:{node:id}:inbox` (kicks and device-list
+//!   pushes go only to the nodes that hold sessions of the account); and the
+//!   tombstones `vst:{node:id}:gone:{connectionId}` of its kicked sessions.
+//!   The session set cannot change in the account's script (another slot):
+//!   a session goes in before its account entry and leaves after it, so the
+//!   set always holds at least the node's sessions.
+//! - Cluster-wide, tag `{vst}` (a handful of small keys): node leases
+//!   `{vst}:lease:id`, their URLs `{vst}:url:id`, the set `{vst}:nodes` of
+//!   nodes that ever registered, reaping claims and the epoch.
 //!
 //! The device policy is the same pure planning as in memory ([`super::plan_login`]); it is
 //! applied atomically with optimistic concurrency: read the account (with its
 //! revision), decide, and apply the verdict with one Lua script that refuses
 //! if the revision moved — then re-read and decide again.
-
 //!
 //! Files: `accounts` (the account hashes and the Lua script that changes
 //! them), `lease` (node leases, dead-node cleanup, re-registration after an
-//! outage), `inbox` (messages between nodes); this file holds the registry.
+//! outage), `inbox` (messages between nodes), `link` (the connection, to one
+//! Redis or a cluster); this file holds the registry.
 
 mod accounts;
 mod inbox;
@@ -40,8 +49,8 @@ use super::{
     SessionRegistry, Unreachable, plan_account_kick, plan_kick, plan_login,
 };
 use crate::policy::DevicePolicy;
-pub(crate) use accounts::flags_key;
 use accounts::{Applied, Entry, account_key, list_of, parse_account_key};
+pub(crate) use accounts::{account_tag, flags_key};
 pub use lease::{HEARTBEAT, LEASE};
 
 /// What a refused login tells the client while Redis is unreachable.
@@ -88,23 +97,60 @@ impl Drop for RedisRegistry {
     }
 }
 
-pub(crate) use link::Link;
+pub use link::RedisTarget;
+pub(crate) use link::{Conn, Link};
+
+/// The cluster-wide set of nodes that ever registered.
+pub(super) const NODES: &str = "{vst}:nodes";
+
+/// A node's lease: it is alive while this key is.
+pub(super) fn lease_key(node: &str) -> String {
+    format!("{{vst}}:lease:{node}")
+}
+
+/// Where clients reach a node (lives as long as its lease).
+pub(super) fn url_key(node: &str) -> String {
+    format!("{{vst}}:url:{node}")
+}
+
+/// The hash tag of a node's keys.
+fn node_tag(node: &str) -> String {
+    format!("{{node:{node}}}")
+}
+
+/// The set of a node's sessions (see the module docs).
+pub(super) fn node_sessions_key(node: &str) -> String {
+    format!("vst:{}:sessions", node_tag(node))
+}
+
+/// A node's inbox stream.
+pub(super) fn inbox_key(node: &str) -> String {
+    format!("vst:{}:inbox", node_tag(node))
+}
+
+/// What a kick of the session `conn` on `node` left for it.
+pub(super) fn tombstone_key(node: &str, conn: &str) -> String {
+    format!("vst:{}:gone:{conn}", node_tag(node))
+}
 
 impl RedisRegistry {
-    /// Connects to Redis at `url` as node `node` and starts the lease, the
-    /// dead-node reaper and the inbox.
-    pub async fn connect(url: &str, node: &str) -> Result<Self, redis::RedisError> {
-        let link = Link::connect(url).await?;
+    /// Connects to Redis (a URL, or a [`RedisTarget`]) as node `node` and
+    /// starts the lease, the dead-node reaper and the inbox.
+    pub async fn connect(
+        target: impl Into<RedisTarget>,
+        node: &str,
+    ) -> Result<Self, redis::RedisError> {
+        let link = Link::connect(&target.into()).await?;
         let inner = Arc::new(Inner {
             node: node.to_owned(),
             link,
-            apply: redis::Script::new(accounts::APPLY),
+            apply: accounts::apply_script(),
             healthy: AtomicBool::new(true),
             local: Mutex::default(),
             epoch: Mutex::default(),
             store: std::sync::OnceLock::new(),
             url: std::sync::OnceLock::new(),
-            bump: redis::Script::new(accounts::BUMP),
+            bump: accounts::bump_script(),
         });
         inner.renew_lease().await?;
         let (subscribed, ready) = tokio::sync::oneshot::channel();
@@ -138,9 +184,9 @@ impl RedisRegistry {
         let mut conn = self.inner.link.get();
         let node = &self.inner.node;
         let _: Result<(), _> = redis::pipe()
-            .del(format!("vst:node:{node}"))
-            .del(format!("vst:url:{node}"))
-            .srem("vst:nodes", node)
+            .del(lease_key(node))
+            .del(url_key(node))
+            .srem(NODES, node)
             .query_async(&mut conn)
             .await;
     }
