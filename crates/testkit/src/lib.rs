@@ -22,7 +22,7 @@ pub mod tokens;
 
 pub use metrics::metric;
 pub use process::{Proc, bin, free_port};
-pub use redis::RedisServer;
+pub use redis::{RedisCluster, RedisServer};
 pub use tokens::{ADMIN_KEY, APP_KEY, SECRET, token, token_for};
 
 use std::future::Future;

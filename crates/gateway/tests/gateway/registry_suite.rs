@@ -1,21 +1,24 @@
 //! One test suite for both session registries: every test runs against the
-//! in-memory registry and against two Redis-backed nodes sharing a real
-//! `redis-server` (so cross-node delivery is exercised too).
+//! in-memory registry, against two Redis-backed nodes sharing a real
+//! `redis-server` (so cross-node delivery is exercised too), and against two
+//! nodes on a real Redis Cluster (three primaries, three replicas).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use vestibule_gateway::RedisTarget;
 use vestibule_gateway::policy::DevicePolicy;
 use vestibule_gateway::registry::{
     Mailbox, MemoryRegistry, NewSession, RedisRegistry, SessionKey, SessionMsg, SessionRegistry,
 };
 use vestibule_protocol::{Code, DeviceInfo, DeviceType, KickReason};
-use vestibule_testkit::RedisServer;
+use vestibule_testkit::{RedisCluster, RedisServer};
 
 #[derive(Clone, Copy, Debug)]
 enum Backend {
     Memory,
     Redis,
+    Cluster,
 }
 
 /// Two "nodes": the same registry twice in memory, two registries on one Redis.
@@ -23,6 +26,7 @@ struct Nodes {
     a: Arc<dyn SessionRegistry>,
     b: Arc<dyn SessionRegistry>,
     _redis: Option<RedisServer>,
+    _cluster: Option<RedisCluster>,
 }
 
 async fn nodes(backend: Backend) -> Nodes {
@@ -33,6 +37,7 @@ async fn nodes(backend: Backend) -> Nodes {
                 a: registry.clone(),
                 b: registry,
                 _redis: None,
+                _cluster: None,
             }
         }
         Backend::Redis => {
@@ -47,6 +52,23 @@ async fn nodes(backend: Backend) -> Nodes {
                 a: Arc::new(a),
                 b: Arc::new(b),
                 _redis: Some(redis),
+                _cluster: None,
+            }
+        }
+        Backend::Cluster => {
+            let cluster = RedisCluster::start().expect("redis cluster");
+            let target = RedisTarget::Cluster(cluster.urls());
+            let a = RedisRegistry::connect(target.clone(), "node-a")
+                .await
+                .expect("node a");
+            let b = RedisRegistry::connect(target, "node-b")
+                .await
+                .expect("node b");
+            Nodes {
+                a: Arc::new(a),
+                b: Arc::new(b),
+                _redis: None,
+                _cluster: Some(cluster),
             }
         }
     }
@@ -135,7 +157,7 @@ async fn pushes_carry_the_full_list_and_rising_revs(backend: Backend) {
         n.a.local_sessions() + n.b.local_sessions(),
         match backend {
             Backend::Memory => 4,
-            Backend::Redis => 2,
+            Backend::Redis | Backend::Cluster => 2,
         }
     );
 }
@@ -334,6 +356,10 @@ macro_rules! suite {
         mod redis {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() { super::$name(super::Backend::Redis).await })*
+        }
+        mod redis_cluster {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Cluster).await })*
         }
     };
 }

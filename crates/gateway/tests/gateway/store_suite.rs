@@ -4,7 +4,7 @@
 use vestibule_gateway::sessions::{DeviceSession, hash_session_token, new_session_token};
 use vestibule_gateway::store::{SessionChange, Store};
 use vestibule_protocol::{ClientInfo, DeviceInfo, DeviceType, EndReason, KickedBy, SessionEnd};
-use vestibule_testkit::RedisServer;
+use vestibule_testkit::{RedisCluster, RedisServer};
 
 const DAY: u64 = 24 * 3600 * 1000;
 
@@ -13,6 +13,7 @@ enum Backend {
     Memory,
     Sqlite,
     Redis,
+    Cluster,
 }
 
 /// A store, and what keeps it alive (a data directory, a Redis server).
@@ -20,6 +21,7 @@ struct Opened {
     store: Store,
     _dir: Option<tempfile::TempDir>,
     _redis: Option<RedisServer>,
+    _cluster: Option<RedisCluster>,
 }
 
 async fn open(backend: Backend) -> Opened {
@@ -28,6 +30,7 @@ async fn open(backend: Backend) -> Opened {
             store: Store::memory(),
             _dir: None,
             _redis: None,
+            _cluster: None,
         },
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("tempdir");
@@ -35,6 +38,7 @@ async fn open(backend: Backend) -> Opened {
                 store: Store::open(dir.path()).expect("sqlite store"),
                 _dir: Some(dir),
                 _redis: None,
+                _cluster: None,
             }
         }
         Backend::Redis => {
@@ -43,6 +47,18 @@ async fn open(backend: Backend) -> Opened {
                 store: Store::redis(&redis.url()).await.expect("redis store"),
                 _dir: None,
                 _redis: Some(redis),
+                _cluster: None,
+            }
+        }
+        Backend::Cluster => {
+            let cluster = RedisCluster::start().expect("redis cluster");
+            Opened {
+                store: Store::redis(vestibule_gateway::RedisTarget::Cluster(cluster.urls()))
+                    .await
+                    .expect("redis cluster store"),
+                _dir: None,
+                _redis: None,
+                _cluster: Some(cluster),
             }
         }
     }
@@ -304,6 +320,10 @@ macro_rules! suite {
         mod redis {
             $(#[tokio::test]
             async fn $name() { super::$name(super::Backend::Redis).await })*
+        }
+        mod redis_cluster {
+            $(#[tokio::test]
+            async fn $name() { super::$name(super::Backend::Cluster).await })*
         }
     };
 }
