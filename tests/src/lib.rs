@@ -34,6 +34,11 @@ impl GatewayProc {
         Self::start_with(&["--redis", redis_url, "--node-id", node_id]).await
     }
 
+    /// Starts a node of a cluster on the Redis Cluster with these seeds (comma-separated).
+    pub async fn cluster_node(seeds: &str, node_id: &str) -> Self {
+        Self::start_with(&["--redis-cluster", seeds, "--node-id", node_id]).await
+    }
+
     /// Starts a gateway with `extra` flags.
     pub async fn start_with(extra: &[&str]) -> Self {
         let mut command = Command::new(bin("vestibule-gateway"));
@@ -72,6 +77,53 @@ impl GatewayProc {
     /// Kills the process with SIGKILL, like a crash.
     pub async fn kill9(self) {
         self.proc.kill().await;
+    }
+
+    /// The online devices of `account` (sorted ids) and the list's rev, as
+    /// the admin API of this node lists them. A ghost is an online entry
+    /// whose connection is gone (a device that left without logging out
+    /// stays listed, offline).
+    pub async fn online_devices(&self, account: &str) -> (Vec<String>, u64) {
+        let body: serde_json::Value = reqwest::Client::new()
+            .get(format!(
+                "{}/admin/v1/apps/demo/accounts/{account}/devices",
+                self.http()
+            ))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .expect("admin")
+            .json()
+            .await
+            .expect("json");
+        let mut ids: Vec<String> = body["devices"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|d| d["online"] == true)
+                    .filter_map(|d| d["deviceId"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort();
+        (ids, body["rev"].as_u64().unwrap_or(0))
+    }
+
+    /// Waits (up to `within`) until `account`'s online devices are `want`;
+    /// returns how long it took.
+    pub async fn until_online(&self, account: &str, want: &[&str], within: Duration) -> Duration {
+        let start = std::time::Instant::now();
+        loop {
+            let (ids, _) = self.online_devices(account).await;
+            if ids == want {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < within,
+                "online devices of {account} stayed {ids:?}, wanted {want:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 

@@ -7,52 +7,17 @@ use serde_json::Value;
 use vestibule_client::{
     ClientOptions, DeviceType, DisconnectReason, KickReason, Status, Vestibule,
 };
-use vestibule_e2e::{ADMIN_KEY, GatewayProc, Proc, cli, token};
+use vestibule_e2e::{GatewayProc, Proc, cli, token};
 use vestibule_testkit::RedisServer;
 
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn devices(node: &GatewayProc, account: &str) -> (Vec<String>, u64) {
-    let body: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/admin/v1/apps/demo/accounts/{account}/devices",
-            node.http()
-        ))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .expect("admin")
-        .json()
-        .await
-        .expect("json");
-    // The online ones: a ghost is an online entry whose connection is gone
-    // (a device that left without logging out stays listed, offline).
-    let mut ids: Vec<String> = body["devices"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|d| d["online"] == true)
-                .filter_map(|d| d["deviceId"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    (ids, body["rev"].as_u64().unwrap_or(0))
+    node.online_devices(account).await
 }
 
 async fn until_devices(node: &GatewayProc, account: &str, want: &[&str]) -> Duration {
-    let start = Instant::now();
-    loop {
-        let (ids, _) = devices(node, account).await;
-        if ids == want {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < WAIT,
-            "devices of {account} stayed {ids:?}, wanted {want:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    node.until_online(account, want, WAIT).await
 }
 
 fn options(url: &str, account: &str, device_id: &str, device_type: DeviceType) -> ClientOptions {

@@ -257,6 +257,25 @@ impl RedisCluster {
             .collect()
     }
 
+    /// The port of the primary that holds `key`'s slot now, as the live
+    /// nodes say (a node that does not hold it answers `MOVED slot host:port`).
+    pub fn primary_of(&self, key: &str) -> Option<u16> {
+        let port = *self.live_ports().first()?;
+        let reply = ask(port, &format!("EXISTS {key}")).ok()?;
+        match reply.strip_prefix("-MOVED ") {
+            Some(moved) => moved
+                .split_whitespace()
+                .nth(1)?
+                .rsplit(':')
+                .next()?
+                .trim()
+                .parse()
+                .ok(),
+            None if reply.starts_with(':') => Some(port),
+            None => None,
+        }
+    }
+
     fn live_ports(&self) -> Vec<u16> {
         self.ports
             .iter()

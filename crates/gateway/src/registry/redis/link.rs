@@ -47,7 +47,7 @@ impl From<&String> for RedisTarget {
 #[derive(Clone)]
 pub(crate) enum Client {
     Single(redis::Client),
-    Cluster(ClusterClient),
+    Cluster(Box<ClusterClient>),
 }
 
 /// One connection to either kind of target; commands, pipelines and scripts
@@ -98,7 +98,7 @@ impl Client {
     fn open(target: &RedisTarget) -> Result<Self, redis::RedisError> {
         Ok(match target {
             RedisTarget::Single(url) => Self::Single(redis::Client::open(url.as_str())?),
-            RedisTarget::Cluster(seeds) => Self::Cluster(
+            RedisTarget::Cluster(seeds) => Self::Cluster(Box::new(
                 ClusterClient::builder(seeds.clone())
                     .connection_timeout(Duration::from_secs(2))
                     .response_timeout(Duration::from_secs(2))
@@ -108,7 +108,7 @@ impl Client {
                     .min_retry_wait(100)
                     .max_retry_wait(1000)
                     .build()?,
-            ),
+            )),
         })
     }
 
