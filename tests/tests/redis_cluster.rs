@@ -215,3 +215,43 @@ async fn a_dead_gateways_sessions_are_purged_from_the_cluster() {
         );
     }
 }
+
+fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_that_stalled_past_its_lease_registers_its_sessions_again() {
+    let cluster = RedisCluster::start().expect("redis cluster");
+    let seeds = cluster.seeds();
+    let n1 = GatewayProc::cluster_node(&seeds, "n1").await;
+    let n2 = GatewayProc::cluster_node(&seeds, "n2").await;
+    let vestibule = Vestibule::new();
+    let desk = vestibule
+        .instance(options(&n1.url, "stall", "desk", DeviceType::Pc))
+        .expect("desk");
+    let phone = vestibule
+        .instance(options(&n2.url, "stall", "phone", DeviceType::Ios))
+        .expect("phone");
+    desk.connect();
+    phone.connect();
+    desk.ready(WAIT).await.expect("desk logs in");
+    phone.ready(WAIT).await.expect("phone logs in");
+    n1.until_online("stall", &["desk", "phone"], WAIT).await;
+
+    // n2 freezes (a stalled VM, a stopped process) past its lease: n1 takes
+    // it for dead and purges its sessions.
+    let pid = n2.proc.pid();
+    signal(pid, "STOP");
+    n1.until_online("stall", &["desk"], WAIT).await;
+    signal(pid, "CONT");
+    // Back, it learns of the purge at its next renewal and puts its live
+    // session back: the phone is online again, on every node.
+    n1.until_online("stall", &["desk", "phone"], WAIT).await;
+    n2.until_online("stall", &["desk", "phone"], WAIT).await;
+    assert_eq!(phone.snapshot().status, Status::Connected);
+}

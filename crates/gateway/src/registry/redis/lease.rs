@@ -18,27 +18,37 @@ use super::{Inner, MAX_ATTEMPTS, NODES, lease_key, node_sessions_key, url_key};
 use crate::clock::unix_millis;
 use crate::registry::{SessionKey, SessionMsg};
 
-/// Lease lifetime: a node silent this long is dead.
-pub const LEASE: Duration = Duration::from_secs(10);
+/// Lease lifetime: a node silent this long is dead, and its sessions are
+/// purged within a heartbeat after (a dead node's ghosts go within 8 s).
+pub const LEASE: Duration = Duration::from_secs(6);
 /// How often leases are renewed and dead nodes looked for.
-pub const HEARTBEAT: Duration = Duration::from_secs(3);
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// Set once by the first node; its disappearance means Redis lost its data.
 const EPOCH: &str = "{vst}:epoch";
 
+/// Left by the survivor that purged `node`'s sessions.
+fn reaped_key(node: &str) -> String {
+    format!("{{vst}}:reaped:{node}")
+}
+
 impl Inner {
-    /// Renews the lease; says whether Redis still has its data (the epoch
-    /// this node saw at start is there), else sets a new one.
+    /// Renews the lease; says whether this node's sessions are still in
+    /// Redis: Redis kept its data (the epoch this node saw at start is
+    /// there, else a new one is set) and no survivor purged them (a node
+    /// stalled past its lease is taken for dead; the reaper leaves a mark
+    /// when it is done, read and cleared here).
     pub(super) async fn renew_lease(&self) -> Result<bool, redis::RedisError> {
         let mut conn = self.link.get();
         let node = &self.node;
         let mut pipe = redis::pipe();
+        pipe.cmd("GETDEL").arg(reaped_key(node));
         pipe.set_ex(lease_key(node), unix_millis(), LEASE.as_secs())
             .ignore();
         if let Some(url) = self.url.get() {
             // Lives exactly as long as the lease: `/v1/lbs` lists live nodes only.
             pipe.set_ex(url_key(node), url, LEASE.as_secs()).ignore();
         }
-        let (epoch,): (Option<String>,) = pipe
+        let (reaped, epoch): (Option<String>, Option<String>) = pipe
             .sadd(NODES, node)
             .ignore()
             .get(EPOCH)
@@ -50,7 +60,11 @@ impl Inner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         if epoch.is_some() && epoch == known {
-            return Ok(true);
+            let purged = reaped.is_some();
+            if purged {
+                tracing::warn!(node = %self.node, "this node stalled past its lease and was taken for dead: registering its sessions again");
+            }
+            return Ok(!purged);
         }
         // First start, or Redis lost everything: make (or adopt) the epoch.
         let mine = crate::secret::random_string(16);
@@ -130,7 +144,14 @@ impl Inner {
                 .del(super::inbox_key(&node))
                 .query_async(&mut conn)
                 .await?;
-            let _: i64 = conn.srem(NODES, &node).await?;
+            // If it was only stalled, it sees this at its next renewal.
+            let _: () = redis::pipe()
+                .srem(NODES, &node)
+                .ignore()
+                .set_ex(reaped_key(&node), &self.node, 3600)
+                .ignore()
+                .query_async(&mut conn)
+                .await?;
         }
         Ok(())
     }
@@ -263,7 +284,7 @@ pub(super) async fn heartbeat(inner: Weak<Inner>) {
                     if kept_data {
                         tracing::info!(node = %inner.node, "Redis is back: reconciling this node's sessions");
                     } else {
-                        tracing::warn!(node = %inner.node, "Redis lost its data: registering this node's sessions again");
+                        tracing::warn!(node = %inner.node, "Redis lost this node's sessions (its data, or a lapsed lease): registering them again");
                     }
                     if let Err(e) = inner.reconcile().await {
                         tracing::warn!(error = %e, "reconciling incomplete; will retry");
