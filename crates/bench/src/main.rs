@@ -9,6 +9,7 @@
 
 mod net;
 mod procs;
+mod rejoin;
 mod report;
 mod scenarios;
 mod soak;
@@ -91,6 +92,10 @@ enum Command {
         /// Send the baseline's echo frame instead of a login.
         #[arg(long)]
         baseline: bool,
+        /// Come back after a lost connection, like a client: backoff, then
+        /// a live node from the first of these `GET /v1/lbs` URLs that answers.
+        #[arg(long, value_delimiter = ',')]
+        lbs: Vec<String>,
     },
 }
 
@@ -128,7 +133,8 @@ async fn main() -> anyhow::Result<()> {
             source,
             prefix,
             baseline,
-        } => hold(target, count, source, &prefix, baseline).await,
+            lbs,
+        } => hold(target, count, source, &prefix, baseline, lbs).await,
     }
 }
 
@@ -220,6 +226,7 @@ async fn hold(
     source: std::net::Ipv4Addr,
     prefix: &str,
     baseline: bool,
+    lbs: Vec<String>,
 ) -> anyhow::Result<()> {
     let semaphore = Arc::new(tokio::sync::Semaphore::new(256));
     let mut tasks = Vec::with_capacity(count);
@@ -251,7 +258,7 @@ async fn hold(
                     }
                 };
                 match result {
-                    Ok(ws) => return Ok(ws),
+                    Ok(ws) => return Ok((ws, account, source)),
                     Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
                 }
             }
@@ -263,6 +270,9 @@ async fn hold(
         held.push(t.await??);
     }
     println!("ready {}", held.len());
+    if !lbs.is_empty() {
+        return rejoin::keep(held, target, lbs).await;
+    }
     // Hold until the parent closes stdin (or kills us).
     let mut buf = [0u8; 64];
     let mut stdin = tokio::io::stdin();

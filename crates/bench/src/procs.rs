@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use tokio::process::Command;
-pub use vestibule_testkit::{Proc, RedisServer, bin};
+pub use vestibule_testkit::{Proc, RedisCluster, RedisServer, bin};
 
 /// Reads lines of `proc` until one starts with `prefix`; returns the rest of it.
 pub async fn line_after(proc: &mut Proc, prefix: &str, wait: Duration) -> anyhow::Result<String> {
@@ -151,6 +151,7 @@ pub async fn hold(
     source: &str,
     prefix: &str,
     baseline: bool,
+    lbs: &[String],
 ) -> anyhow::Result<Proc> {
     let mut command = Command::new(std::env::current_exe()?);
     command.args([
@@ -166,6 +167,9 @@ pub async fn hold(
     ]);
     if baseline {
         command.arg("--baseline");
+    }
+    if !lbs.is_empty() {
+        command.arg("--lbs").arg(lbs.join(","));
     }
     let mut proc = Proc::try_spawn(command)?;
     line_after(&mut proc, "ready", Duration::from_secs(600)).await?;

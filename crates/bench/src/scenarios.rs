@@ -18,7 +18,8 @@ use vestibule_protocol::{ClientFrame, CloseCause, Code, DeviceType, LoginOk, Ser
 
 use crate::net::{self, Ws};
 use crate::procs::{
-    GatewayProc, Proc, RedisServer, bin, cpu_time, hold, line_after, rss_kib, tcp_kernel_kib,
+    GatewayProc, Proc, RedisCluster, RedisServer, bin, cpu_time, hold, line_after, rss_kib,
+    tcp_kernel_kib,
 };
 use crate::report::{Row, percentile};
 
@@ -105,7 +106,7 @@ pub async fn memory(scale: Scale) -> anyhow::Result<Vec<Row>> {
     let base = Baseline::start("127.0.0.1:0").await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (r0, k0) = (rss_kib(base.proc.pid()), tcp_kernel_kib());
-    let holder = hold(base.addr, n, "127.0.0.1", "mem", true).await?;
+    let holder = hold(base.addr, n, "127.0.0.1", "mem", true, &[]).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (r1, k1) = (rss_kib(base.proc.pid()), tcp_kernel_kib());
     let base_user = r1.saturating_sub(r0) as f64 / n as f64;
@@ -131,7 +132,7 @@ pub async fn memory(scale: Scale) -> anyhow::Result<Vec<Row>> {
     drop(ws);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (r0, k0) = (rss_kib(gw.proc.pid()), tcp_kernel_kib());
-    let holder = hold(gw.addr, n, "127.0.0.1", "mem", false).await?;
+    let holder = hold(gw.addr, n, "127.0.0.1", "mem", false, &[]).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let sessions = gw.sessions().await?;
     ensure!(
@@ -1014,25 +1015,44 @@ pub async fn storm(scale: Scale) -> anyhow::Result<Vec<Row>> {
 }
 
 /// A four-node cluster holding many logged-in connections.
+/// Reconnect ceilings of the client's first attempts: a client of a dead
+/// node is expected back within them (0.5 + 1 + 2 + 4 s).
+const BACK_WITHIN_ATTEMPTS: u32 = 4;
+
+/// How long a dead node's ghosts may stay listed.
+const GHOSTS_GONE_WITHIN: Duration = Duration::from_secs(10);
+
 pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
-    let total = scale.pick(50_000, 800);
-    let nodes = 4;
+    // Each node under the 20,000-descriptor limit, also once it takes its
+    // share of a dead node's clients.
+    let nodes = scale.pick(12, 8);
+    let total = scale.pick(200_000, 800);
     let per_node = total / nodes;
-    let scenario = format!("cluster (4 nodes on Redis, {total} connections)");
-    let redis = RedisServer::start()?;
+    let scenario = format!("cluster ({nodes} nodes on a Redis Cluster, {total} connections)");
+    let redis = RedisCluster::start()?;
+    let seeds = redis.seeds();
     let mut gateways = Vec::new();
     for i in 0..nodes {
-        let node_id = format!("bench-{i}");
-        gateways.push(node(&redis.url(), &node_id).await?);
+        let mut args = vec!["--redis-cluster", seeds.as_str(), "--node-id"];
+        let id = format!("bench-{i}");
+        args.push(&id);
+        args.extend_from_slice(&UNLIMITED);
+        gateways.push(GatewayProc::start("127.0.0.1:0", &args).await?);
     }
+    let lbs: Vec<String> = gateways
+        .iter()
+        .map(|g| format!("{}/v1/lbs", g.http()))
+        .collect();
+    let idle_rss: u64 = gateways.iter().map(|g| rss_kib(g.proc.pid())).sum();
     let started = Instant::now();
     let mut holders = Vec::new();
     for (i, gw) in gateways.iter().enumerate() {
         let addr = gw.addr;
         let source = format!("127.0.0.{}", 10 + i);
         let prefix = format!("cluster-{i}");
+        let lbs = lbs.clone();
         holders.push(tokio::spawn(async move {
-            hold(addr, per_node, &source, &prefix, false).await
+            hold(addr, per_node, &source, &prefix, false, &lbs).await
         }));
     }
     let mut held = Vec::new();
@@ -1046,17 +1066,55 @@ pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
         sessions += gw.sessions().await?;
         rss += rss_kib(gw.proc.pid());
     }
+
+    // One node dies: its clients come back on the others, its ghosts go.
+    let victim = gateways.pop().context("a node to kill")?;
+    let victim_id = format!("bench-{}", gateways.len());
+    let mut victim_holder = held.pop().context("its holder")?;
+    let killed = Instant::now();
+    victim.proc.kill().await;
+    let mut ghosts_gone = None;
+    let mut back_after = None;
+    let deadline = killed + Duration::from_secs(120);
+    while (ghosts_gone.is_none() || back_after.is_none()) && Instant::now() < deadline {
+        if back_after.is_none()
+            && let Ok(line) =
+                line_after(&mut victim_holder, "back", Duration::from_millis(200)).await
+        {
+            let back: usize = line
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            if back >= per_node {
+                back_after = Some(killed.elapsed());
+            }
+        }
+        if ghosts_gone.is_none() && !redis.node_listed(&victim_id) {
+            ghosts_gone = Some(killed.elapsed());
+        }
+    }
+    let mut after = 0;
+    for gw in &gateways {
+        after += gw.sessions().await?;
+    }
+    victim_holder.terminate().await;
     for h in held {
         h.terminate().await;
     }
     for gw in gateways {
         gw.proc.terminate().await;
     }
-    redis.kill();
+    let window: Duration = (1..=BACK_WITHIN_ATTEMPTS)
+        .map(|a| BackoffConfig::default().ceiling(a))
+        .sum();
     let want = (nodes * per_node) as f64;
+    let secs = |d: Option<Duration>| d.map_or(f64::INFINITY, |d| d.as_secs_f64());
     Ok(vec![
         Row::new(&scenario, "logged-in sessions held", sessions as f64, "")
             .target(&format!("≥ {want}"), sessions as f64 >= want),
+        Row::new(&scenario, "connections per node", per_node as f64, "")
+            .target("< 20000 (the descriptor limit)", per_node < 20_000),
         Row::new(
             &scenario,
             "time to log them all in",
@@ -1065,10 +1123,41 @@ pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
         ),
         Row::new(
             &scenario,
+            "logins per second (all nodes)",
+            sessions as f64 / setup.as_secs_f64(),
+            "/s",
+        ),
+        Row::new(
+            &scenario,
             "gateway RSS, all nodes",
             rss as f64 / 1024.0,
             "MiB",
         ),
+        Row::new(
+            &scenario,
+            "gateway RSS per connection (above the idle nodes)",
+            rss.saturating_sub(idle_rss) as f64 / sessions.max(1) as f64,
+            "KiB",
+        ),
+        Row::new(
+            &scenario,
+            "a killed node's clients all back on others",
+            secs(back_after),
+            "s",
+        )
+        .target(
+            &format!(
+                "≤ {:.1} s (the first {BACK_WITHIN_ATTEMPTS} backoff ceilings)",
+                window.as_secs_f64()
+            ),
+            back_after.is_some_and(|d| d <= window),
+        ),
+        Row::new(&scenario, "its ghosts purged", secs(ghosts_gone), "s").target(
+            &format!("≤ {} s", GHOSTS_GONE_WITHIN.as_secs()),
+            ghosts_gone.is_some_and(|d| d <= GHOSTS_GONE_WITHIN),
+        ),
+        Row::new(&scenario, "sessions after the kill", after as f64, "")
+            .target(&format!("= {want}"), after as f64 >= want),
     ])
 }
 

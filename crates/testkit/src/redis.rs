@@ -276,6 +276,15 @@ impl RedisCluster {
         }
     }
 
+    /// Whether the gateway node `id` is still in the cluster's node set
+    /// (a survivor takes a dead node out once its sessions are purged).
+    pub fn node_listed(&self, id: &str) -> bool {
+        let key = "{vst}:nodes";
+        self.primary_of(key)
+            .and_then(|port| ask(port, &format!("SISMEMBER {key} {id}")).ok())
+            .is_some_and(|reply| reply.starts_with(":1"))
+    }
+
     fn live_ports(&self) -> Vec<u16> {
         self.ports
             .iter()
