@@ -8,7 +8,7 @@ use vestibule_client::{
     ClientOptions, DeviceType, DisconnectReason, Event, KickReason, ReadyError, Status, Vestibule,
 };
 use vestibule_e2e::{ADMIN_KEY, GatewayProc, token};
-use vestibule_testkit::{Mode, Proxy, RedisServer};
+use vestibule_testkit::{Mode, Proxy, RedisCluster, RedisServer};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -53,6 +53,20 @@ async fn a_ban_holds_on_every_node_at_once() {
     let redis = RedisServer::start().expect("redis-server");
     let n1 = GatewayProc::node(&redis.url(), "n1").await;
     let n2 = GatewayProc::node(&redis.url(), "n2").await;
+    a_ban_holds_on(&n1, &n2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_holds_on_every_node_of_a_redis_cluster_at_once() {
+    let cluster = RedisCluster::start().expect("redis cluster");
+    let n1 = GatewayProc::cluster_node(&cluster.seeds(), "n1").await;
+    let n2 = GatewayProc::cluster_node(&cluster.seeds(), "n2").await;
+    a_ban_holds_on(&n1, &n2).await;
+}
+
+/// A ban through `n1` refuses a login through `n2` at once and signs out
+/// the session that was online there, five times over.
+async fn a_ban_holds_on(n1: &GatewayProc, n2: &GatewayProc) {
     for round in 0..5 {
         // alice is online on n2.
         let online = Vestibule::new()
@@ -67,7 +81,7 @@ async fn a_ban_holds_on_every_node_at_once() {
         online.connect();
         online.ready(WAIT).await.expect("alice online");
         // Banned through n1; at once, a login through n2.
-        let (status, _) = admin(&n1, reqwest::Method::PUT, "alice/ban").await;
+        let (status, _) = admin(n1, reqwest::Method::PUT, "alice/ban").await;
         assert_eq!(status, 200);
         let late = Vestibule::new()
             .instance(options(
@@ -102,7 +116,7 @@ async fn a_ban_holds_on_every_node_at_once() {
                 reason: KickReason::Banned
             }
         );
-        let (status, _) = admin(&n1, reqwest::Method::DELETE, "alice/ban").await;
+        let (status, _) = admin(n1, reqwest::Method::DELETE, "alice/ban").await;
         assert_eq!(status, 200);
         let _ = online.destroy().await;
         let _ = late.destroy().await;

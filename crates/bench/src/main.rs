@@ -92,6 +92,9 @@ enum Command {
         /// Send the baseline's echo frame instead of a login.
         #[arg(long)]
         baseline: bool,
+        /// Logins in flight at once.
+        #[arg(long, default_value_t = 256)]
+        parallel: usize,
         /// Come back after a lost connection, like a client: backoff, then
         /// a live node from the first of these `GET /v1/lbs` URLs that answers.
         #[arg(long, value_delimiter = ',')]
@@ -133,8 +136,9 @@ async fn main() -> anyhow::Result<()> {
             source,
             prefix,
             baseline,
+            parallel,
             lbs,
-        } => hold(target, count, source, &prefix, baseline, lbs).await,
+        } => hold(target, count, source, &prefix, baseline, parallel, lbs).await,
     }
 }
 
@@ -226,9 +230,10 @@ async fn hold(
     source: std::net::Ipv4Addr,
     prefix: &str,
     baseline: bool,
+    parallel: usize,
     lbs: Vec<String>,
 ) -> anyhow::Result<()> {
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(256));
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
     let mut tasks = Vec::with_capacity(count);
     for i in 0..count {
         let permit = semaphore.clone().acquire_owned().await?;
@@ -237,7 +242,8 @@ async fn hold(
         let source = std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 1 + (i % 64) as u8, c, d));
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
-            for _ in 0..5 {
+            // A busy cluster says 503: back off and try again, as clients do.
+            for attempt in 0..12u32 {
                 let result = if baseline {
                     net::echo(target, Some(source), "{\"type\":\"ping\"}").await
                 } else {
@@ -259,10 +265,13 @@ async fn hold(
                 };
                 match result {
                     Ok(ws) => return Ok((ws, account, source)),
-                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                    Err(_) => {
+                        let wait = 200 * u64::from(attempt.min(10) + 1);
+                        tokio::time::sleep(Duration::from_millis(wait)).await;
+                    }
                 }
             }
-            Err(anyhow::anyhow!("connection {account} failed 5 times"))
+            Err(anyhow::anyhow!("connection {account} failed 12 times"))
         }));
     }
     let mut held = Vec::with_capacity(count);

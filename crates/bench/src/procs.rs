@@ -151,6 +151,7 @@ pub async fn hold(
     source: &str,
     prefix: &str,
     baseline: bool,
+    parallel: usize,
     lbs: &[String],
 ) -> anyhow::Result<Proc> {
     let mut command = Command::new(std::env::current_exe()?);
@@ -168,6 +169,7 @@ pub async fn hold(
     if baseline {
         command.arg("--baseline");
     }
+    command.arg("--parallel").arg(parallel.to_string());
     if !lbs.is_empty() {
         command.arg("--lbs").arg(lbs.join(","));
     }

@@ -31,8 +31,10 @@ pub async fn keep(
 ) -> anyhow::Result<()> {
     let counts = Arc::new(Counts::default());
     let lbs = Arc::new(lbs);
+    // Few idle connections kept: the holder stays under its descriptor limit.
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
+        .pool_max_idle_per_host(4)
         .build()?;
     let mut tasks = Vec::with_capacity(held.len());
     for (ws, account, source) in held {

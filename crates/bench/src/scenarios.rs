@@ -106,7 +106,7 @@ pub async fn memory(scale: Scale) -> anyhow::Result<Vec<Row>> {
     let base = Baseline::start("127.0.0.1:0").await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (r0, k0) = (rss_kib(base.proc.pid()), tcp_kernel_kib());
-    let holder = hold(base.addr, n, "127.0.0.1", "mem", true, &[]).await?;
+    let holder = hold(base.addr, n, "127.0.0.1", "mem", true, 256, &[]).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (r1, k1) = (rss_kib(base.proc.pid()), tcp_kernel_kib());
     let base_user = r1.saturating_sub(r0) as f64 / n as f64;
@@ -132,7 +132,7 @@ pub async fn memory(scale: Scale) -> anyhow::Result<Vec<Row>> {
     drop(ws);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (r0, k0) = (rss_kib(gw.proc.pid()), tcp_kernel_kib());
-    let holder = hold(gw.addr, n, "127.0.0.1", "mem", false, &[]).await?;
+    let holder = hold(gw.addr, n, "127.0.0.1", "mem", false, 256, &[]).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let sessions = gw.sessions().await?;
     ensure!(
@@ -1052,7 +1052,9 @@ pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
         let prefix = format!("cluster-{i}");
         let lbs = lbs.clone();
         holders.push(tokio::spawn(async move {
-            hold(addr, per_node, &source, &prefix, false, &lbs).await
+            // Twelve holders at once: few logins in flight each, so Redis
+            // answers within its timeouts on two cores.
+            hold(addr, per_node, &source, &prefix, false, 24, &lbs).await
         }));
     }
     let mut held = Vec::new();

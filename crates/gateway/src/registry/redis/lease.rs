@@ -13,7 +13,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use vestibule_protocol::{Code, Device, KickReason};
 
-use super::accounts::{Applied, Entry, account_key};
+use super::accounts::{Applied, Entry, account_key, session_member};
 use super::{Inner, MAX_ATTEMPTS, NODES, lease_key, node_sessions_key, url_key};
 use crate::clock::unix_millis;
 use crate::registry::{SessionKey, SessionMsg};
@@ -187,6 +187,13 @@ impl Inner {
         for (key, targets) in ghosts {
             tracing::info!(account = %key, sessions = targets.len(), "removing sessions that ended while Redis was out of reach");
             self.remove_entries(&key, &targets, None).await?;
+            // Whether or not the account still had them (a newer login may
+            // have replaced them), they are not this node's any more.
+            let members: Vec<String> = targets
+                .iter()
+                .map(|(device, conn)| session_member(&key, device, conn))
+                .collect();
+            let _: i64 = conn.srem(node_sessions_key(&self.node), &members).await?;
         }
         let sessions: Vec<(SessionKey, Device)> = self
             .local
