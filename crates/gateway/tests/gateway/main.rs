@@ -15,3 +15,4 @@ mod registry_suite;
 mod sessions;
 mod store_suite;
 mod support;
+mod tls_reload;
