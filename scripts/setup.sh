@@ -20,6 +20,7 @@ packages=(build-essential pkg-config curl ca-certificates file
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 $want_tests && packages+=(xvfb xauth webkit2gtk-driver imagemagick chromium
   dbus-bin dbus-daemon dbus-x11 gnome-keyring redis-server procps iproute2 tinyproxy dante-server
+  systemd fakeroot zstd
   fonts-noto-cjk)
 
 missing=()
