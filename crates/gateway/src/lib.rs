@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use vestibule_protocol::limits;
 
+pub use crate::admin::openapi as admin_openapi;
 use crate::metrics::Metrics;
 use crate::policy::DevicePolicy;
 pub use crate::registry::redis::RedisTarget;

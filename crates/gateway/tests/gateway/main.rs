@@ -8,6 +8,7 @@ mod devices;
 mod fuzz_corpus;
 mod kick;
 mod login;
+mod openapi;
 mod pairing;
 mod persistence;
 mod policy;
