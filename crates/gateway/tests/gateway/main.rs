@@ -3,6 +3,7 @@
 
 mod admin;
 mod bad_input;
+mod dashboard;
 mod defences;
 mod devices;
 mod fuzz_corpus;
