@@ -147,19 +147,19 @@ impl ServeArgs {
         };
         macro_rules! plain {
             ($($field:ident),*) => {$(
-                if !given(stringify!($field)) {
-                    if let Some(value) = file.$field {
-                        self.$field = value;
-                    }
+                if !given(stringify!($field))
+                    && let Some(value) = file.$field
+                {
+                    self.$field = value;
                 }
             )*};
         }
         macro_rules! optional {
             ($($field:ident),*) => {$(
-                if !given(stringify!($field)) {
-                    if let Some(value) = file.$field {
-                        self.$field = Some(value.into());
-                    }
+                if !given(stringify!($field))
+                    && let Some(value) = file.$field
+                {
+                    self.$field = Some(value.into());
                 }
             )*};
         }
@@ -181,15 +181,15 @@ impl ServeArgs {
             log_format
         );
         optional!(data_dir, redis, node_id, public_url, tls_cert, tls_key);
-        if !given("admin_key") {
-            if let Some(Secret(key)) = file.admin_key {
-                self.admin_key = Some(key);
-            }
+        if !given("admin_key")
+            && let Some(Secret(key)) = file.admin_key
+        {
+            self.admin_key = Some(key);
         }
-        if !given("demo_secret") {
-            if let Some(Secret(secret)) = file.demo_secret {
-                self.demo_secret = Some(secret);
-            }
+        if !given("demo_secret")
+            && let Some(Secret(secret)) = file.demo_secret
+        {
+            self.demo_secret = Some(secret);
         }
     }
 
