@@ -14,12 +14,14 @@ as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 # System packages: the Rust toolchain's C needs, Tauri's WebKitGTK and tray,
 # D-Bus for the keychain; for tests a virtual display, WebKit's WebDriver,
 # Chromium for the UI's browser tests, ImageMagick for screenshots; iproute2
-# for the network-namespace test, tinyproxy and dante for the proxy tests, Noto CJK for the Chinese screenshots.
+# for the network-namespace test, tinyproxy and dante for the proxy tests, Noto CJK for the Chinese screenshots;
+# systemd (systemd-analyze, systemd-sysusers), fakeroot and zstd for the gateway package test, openssl for its certificates.
 packages=(build-essential pkg-config curl ca-certificates file
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev)
 command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 $want_tests && packages+=(xvfb xauth webkit2gtk-driver imagemagick chromium
   dbus-bin dbus-daemon dbus-x11 gnome-keyring redis-server procps iproute2 tinyproxy dante-server
+  systemd fakeroot zstd openssl
   fonts-noto-cjk)
 
 missing=()

@@ -1,4 +1,9 @@
 //! The admin REST API under `/admin/v1`, guarded by `Authorization: Bearer <admin key>`.
+//!
+//! Every route is registered through `utoipa_axum::routes!` from its
+//! `#[utoipa::path]` annotation, so the OpenAPI document ([`openapi`], served
+//! without the key at `/admin/v1/openapi.json`, committed as
+//! `docs/admin-openapi.json`) cannot miss one.
 
 use std::sync::Arc;
 
@@ -7,10 +12,13 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use vestibule_protocol::limits::{MAX_ACCOUNT_LEN, MAX_APP_KEY_LEN};
 use vestibule_protocol::{Device, KickReason, UnixMillis, token};
 
@@ -24,26 +32,23 @@ use crate::store::{App, Flag, StoreError};
 const MAX_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
 const DEFAULT_TOKEN_TTL_SECS: u64 = 24 * 3600;
 
+/// The admin routes and their OpenAPI paths, from one list.
+fn routes() -> OpenApiRouter<Arc<Shared>> {
+    OpenApiRouter::new()
+        .routes(routes!(list_apps, create_app))
+        .routes(routes!(get_app))
+        .routes(routes!(set_policy))
+        .routes(routes!(mint_token))
+        .routes(routes!(get_account))
+        .routes(routes!(list_devices))
+        .routes(routes!(kick))
+        .routes(routes!(ban, unban))
+        .routes(routes!(disable, enable))
+}
+
 pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/apps", get(list_apps).post(create_app))
-        .route("/apps/{app_key}", get(get_app))
-        .route("/apps/{app_key}/policy", put(set_policy))
-        .route("/apps/{app_key}/tokens", post(mint_token))
-        .route("/apps/{app_key}/accounts/{account}", get(get_account))
-        .route(
-            "/apps/{app_key}/accounts/{account}/devices",
-            get(list_devices),
-        )
-        .route("/apps/{app_key}/accounts/{account}/kick", post(kick))
-        .route(
-            "/apps/{app_key}/accounts/{account}/ban",
-            put(ban).delete(unban),
-        )
-        .route(
-            "/apps/{app_key}/accounts/{account}/disable",
-            put(disable).delete(enable),
-        )
+    let (routes, _) = routes().split_for_parts();
+    routes
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "notFound", "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -53,6 +58,50 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
             )
         })
         .layer(middleware::from_fn_with_state(shared, require_admin_key))
+        // Added after the key layer: the document is public (it describes
+        // this open-source API, nothing of the deployment).
+        .route("/openapi.json", get(serve_openapi))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Vestibule gateway admin API",
+        description = "Apps, tokens, devices, kicks, bans. Every endpoint but this \
+            document needs `Authorization: Bearer <admin key>`. Errors are \
+            `{\"error\": {\"code\", \"message\"}}`."
+    ),
+    modifiers(&AdminKey),
+    security(("adminKey" = [])),
+    tags(
+        (name = "apps", description = "Apps and their device policies"),
+        (name = "accounts", description = "An app's accounts: devices, kicks, bans")
+    )
+)]
+struct ApiDoc;
+
+/// The `adminKey` bearer scheme.
+struct AdminKey;
+
+impl utoipa::Modify for AdminKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "adminKey",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The admin API's OpenAPI document, generated from the handlers' annotations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, paths) = routes().split_for_parts();
+    ApiDoc::openapi().nest("/admin/v1", paths)
+}
+
+async fn serve_openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi())
 }
 
 /// Every admin request, matched or not, needs the key first, so a caller
@@ -84,6 +133,75 @@ async fn require_admin_key(
             response
         }
     }
+}
+
+/// The body of every error (documentation of [`ApiError`]'s JSON).
+#[derive(Serialize, ToSchema)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ErrorDetail {
+    /// A stable code: badRequest, unauthorized, notFound, conflict, unavailable, internal.
+    code: String,
+    /// For people.
+    message: String,
+}
+
+/// An app as the API shows it (the store's `App`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct AppView {
+    app_key: String,
+    name: String,
+    /// Signs the app's login tokens (HS256).
+    secret: String,
+    /// The device policy (docs/protocol.md, "Device policy").
+    #[schema(value_type = Object)]
+    policy: serde_json::Value,
+    /// Unix milliseconds.
+    created_at: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+struct AppList {
+    apps: Vec<AppView>,
+}
+
+/// An account's flags and devices.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct AccountView {
+    app_key: String,
+    account: String,
+    banned: bool,
+    disabled: bool,
+    /// The device list (docs/protocol.md, "devices").
+    #[schema(value_type = Vec<Object>)]
+    devices: Vec<serde_json::Value>,
+    rev: u64,
+}
+
+/// Flags after a change, and the devices it signed out.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct FlagsView {
+    app_key: String,
+    account: String,
+    banned: bool,
+    disabled: bool,
+    kicked: Vec<String>,
+}
+
+/// What a kick did.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct KickResult {
+    /// Signed out: online ones in login order, then offline ones.
+    kicked: Vec<String>,
+    /// Named in the request but with no session.
+    not_found: Vec<String>,
 }
 
 /// An admin API error: `{"error": {"code", "message"}}`.
@@ -171,21 +289,41 @@ fn app_of(shared: &Shared, app_key: &str) -> ApiResult<Arc<App>> {
     shared.store.app(app_key).ok_or_else(ApiError::no_app)
 }
 
+#[utoipa::path(
+    get,
+    path = "/apps",
+    tag = "apps",
+    summary = "List the apps",
+    responses((status = 200, description = "Every app", body = AppList), (status = 401, description = "Missing or wrong admin key", body = ErrorBody))
+)]
 async fn list_apps(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
     let apps: Vec<_> = shared.store.apps().iter().map(|a| json!(**a)).collect();
     Json(json!({ "apps": apps }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateApp {
+    /// 1–64 characters of [A-Za-z0-9_-] (default: random).
     app_key: Option<String>,
+    /// Default: the appKey.
     name: Option<String>,
+    /// At least 16 characters (default: generated).
     secret: Option<String>,
+    /// The device policy (default: the default policy).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     policy: Option<serde_json::Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/apps",
+    tag = "apps",
+    summary = "Create an app",
+    request_body = CreateApp,
+    responses((status = 201, description = "The new app", body = AppView), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 409, description = "The appKey is taken", body = ErrorBody))
+)]
 async fn create_app(
     State(shared): State<Arc<Shared>>,
     Body(req): Body<CreateApp>,
@@ -226,6 +364,14 @@ async fn create_app(
     Ok((StatusCode::CREATED, Json(json!(*app))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/apps/{app_key}",
+    tag = "apps",
+    summary = "Get an app",
+    params(("app_key" = String, Path, description = "The app")),
+    responses((status = 200, description = "The app", body = AppView), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such app", body = ErrorBody))
+)]
 async fn get_app(
     State(shared): State<Arc<Shared>>,
     Path(app_key): Path<String>,
@@ -233,6 +379,15 @@ async fn get_app(
     Ok(Json(json!(*app_of(&shared, &app_key)?)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/apps/{app_key}/policy",
+    tag = "apps",
+    summary = "Replace an app's device policy",
+    params(("app_key" = String, Path, description = "The app")),
+    request_body = Object,
+    responses((status = 200, description = "The app with its new policy", body = AppView), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such app", body = ErrorBody))
+)]
 async fn set_policy(
     State(shared): State<Arc<Shared>>,
     Path(app_key): Path<String>,
@@ -245,21 +400,33 @@ async fn set_policy(
     Ok(Json(json!(*app)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct MintToken {
     account: String,
+    /// 1 s to 30 days (default: 24 h).
     ttl_secs: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct MintedToken {
     account: String,
     token: String,
+    /// Unix milliseconds.
+    #[schema(value_type = u64)]
     expires_at: UnixMillis,
 }
 
+#[utoipa::path(
+    post,
+    path = "/apps/{app_key}/tokens",
+    tag = "apps",
+    summary = "Mint a login token for an account",
+    params(("app_key" = String, Path, description = "The app")),
+    request_body = MintToken,
+    responses((status = 200, description = "The token", body = MintedToken), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such app", body = ErrorBody))
+)]
 async fn mint_token(
     State(shared): State<Arc<Shared>>,
     Path(app_key): Path<String>,
@@ -297,13 +464,24 @@ fn check_account(account: &str) -> ApiResult<()> {
     Ok(())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct DeviceListBody {
+    /// The device list (docs/protocol.md, "devices").
+    #[schema(value_type = Vec<Object>)]
     devices: Vec<Device>,
+    /// Grows with every change of the list.
     rev: u64,
 }
 
+#[utoipa::path(
+    get,
+    path = "/apps/{app_key}/accounts/{account}/devices",
+    tag = "accounts",
+    summary = "An account's device list",
+    params(("app_key" = String, Path, description = "The app"), ("account" = String, Path, description = "The account")),
+    responses((status = 200, description = "The devices", body = DeviceListBody), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such app", body = ErrorBody))
+)]
 async fn list_devices(
     State(shared): State<Arc<Shared>>,
     Path((app_key, account)): Path<(String, String)>,
@@ -316,6 +494,14 @@ async fn list_devices(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/apps/{app_key}/accounts/{account}",
+    tag = "accounts",
+    summary = "An account's flags and devices",
+    params(("app_key" = String, Path, description = "The app"), ("account" = String, Path, description = "The account")),
+    responses((status = 200, description = "The account", body = AccountView), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such app", body = ErrorBody))
+)]
 async fn get_account(
     State(shared): State<Arc<Shared>>,
     Path((app_key, account)): Path<(String, String)>,
@@ -335,12 +521,22 @@ async fn get_account(
     })))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct KickRequest {
+    /// The devices to sign out (default: all of the account's).
     device_ids: Option<Vec<String>>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/apps/{app_key}/accounts/{account}/kick",
+    tag = "accounts",
+    summary = "Sign devices out (all without a body)",
+    params(("app_key" = String, Path, description = "The app"), ("account" = String, Path, description = "The account")),
+    request_body = Option<KickRequest>,
+    responses((status = 200, description = "Who was signed out", body = KickResult), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such app", body = ErrorBody), (status = 503, description = "The session registry (Redis) is unreachable", body = ErrorBody))
+)]
 async fn kick(
     State(shared): State<Arc<Shared>>,
     Path((app_key, account)): Path<(String, String)>,
@@ -450,6 +646,14 @@ async fn set_flag(
     })))
 }
 
+#[utoipa::path(
+    put,
+    path = "/apps/{app_key}/accounts/{account}/ban",
+    tag = "accounts",
+    summary = "Ban an account (signs it out everywhere)",
+    params(("app_key" = String, Path, description = "The app"), ("account" = String, Path, description = "The account")),
+    responses((status = 200, description = "The flags", body = FlagsView), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such app", body = ErrorBody), (status = 503, description = "The session registry (Redis) is unreachable", body = ErrorBody))
+)]
 async fn ban(
     State(shared): State<Arc<Shared>>,
     Path((app_key, account)): Path<(String, String)>,
@@ -458,6 +662,14 @@ async fn ban(
     set_flag(&shared, &app_key, &account, Flag::Banned, true, reason).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/apps/{app_key}/accounts/{account}/ban",
+    tag = "accounts",
+    summary = "Lift a ban",
+    params(("app_key" = String, Path, description = "The app"), ("account" = String, Path, description = "The account")),
+    responses((status = 200, description = "The flags", body = FlagsView), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such app", body = ErrorBody), (status = 503, description = "The session registry (Redis) is unreachable", body = ErrorBody))
+)]
 async fn unban(
     State(shared): State<Arc<Shared>>,
     Path((app_key, account)): Path<(String, String)>,
@@ -465,6 +677,14 @@ async fn unban(
     set_flag(&shared, &app_key, &account, Flag::Banned, false, None).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/apps/{app_key}/accounts/{account}/disable",
+    tag = "accounts",
+    summary = "Disable an account (signs it out everywhere)",
+    params(("app_key" = String, Path, description = "The app"), ("account" = String, Path, description = "The account")),
+    responses((status = 200, description = "The flags", body = FlagsView), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such app", body = ErrorBody), (status = 503, description = "The session registry (Redis) is unreachable", body = ErrorBody))
+)]
 async fn disable(
     State(shared): State<Arc<Shared>>,
     Path((app_key, account)): Path<(String, String)>,
@@ -473,6 +693,14 @@ async fn disable(
     set_flag(&shared, &app_key, &account, Flag::Disabled, true, reason).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/apps/{app_key}/accounts/{account}/disable",
+    tag = "accounts",
+    summary = "Enable a disabled account",
+    params(("app_key" = String, Path, description = "The app"), ("account" = String, Path, description = "The account")),
+    responses((status = 200, description = "The flags", body = FlagsView), (status = 400, description = "Invalid request", body = ErrorBody), (status = 401, description = "Missing or wrong admin key", body = ErrorBody), (status = 404, description = "No such app", body = ErrorBody), (status = 503, description = "The session registry (Redis) is unreachable", body = ErrorBody))
+)]
 async fn enable(
     State(shared): State<Arc<Shared>>,
     Path((app_key, account)): Path<(String, String)>,

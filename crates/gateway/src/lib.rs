@@ -35,13 +35,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use vestibule_protocol::limits;
 
+pub use crate::admin::openapi as admin_openapi;
 use crate::metrics::Metrics;
 use crate::policy::DevicePolicy;
 pub use crate::registry::redis::RedisTarget;
 use crate::registry::{MemoryRegistry, RedisRegistry, SessionRegistry};
 use crate::secret::AppSecret;
 use crate::store::{App, Store, StoreError};
-pub use crate::transport::TlsError;
+pub use crate::transport::{TlsError, check_tls_files};
 
 /// The appKey of the app seeded on first start.
 pub const DEMO_APP_KEY: &str = "demo";
@@ -349,6 +350,8 @@ pub struct Gateway {
     generated_admin_key: Option<String>,
     demo: Option<DemoApp>,
     server: JoinHandle<()>,
+    /// The served certificate, for [`Gateway::reload_tls`].
+    tls_cert: Option<Arc<transport::ReloadableCert>>,
 }
 
 impl Gateway {
@@ -388,9 +391,12 @@ impl Gateway {
         } else {
             None
         };
-        let tls = match &config.tls {
-            Some(files) => Some(transport::tls_acceptor(files)?),
-            None => None,
+        let (tls, tls_cert) = match &config.tls {
+            Some(files) => {
+                let (acceptor, cert) = transport::tls_acceptor(files)?;
+                (Some(acceptor), Some(cert))
+            }
+            None => (None, None),
         };
         let listener = listen(config.listen).map_err(|source| StartError::Bind {
             addr: config.listen,
@@ -452,7 +458,18 @@ impl Gateway {
             generated_admin_key,
             demo,
             server,
+            tls_cert,
         })
+    }
+
+    /// Reads the TLS certificate and key files again (the binary does on
+    /// SIGHUP). New handshakes get the new pair; open connections are not
+    /// touched. On error the old certificate stays served. `Ok(false)`: no TLS.
+    pub fn reload_tls(&self) -> Result<bool, TlsError> {
+        match &self.tls_cert {
+            Some(cert) => cert.reload().map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// The address the gateway listens on.

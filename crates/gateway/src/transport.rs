@@ -208,8 +208,48 @@ pub enum TlsError {
     Config(#[from] rustls::Error),
 }
 
-/// The TLS acceptor for `wss://`, from PEM files.
-pub(crate) fn tls_acceptor(files: &crate::TlsFiles) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
+/// The certificate and key served for `wss://`, read from PEM files and
+/// swapped in place by [`ReloadableCert::reload`] (SIGHUP in the binary).
+/// Each handshake takes the current pair, so a renewed certificate reaches
+/// new connections while established ones keep their session untouched.
+#[derive(Debug)]
+pub(crate) struct ReloadableCert {
+    files: crate::TlsFiles,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    current: std::sync::RwLock<Arc<rustls::sign::CertifiedKey>>,
+}
+
+impl ReloadableCert {
+    /// Reads the files again; on any error the old certificate stays served.
+    pub(crate) fn reload(&self) -> Result<(), TlsError> {
+        let fresh = load_certified_key(&self.files, &self.provider)?;
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
+        Ok(())
+    }
+}
+
+impl rustls::server::ResolvesServerCert for ReloadableCert {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        )
+    }
+}
+
+/// Parses the chain and key and checks that the key fits the certificate.
+fn load_certified_key(
+    files: &crate::TlsFiles,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<rustls::sign::CertifiedKey, TlsError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let pem = |path: &std::path::Path| {
@@ -224,13 +264,31 @@ pub(crate) fn tls_acceptor(files: &crate::TlsFiles) -> Result<tokio_rustls::TlsA
         return Err(TlsError::NoCertificate(files.cert.clone()));
     }
     let key = PrivateKeyDer::from_pem_file(&files.key).map_err(pem(&files.key))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    Ok(rustls::sign::CertifiedKey::from_der(certs, key, provider)?)
+}
+
+/// Checks that the PEM files make a usable certificate and key
+/// (`vestibule-gateway check-config`).
+pub fn check_tls_files(files: &crate::TlsFiles) -> Result<(), TlsError> {
+    load_certified_key(files, &rustls::crypto::ring::default_provider()).map(drop)
+}
+
+/// The TLS acceptor for `wss://`, from PEM files, and the handle that reloads them.
+pub(crate) fn tls_acceptor(
+    files: &crate::TlsFiles,
+) -> Result<(tokio_rustls::TlsAcceptor, Arc<ReloadableCert>), TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let current = load_certified_key(files, &provider)?;
+    let cert = Arc::new(ReloadableCert {
+        files: files.clone(),
+        provider: provider.clone(),
+        current: std::sync::RwLock::new(Arc::new(current)),
+    });
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(cert.clone());
+    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), cert))
 }
 
 /// A stream that fails with `TimedOut` once no byte has moved either way for

@@ -3,11 +3,13 @@
 
 mod admin;
 mod bad_input;
+mod dashboard;
 mod defences;
 mod devices;
 mod fuzz_corpus;
 mod kick;
 mod login;
+mod openapi;
 mod pairing;
 mod persistence;
 mod policy;
@@ -15,3 +17,4 @@ mod registry_suite;
 mod sessions;
 mod store_suite;
 mod support;
+mod tls_reload;
