@@ -189,11 +189,8 @@ impl Inner {
             .local
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for session in local.values() {
-            if session.key.app_key == app_key
-                && session.key.account == account
-                && Some(session.key.connection_id.as_str()) != skip
-            {
+        for session in local.of_account(app_key, account) {
+            if Some(session.key.connection_id.as_str()) != skip {
                 session.mailbox.send(msg(&session.key.connection_id));
             }
         }
@@ -201,7 +198,7 @@ impl Inner {
 }
 
 /// How long a kick's tombstone lasts: longer than any outage a node rides
-/// out (past its 10 s lease it is dead, and its sessions are purged anyway).
+/// out (past its 6 s lease it is dead, and its sessions are purged anyway).
 const TOMBSTONE: Duration = Duration::from_secs(300);
 /// How long one read of the inbox waits for a message.
 const BLOCK: Duration = Duration::from_secs(1);

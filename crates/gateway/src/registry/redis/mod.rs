@@ -35,8 +35,8 @@ mod accounts;
 mod inbox;
 mod lease;
 mod link;
+mod local;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -79,7 +79,7 @@ pub(super) struct Inner {
     apply: redis::Script,
     healthy: AtomicBool,
     /// connectionId → this node's session.
-    local: Mutex<HashMap<String, Local>>,
+    local: Mutex<local::LocalSessions>,
     /// The epoch Redis had when this node last looked (see `lease`).
     epoch: Mutex<Option<String>>,
     /// Where the accounts' device sessions are (their offline devices are listed too).
