@@ -387,3 +387,54 @@ async fn an_admin_kick_that_cannot_reach_redis_says_so() {
         .await;
     assert!(kicked.is_err(), "no Redis, yet the kick claims {kicked:?}");
 }
+
+/// A crowd of logins on a slow Redis waits its turn (a bounded number talk
+/// to Redis at once); those that wait too long are told to come back later,
+/// and Redis is never taken for unreachable because of the crowd.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_of_logins_queues_and_the_rest_are_told_to_come_back() {
+    use vestibule_gateway::registry::redis::{
+        BUSY_RETRY_AFTER, LOGIN_QUEUE_WAIT, LOGINS_IN_FLIGHT,
+    };
+    let redis = RedisServer::start().expect("redis-server");
+    let redis_addr: std::net::SocketAddr = ([127, 0, 0, 1], redis.port()).into();
+    let proxy = vestibule_testkit::Proxy::start(redis_addr)
+        .await
+        .expect("proxy");
+    let registry = Arc::new(
+        RedisRegistry::connect(format!("redis://{}", proxy.addr()), "slow")
+            .await
+            .expect("connect"),
+    );
+    // Each round trip now takes about half a second: a login's turn lasts a couple.
+    proxy.set_mode(vestibule_testkit::Mode::Latency(Duration::from_millis(200)));
+    let crowd = LOGINS_IN_FLIGHT * 4;
+    let policy = DevicePolicy::default();
+    let mut logins = Vec::new();
+    for i in 0..crowd {
+        let registry = registry.clone();
+        let policy = policy.clone();
+        logins.push(tokio::spawn(async move {
+            let s = session(&format!("crowd{i}"), "pc", DeviceType::Pc, i as u64);
+            registry.login(&policy, s.new).await.map(|_| ())
+        }));
+    }
+    let (mut granted, mut busy) = (0, 0);
+    for login in logins {
+        match login.await.expect("login task") {
+            Ok(()) => granted += 1,
+            Err(refused) => {
+                assert_eq!(refused.code, Code::Busy, "{refused:?}");
+                assert_eq!(refused.retry_after, Some(BUSY_RETRY_AFTER));
+                busy += 1;
+            }
+        }
+    }
+    println!("{granted} granted, {busy} told to come back after {LOGIN_QUEUE_WAIT:?}");
+    assert!(
+        granted >= LOGINS_IN_FLIGHT,
+        "the first turns are granted: {granted}"
+    );
+    assert!(busy > 0, "waiting is bounded: all {crowd} were let through");
+    assert!(registry.healthy(), "a crowd is not an outage");
+}

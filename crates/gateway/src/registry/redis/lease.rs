@@ -141,7 +141,9 @@ impl Inner {
             // Many accounts at once (each its own script, often on another
             // primary): a node of 16,666 sessions is purged in seconds, not half a minute.
             let mut removals = futures_util::stream::iter(by_account)
-                .map(|(key, targets)| async move { self.remove_entries(&key, &targets, None).await })
+                .map(
+                    |(key, targets)| async move { self.remove_entries(&key, &targets, None).await },
+                )
                 .buffer_unordered(PURGE_IN_FLIGHT);
             while let Some(removed) = removals.next().await {
                 removed?;

@@ -57,6 +57,16 @@ pub use lease::{HEARTBEAT, LEASE};
 const RETRY_AFTER_OUTAGE: Duration = Duration::from_millis(2000);
 /// Optimistic-concurrency attempts before a login gives up with 503.
 const MAX_ATTEMPTS: usize = 32;
+/// Logins of one node talking to Redis at once. More wait their turn: a
+/// crowd of returning clients then queues here instead of piling commands
+/// on Redis until they time out (which would make the node refuse every
+/// login until its next heartbeat).
+pub const LOGINS_IN_FLIGHT: usize = 32;
+/// How long a login waits for its turn before it is told 503 with
+/// [`BUSY_RETRY_AFTER`].
+pub const LOGIN_QUEUE_WAIT: Duration = Duration::from_secs(5);
+/// What a login that waited too long is told to wait.
+pub const BUSY_RETRY_AFTER: Duration = Duration::from_millis(1000);
 
 #[derive(Debug)]
 pub(super) struct Local {
@@ -80,6 +90,8 @@ pub(super) struct Inner {
     healthy: AtomicBool,
     /// connectionId → this node's session.
     local: Mutex<local::LocalSessions>,
+    /// Turns for logins (see [`LOGINS_IN_FLIGHT`]).
+    logins: tokio::sync::Semaphore,
     /// The epoch Redis had when this node last looked (see `lease`).
     epoch: Mutex<Option<String>>,
     /// Where the accounts' device sessions are (their offline devices are listed too).
@@ -147,6 +159,7 @@ impl RedisRegistry {
             apply: accounts::apply_script(),
             healthy: AtomicBool::new(true),
             local: Mutex::default(),
+            logins: tokio::sync::Semaphore::new(LOGINS_IN_FLIGHT),
             epoch: Mutex::default(),
             store: std::sync::OnceLock::new(),
             url: std::sync::OnceLock::new(),
@@ -283,6 +296,13 @@ impl SessionRegistry for RedisRegistry {
         if !inner.healthy.load(Ordering::Relaxed) {
             return Err(inner.outage());
         }
+        let Ok(Ok(_turn)) = tokio::time::timeout(LOGIN_QUEUE_WAIT, inner.logins.acquire()).await
+        else {
+            return Err(Refused {
+                code: Code::Busy,
+                retry_after: Some(BUSY_RETRY_AFTER),
+            });
+        };
         let key = account_key(&session.key.app_key, &session.key.account);
         let entry = Entry {
             node: inner.node.clone(),
