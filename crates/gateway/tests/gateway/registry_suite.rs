@@ -413,7 +413,6 @@ async fn a_crowd_of_logins_queues_and_the_rest_are_told_to_come_back() {
     let mut logins = Vec::new();
     for i in 0..crowd {
         let registry = registry.clone();
-        let policy = policy.clone();
         logins.push(tokio::spawn(async move {
             let s = session(&format!("crowd{i}"), "pc", DeviceType::Pc, i as u64);
             registry.login(&policy, s.new).await.map(|_| ())
