@@ -58,8 +58,9 @@ pub enum Storage {
     Dir(PathBuf),
 }
 
-/// How to run a gateway.
-#[derive(Clone, Debug)]
+/// How to run a gateway. `Debug` leaves out the admin key, the demo secret
+/// and the Redis URLs (which may carry a password).
+#[derive(Clone)]
 pub struct GatewayConfig {
     /// Address to listen on; port 0 picks a free one.
     pub listen: SocketAddr,
@@ -342,12 +343,32 @@ pub struct DemoApp {
     pub created: bool,
 }
 
+impl std::fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |set: bool| if set { "<redacted>" } else { "none" };
+        f.debug_struct("GatewayConfig")
+            .field("listen", &self.listen)
+            .field("storage", &self.storage)
+            .field("admin_key", &redacted(self.admin_key.is_some()))
+            .field("demo_secret", &redacted(self.demo_secret.is_some()))
+            .field("seed_demo", &self.seed_demo)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("login_deadline", &self.login_deadline)
+            .field("redis", &redacted(self.redis.is_some()))
+            .field("node_id", &self.node_id)
+            .field("public_url", &self.public_url)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A gateway that is serving.
 #[derive(Debug)]
 pub struct Gateway {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
-    generated_admin_key: Option<String>,
+    /// An admin key made at this start (shown once by the binary).
+    generated_admin_key: Option<AppSecret>,
     demo: Option<DemoApp>,
     server: JoinHandle<()>,
     /// The served certificate, for [`Gateway::reload_tls`].
@@ -455,7 +476,7 @@ impl Gateway {
         Ok(Self {
             shared,
             local_addr,
-            generated_admin_key,
+            generated_admin_key: generated_admin_key.map(AppSecret::new),
             demo,
             server,
             tls_cert,
@@ -498,7 +519,7 @@ impl Gateway {
 
     /// The admin key, when this start generated it (shown once).
     pub fn generated_admin_key(&self) -> Option<&str> {
-        self.generated_admin_key.as_deref()
+        self.generated_admin_key.as_ref().map(AppSecret::expose)
     }
 
     /// The demo app, when seeding is on.
@@ -701,4 +722,24 @@ async fn seed_demo(store: &Store, secret: Option<&str>) -> Result<Option<DemoApp
         secret: app.secret.clone(),
         created: true,
     }))
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn a_configs_debug_output_holds_no_secret() {
+        let mut config = GatewayConfig::new("127.0.0.1:0".parse().expect("addr"));
+        config.admin_key = Some("admin-key-that-must-not-show".into());
+        config.demo_secret = Some("demo-secret-that-must-not-show".into());
+        config.redis = Some(RedisTarget::Single(
+            "redis://:redis-password-that-must-not-show@127.0.0.1:6379".into(),
+        ));
+        let shown = format!("{config:?}");
+        for secret in ["admin-key", "demo-secret", "redis-password"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("127.0.0.1:0"), "the rest is shown: {shown}");
+    }
 }

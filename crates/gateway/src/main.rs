@@ -13,7 +13,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use config_file::{FileConfig, LogFormat, Secret};
 use vestibule_gateway::{Gateway, GatewayConfig, Storage};
 
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(
     name = "vestibule-gateway",
     version,
@@ -24,7 +24,7 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 enum Command {
     /// Serve WebSocket logins, the admin API, /healthz and /metrics.
     Serve(ServeArgs),
@@ -42,7 +42,8 @@ enum Command {
     },
 }
 
-#[derive(Debug, Args)]
+/// No `Debug`: it holds the admin key and the demo secret.
+#[derive(Args)]
 struct ServeArgs {
     /// The configuration file (default: /etc/vestibule/gateway.toml if it
     /// exists). Flags and environment variables override its keys.
