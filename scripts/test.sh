@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 export PATH="$HOME/.cargo/bin:$PATH"
+# A CI run builds once: incremental caches would only take disk.
+if [[ "${CI:-}" == true ]]; then export CARGO_INCREMENTAL=0; fi
 
 echo "==> UI: type check, unit tests, build"
 npm --prefix ui run check
