@@ -95,21 +95,33 @@ async fn one(
         while let Some(Ok(_)) = ws.next().await {}
         counts.dropped.fetch_add(1, Ordering::Relaxed);
         let mut attempt = 1;
+        // A refusal's retryAfterMs wins over the backoff when it is longer, as in the client.
+        let mut told = Duration::ZERO;
         loop {
             let ceiling = backoff.ceiling(attempt);
-            let wait = rand::rng().random_range(0.0..=ceiling.as_secs_f64());
-            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+            let wait =
+                Duration::from_secs_f64(rand::rng().random_range(0.0..=ceiling.as_secs_f64()));
+            tokio::time::sleep(wait.max(told)).await;
             attempt += 1;
+            told = Duration::ZERO;
             let Some(next) = pick(&http, &lbs, target).await else {
                 continue;
             };
-            if let Ok((fresh, ServerFrame::LoginOk(_))) =
-                net::login(next, Some(source), &account, "held", DeviceType::Pc, &token).await
-            {
-                ws = fresh;
-                target = next;
-                counts.back.fetch_add(1, Ordering::Relaxed);
-                break;
+            match net::login(next, Some(source), &account, "held", DeviceType::Pc, &token).await {
+                Ok((fresh, ServerFrame::LoginOk(_))) => {
+                    ws = fresh;
+                    target = next;
+                    counts.back.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                Ok((
+                    _,
+                    ServerFrame::LoginFailed {
+                        retry_after_ms: Some(ms),
+                        ..
+                    },
+                )) => told = vestibule_protocol::server_wait_ms(ms),
+                _ => {}
             }
         }
     }

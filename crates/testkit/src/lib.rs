@@ -123,6 +123,15 @@ pub enum Mode {
     },
     /// Pass every byte as its own TCP segment, both ways: frames split anywhere.
     Split,
+    /// Hold client→server chunks that contain `pattern` this long (the
+    /// chunks behind them wait too); pass the rest: one kind of command
+    /// answered late, as by a busy server.
+    LatencyOn {
+        /// Bytes a held chunk contains (a command's name, say).
+        pattern: &'static [u8],
+        /// How long it is held.
+        delay: Duration,
+    },
 }
 
 /// A TCP proxy on 127.0.0.1 in front of `target`, injecting faults.
@@ -277,6 +286,14 @@ async fn copy(
                 #[allow(deprecated)]
                 let _ = to.as_ref().set_linger(Some(Duration::ZERO));
                 return true;
+            }
+            Mode::LatencyOn { pattern, delay } => {
+                if direction == Direction::Up
+                    && chunk.windows(pattern.len().max(1)).any(|w| w == pattern)
+                {
+                    tokio::time::sleep(delay).await;
+                }
+                to.write_all(chunk).await
             }
             Mode::Trickle { .. } | Mode::ResetMidFrame => to.write_all(chunk).await,
         };

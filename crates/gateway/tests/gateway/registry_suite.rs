@@ -437,3 +437,65 @@ async fn a_crowd_of_logins_queues_and_the_rest_are_told_to_come_back() {
     assert!(busy > 0, "waiting is bounded: all {crowd} were let through");
     assert!(registry.healthy(), "a crowd is not an outage");
 }
+
+/// A Redis that answers one login's write too late refuses that login (503,
+/// come back in a second), not every login of the node: a timeout under a
+/// crowd is not an outage (the heartbeat's renewals decide that). The late
+/// write still lands in Redis; the node takes it out again at its next
+/// heartbeat, so the refused device is not left listed online.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_whose_write_times_out_is_refused_alone_and_leaves_no_ghost() {
+    use vestibule_gateway::registry::redis::BUSY_RETRY_AFTER;
+    let redis = RedisServer::start().expect("redis-server");
+    let redis_addr: std::net::SocketAddr = ([127, 0, 0, 1], redis.port()).into();
+    let proxy = vestibule_testkit::Proxy::start(redis_addr)
+        .await
+        .expect("proxy");
+    let registry = RedisRegistry::connect(format!("redis://{}", proxy.addr()), "late")
+        .await
+        .expect("connect");
+    let policy = DevicePolicy::default();
+    // A first login loads the script into Redis, so a late EVALSHA runs.
+    let carol = session("carol", "pc", DeviceType::Pc, 0);
+    registry
+        .login(&policy, carol.new)
+        .await
+        .map(|_| ())
+        .expect("carol");
+    // The login script (EVALSHA) now reaches Redis 2.5 s late: after the
+    // client's 2 s timeout; reads and the heartbeat's commands pass.
+    proxy.set_mode(vestibule_testkit::Mode::LatencyOn {
+        pattern: b"EVALSHA",
+        delay: Duration::from_millis(2500),
+    });
+    let alice = session("alice", "pc", DeviceType::Pc, 1);
+    let refused = registry
+        .login(&policy, alice.new)
+        .await
+        .map(|_| ())
+        .expect_err("alice's write timed out");
+    assert_eq!(refused.code, Code::Busy, "{refused:?}");
+    assert_eq!(refused.retry_after, Some(BUSY_RETRY_AFTER), "{refused:?}");
+    proxy.set_mode(vestibule_testkit::Mode::Forward);
+    // The very next login is let in: the node was not taken for cut off.
+    let bob = session("bob", "pc", DeviceType::Pc, 2);
+    registry
+        .login(&policy, bob.new)
+        .await
+        .map(|_| ())
+        .expect("bob is let in right after");
+    assert!(registry.healthy(), "one late answer is not an outage");
+    // alice's late write landed; within a few heartbeats it is gone.
+    let deadline = std::time::Instant::now() + vestibule_gateway::registry::redis::HEARTBEAT * 4;
+    loop {
+        let listed = ids(&*registry.devices("demo", "alice").await);
+        if listed.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refused login is still listed: {listed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -145,8 +145,18 @@ impl Inner {
                     |(key, targets)| async move { self.remove_entries(&key, &targets, None).await },
                 )
                 .buffer_unordered(PURGE_IN_FLIGHT);
+            // Every account is tried even when one fails (a busy Redis);
+            // then the claim goes, so the next heartbeat finishes the rest.
+            let mut failure = None;
             while let Some(removed) = removals.next().await {
-                removed?;
+                if let Err(e) = removed {
+                    failure = Some(e);
+                }
+            }
+            drop(removals);
+            if let Some(e) = failure {
+                let _: Result<i64, _> = conn.del(format!("{{vst}}:reap:{node}")).await;
+                return Err(e);
             }
             // Its keys first (one slot), then the cluster-wide listing: if
             // this stops in between, the next reaper finds the node again.
@@ -291,12 +301,15 @@ impl Inner {
 pub(super) async fn heartbeat(inner: Weak<Inner>) {
     let mut ticker = tokio::time::interval(HEARTBEAT);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Renewals in a row that timed out.
+    let mut late = 0;
     loop {
         ticker.tick().await;
         let Some(inner) = inner.upgrade() else { return };
         let was_healthy = inner.healthy.load(Ordering::Relaxed);
         match inner.renew_lease().await {
             Ok(kept_data) => {
+                late = 0;
                 inner.mark(true);
                 if !was_healthy || !kept_data {
                     if kept_data {
@@ -310,13 +323,19 @@ pub(super) async fn heartbeat(inner: Weak<Inner>) {
                         continue;
                     }
                 }
+                inner.settle_doubts().await;
                 if let Err(e) = inner.reap().await {
                     tracing::warn!(error = %e, "reaping dead nodes failed");
                 }
             }
             Err(e) => {
                 tracing::debug!(error = %e, "lease renewal failed");
-                inner.mark(false);
+                // One late answer is a busy Redis (the lease has time left);
+                // two in a row, or a refused or closed connection, an outage.
+                late += 1;
+                if !e.is_timeout() || late >= 2 {
+                    inner.mark(false);
+                }
             }
         }
     }

@@ -65,8 +65,14 @@ pub const LOGINS_IN_FLIGHT: usize = 32;
 /// How long a login waits for its turn before it is told 503 with
 /// [`BUSY_RETRY_AFTER`].
 pub const LOGIN_QUEUE_WAIT: Duration = Duration::from_secs(5);
-/// What a login that waited too long is told to wait.
+/// What a login that waited too long, or whose Redis command timed out, is
+/// told to wait.
 pub const BUSY_RETRY_AFTER: Duration = Duration::from_millis(1000);
+/// How long `/v1/lbs` answers from the last listing of live nodes: a crowd
+/// of returning clients asks every node at once, and each node then asks
+/// Redis about once, not once per client (a dead node leaves the listing
+/// with its lease, at most this much later).
+pub const LIVE_NODES_FRESH: Duration = Duration::from_millis(500);
 
 #[derive(Debug)]
 pub(super) struct Local {
@@ -99,6 +105,21 @@ pub(super) struct Inner {
     bump: redis::Script,
     /// Where clients reach this node (`vst:url:{node}`, renewed with the lease).
     url: std::sync::OnceLock<String>,
+    /// Sessions that ended here but whose removal from Redis timed out (or
+    /// whose login write timed out, so it may have landed): removed at the
+    /// next heartbeat, so no ghost stays.
+    doubtful: Mutex<Vec<Doubt>>,
+    /// The last listing of live nodes (see [`LIVE_NODES_FRESH`]); the lock
+    /// makes a crowd wait for one query instead of sending one each.
+    live: tokio::sync::Mutex<Option<(tokio::time::Instant, Vec<String>)>>,
+}
+
+/// A session this node no longer holds that Redis may still list.
+#[derive(Debug, Clone)]
+pub(super) struct Doubt {
+    account_key: String,
+    device_id: String,
+    connection_id: String,
 }
 
 impl Drop for RedisRegistry {
@@ -164,6 +185,8 @@ impl RedisRegistry {
             store: std::sync::OnceLock::new(),
             url: std::sync::OnceLock::new(),
             bump: accounts::bump_script(),
+            doubtful: Mutex::default(),
+            live: tokio::sync::Mutex::default(),
         });
         inner.renew_lease().await?;
         let (subscribed, ready) = tokio::sync::oneshot::channel();
@@ -219,6 +242,85 @@ impl Inner {
         let online = list_of(rev, entries).devices;
         let stored = super::stored_sessions(self.store.get(), app_key, account).await;
         Arc::new(super::full_list(&online, stored, gone, rev))
+    }
+
+    /// A command failed. A timeout refuses only what asked: under a crowd
+    /// Redis answers late, and taking that for an outage would refuse every
+    /// login of the node until the next heartbeat (whose renewal decides
+    /// whether Redis is gone). Anything else (refused, closed) marks it
+    /// unreachable at once.
+    fn failed(&self, e: &redis::RedisError) {
+        if e.is_timeout() {
+            tracing::debug!(node = %self.node, error = %e, "a Redis command timed out");
+        } else {
+            self.mark(false);
+        }
+    }
+
+    /// What a login refused by `e` is told.
+    fn refusal(&self, e: &redis::RedisError) -> Refused {
+        self.failed(e);
+        if e.is_timeout() {
+            Refused {
+                code: Code::Busy,
+                retry_after: Some(BUSY_RETRY_AFTER),
+            }
+        } else {
+            self.outage()
+        }
+    }
+
+    /// Remembers a session Redis may still list (see `doubtful`).
+    fn doubt(&self, account_key: &str, device_id: &str, connection_id: &str) {
+        self.doubtful
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Doubt {
+                account_key: account_key.to_owned(),
+                device_id: device_id.to_owned(),
+                connection_id: connection_id.to_owned(),
+            });
+    }
+
+    /// Removes the doubtful sessions (called once Redis answers again);
+    /// those it cannot remove yet stay for the next time.
+    pub(super) async fn settle_doubts(&self) {
+        let doubts = std::mem::take(
+            &mut *self
+                .doubtful
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let mut left = Vec::new();
+        for doubt in doubts {
+            let target = [(doubt.device_id.clone(), doubt.connection_id.clone())];
+            match self.remove_entries(&doubt.account_key, &target, None).await {
+                Ok(_) => {
+                    let member = accounts::session_member(
+                        &doubt.account_key,
+                        &doubt.device_id,
+                        &doubt.connection_id,
+                    );
+                    let mut conn = self.link.get();
+                    let removed: Result<i64, _> = redis::AsyncCommands::srem(
+                        &mut conn,
+                        node_sessions_key(&self.node),
+                        member,
+                    )
+                    .await;
+                    if removed.is_err() {
+                        left.push(doubt);
+                    }
+                }
+                Err(_) => left.push(doubt),
+            }
+        }
+        if !left.is_empty() {
+            self.doubtful
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(left);
+        }
     }
 
     fn mark(&self, ok: bool) {
@@ -330,9 +432,8 @@ impl SessionRegistry for RedisRegistry {
                 Ok(read) => read,
                 Err(e) => {
                     tracing::warn!(error = %e, "login: Redis read failed");
-                    inner.mark(false);
                     unregister();
-                    return Err(inner.outage());
+                    return Err(inner.refusal(&e));
                 }
             };
             let devices: Vec<&Device> = present.iter().map(|e| &e.device).collect();
@@ -405,9 +506,10 @@ impl SessionRegistry for RedisRegistry {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "login: Redis write failed");
-                    inner.mark(false);
                     unregister();
-                    return Err(inner.outage());
+                    // It may have landed: make sure it does not stay.
+                    inner.doubt(&key, &entry.device.device_id, &connection_id);
+                    return Err(inner.refusal(&e));
                 }
             }
         }
@@ -431,7 +533,8 @@ impl SessionRegistry for RedisRegistry {
                 // Leave it to the lease: if this node stays up, re-registration
                 // will not bring it back (it is gone locally); if it dies, the reaper purges it.
                 tracing::warn!(error = %e, "remove: Redis unreachable");
-                inner.mark(false);
+                inner.doubt(&account_key, &local.device.device_id, &key.connection_id);
+                inner.failed(&e);
                 true
             }
         }
@@ -446,8 +549,8 @@ impl SessionRegistry for RedisRegistry {
         let inner = &self.inner;
         let key = account_key(&kicker.app_key, &kicker.account);
         for _ in 0..MAX_ATTEMPTS {
-            let (rev, entries) = inner.read(&key).await.map_err(|_| {
-                inner.mark(false);
+            let (rev, entries) = inner.read(&key).await.map_err(|e| {
+                inner.failed(&e);
                 Code::Busy
             })?;
             let devices: Vec<&Device> = entries.iter().map(|e| &e.device).collect();
@@ -497,8 +600,8 @@ impl SessionRegistry for RedisRegistry {
                         .await;
                     return Ok(plan.outcome);
                 }
-                Err(_) => {
-                    inner.mark(false);
+                Err(e) => {
+                    inner.failed(&e);
                     return Err(Code::Busy);
                 }
             }
@@ -515,8 +618,8 @@ impl SessionRegistry for RedisRegistry {
     ) -> Result<Vec<String>, Unreachable> {
         let inner = &self.inner;
         let key = account_key(app_key, account);
-        let (_, entries) = inner.read(&key).await.map_err(|_| {
-            inner.mark(false);
+        let (_, entries) = inner.read(&key).await.map_err(|e| {
+            inner.failed(&e);
             Unreachable
         })?;
         let devices: Vec<&Device> = entries.iter().map(|e| &e.device).collect();
@@ -536,8 +639,8 @@ impl SessionRegistry for RedisRegistry {
                 .filter(|(_, conn)| removed.iter().any(|e| e.device.connection_id == *conn))
                 .map(|(device_id, _)| device_id)
                 .collect()),
-            Err(_) => {
-                inner.mark(false);
+            Err(e) => {
+                inner.failed(&e);
                 Err(Unreachable)
             }
         }
@@ -550,8 +653,8 @@ impl SessionRegistry for RedisRegistry {
                     .full_list(app_key, account, rev, &entries, &[])
                     .await
             }
-            Err(_) => {
-                self.inner.mark(false);
+            Err(e) => {
+                self.inner.failed(&e);
                 Arc::default()
             }
         }
@@ -585,17 +688,30 @@ impl SessionRegistry for RedisRegistry {
     }
 
     async fn live_nodes(&self) -> Result<Vec<String>, Unreachable> {
-        self.inner.live_nodes().await.map_err(|e| {
-            tracing::warn!(error = %e, "cannot list the cluster's nodes");
-            Unreachable
-        })
+        let mut last = self.inner.live.lock().await;
+        if let Some((at, nodes)) = last.as_ref()
+            && at.elapsed() < LIVE_NODES_FRESH
+        {
+            return Ok(nodes.clone());
+        }
+        match self.inner.live_nodes().await {
+            Ok(nodes) => {
+                *last = Some((tokio::time::Instant::now(), nodes.clone()));
+                Ok(nodes)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the cluster's nodes");
+                self.inner.failed(&e);
+                Err(Unreachable)
+            }
+        }
     }
 
     async fn refresh(&self, app_key: &str, account: &str) -> Result<(), Unreachable> {
         let inner = &self.inner;
         let key = account_key(app_key, account);
-        let (rev, entries) = inner.bump(&key).await.map_err(|_| {
-            inner.mark(false);
+        let (rev, entries) = inner.bump(&key).await.map_err(|e| {
+            inner.failed(&e);
             Unreachable
         })?;
         let list = inner.full_list(app_key, account, rev, &entries, &[]).await;
