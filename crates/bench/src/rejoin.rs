@@ -1,11 +1,13 @@
-//! Held connections that come back after their node dies, as clients do:
-//! each waits a jittered backoff (the client library's defaults), asks a
-//! node's `GET /v1/lbs` which nodes are alive, and logs in again on one of
-//! them. The holder prints `back B dropped D` as the figures change.
+//! Held connections that come back after their node dies, as the client
+//! library does: each knows the nodes `GET /v1/lbs` listed, and after a loss
+//! asks the LBS again in the background while it waits a jittered backoff
+//! (the client's defaults, a refusal's `retryAfterMs` when longer), then
+//! logs in again on the next node of the latest list. The holder prints
+//! `back B dropped D failed: …` as the figures change.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -20,6 +22,12 @@ use crate::net::{self, Ws};
 struct Counts {
     dropped: AtomicUsize,
     back: AtomicUsize,
+    /// Attempts that failed, by how: no live node from any LBS, no
+    /// connection or handshake, a refused login (and of those, 503s).
+    no_node: AtomicUsize,
+    no_connection: AtomicUsize,
+    refused: AtomicUsize,
+    busy: AtomicUsize,
 }
 
 /// Keeps every connection of `held` (logged in to `target`) alive, coming
@@ -36,30 +44,49 @@ pub async fn keep(
         .timeout(Duration::from_secs(2))
         .pool_max_idle_per_host(4)
         .build()?;
+    // What each client learned from the LBS when it connected: one of 64
+    // real answers (each lists the other nodes in its own order).
+    let mut answers = Vec::new();
+    for _ in 0..64 {
+        answers.push(ask(&http, &lbs).await.unwrap_or_else(|| vec![target]));
+    }
     let mut tasks = Vec::with_capacity(held.len());
-    for (ws, account, source) in held {
+    for (i, (ws, account, source)) in held.into_iter().enumerate() {
+        let client = Client {
+            lbs: lbs.clone(),
+            http: http.clone(),
+            known: Arc::new(Mutex::new(answers[i % answers.len()].clone())),
+            asking: None,
+        };
         tasks.push(tokio::spawn(one(
             ws,
             target,
             account,
             source,
-            lbs.clone(),
-            http.clone(),
+            client,
             counts.clone(),
         )));
     }
     let reporter = tokio::spawn({
         let counts = counts.clone();
         async move {
-            let mut last = (0, 0);
+            let mut last = [0; 6];
             loop {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                let now = (
-                    counts.back.load(Ordering::Relaxed),
-                    counts.dropped.load(Ordering::Relaxed),
-                );
+                let now = [
+                    &counts.back,
+                    &counts.dropped,
+                    &counts.no_node,
+                    &counts.no_connection,
+                    &counts.refused,
+                    &counts.busy,
+                ]
+                .map(|c| c.load(Ordering::Relaxed));
                 if now != last {
-                    println!("back {} dropped {}", now.0, now.1);
+                    println!(
+                        "back {} dropped {} failed: no node {}, no connection {}, refused {} (503: {})",
+                        now[0], now[1], now[2], now[3], now[4], now[5]
+                    );
                     last = now;
                 }
             }
@@ -79,13 +106,44 @@ pub async fn keep(
     Ok(())
 }
 
+/// One client's view of the cluster.
+struct Client {
+    lbs: Arc<Vec<String>>,
+    http: reqwest::Client,
+    /// The nodes the LBS listed last.
+    known: Arc<Mutex<Vec<SocketAddr>>>,
+    asking: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Client {
+    /// Asks the LBS in the background, unless it is being asked already.
+    fn ask_lbs(&mut self) {
+        if self.asking.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        let (http, lbs, known) = (self.http.clone(), self.lbs.clone(), self.known.clone());
+        self.asking = Some(tokio::spawn(async move {
+            if let Some(nodes) = ask(&http, &lbs).await {
+                *known.lock().unwrap_or_else(PoisonError::into_inner) = nodes;
+            }
+        }));
+    }
+
+    /// The node after `current` in the latest list.
+    fn next(&self, current: SocketAddr) -> Option<SocketAddr> {
+        let known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = known.iter().position(|n| *n == current);
+        let index = at.map_or(0, |i| (i + 1) % known.len().max(1));
+        known.get(index).copied()
+    }
+}
+
 async fn one(
     mut ws: Ws,
     mut target: SocketAddr,
     account: String,
     source: IpAddr,
-    lbs: Arc<Vec<String>>,
-    http: reqwest::Client,
+    mut client: Client,
     counts: Arc<Counts>,
 ) {
     let backoff = BackoffConfig::default();
@@ -94,6 +152,7 @@ async fn one(
         // Reading answers the gateway's pings; the loop ends when the connection does.
         while let Some(Ok(_)) = ws.next().await {}
         counts.dropped.fetch_add(1, Ordering::Relaxed);
+        client.ask_lbs();
         let mut attempt = 1;
         // A refusal's retryAfterMs wins over the backoff when it is longer, as in the client.
         let mut told = Duration::ZERO;
@@ -104,31 +163,47 @@ async fn one(
             tokio::time::sleep(wait.max(told)).await;
             attempt += 1;
             told = Duration::ZERO;
-            let Some(next) = pick(&http, &lbs, target).await else {
+            let Some(next) = client.next(target) else {
+                counts.no_node.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
+            // Like the client: a failed attempt moves on to the next node.
+            target = next;
             match net::login(next, Some(source), &account, "held", DeviceType::Pc, &token).await {
                 Ok((fresh, ServerFrame::LoginOk(_))) => {
                     ws = fresh;
-                    target = next;
                     counts.back.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
                 Ok((
                     _,
                     ServerFrame::LoginFailed {
-                        retry_after_ms: Some(ms),
+                        code,
+                        retry_after_ms,
                         ..
                     },
-                )) => told = vestibule_protocol::server_wait_ms(ms),
-                _ => {}
+                )) => {
+                    counts.refused.fetch_add(1, Ordering::Relaxed);
+                    if code == vestibule_protocol::Code::Busy {
+                        counts.busy.fetch_add(1, Ordering::Relaxed);
+                    }
+                    told =
+                        retry_after_ms.map_or(Duration::ZERO, vestibule_protocol::server_wait_ms);
+                }
+                Ok(_) => {
+                    counts.refused.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    counts.no_connection.fetch_add(1, Ordering::Relaxed);
+                }
             }
+            client.ask_lbs();
         }
     }
 }
 
-/// A live node other than `failed`, as the first answering LBS lists them.
-async fn pick(http: &reqwest::Client, lbs: &[String], failed: SocketAddr) -> Option<SocketAddr> {
+/// The live nodes, as the first LBS (in a random order) that answers lists them.
+async fn ask(http: &reqwest::Client, lbs: &[String]) -> Option<Vec<SocketAddr>> {
     let mut order: Vec<&String> = lbs.iter().collect();
     order.shuffle(&mut rand::rng());
     for url in order {
@@ -138,17 +213,15 @@ async fn pick(http: &reqwest::Client, lbs: &[String], failed: SocketAddr) -> Opt
         let Ok(body) = reply.json::<serde_json::Value>().await else {
             continue;
         };
-        let mut nodes: Vec<SocketAddr> = body["nodes"]
+        let nodes: Vec<SocketAddr> = body["nodes"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|n| n.as_str())
             .filter_map(|n| n.strip_prefix("ws://")?.split('/').next()?.parse().ok())
-            .filter(|a| *a != failed)
             .collect();
-        nodes.shuffle(&mut rand::rng());
-        if let Some(node) = nodes.first() {
-            return Some(*node);
+        if !nodes.is_empty() {
+            return Some(nodes);
         }
     }
     None

@@ -1088,6 +1088,8 @@ pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
                 .next()
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0);
+            // The way back, for the record (a line at most every 200 ms).
+            eprintln!("   {:>5.1} s: back {line}", killed.elapsed().as_secs_f64());
             if back >= per_node {
                 back_after = Some(killed.elapsed());
             }

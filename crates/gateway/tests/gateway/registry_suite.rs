@@ -499,3 +499,46 @@ async fn a_login_whose_write_times_out_is_refused_alone_and_leaves_no_ghost() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// `/v1/lbs` lists the answering node first and the others in a fresh order
+/// each time: the clients of a node that dies move on to "the next node" of
+/// their lists, and those lists must not all name the same one (it would
+/// take every client of the dead node at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lbs_names_the_other_nodes_in_a_different_order_for_different_clients() {
+    let redis = RedisServer::start().expect("redis-server");
+    let mut nodes = Vec::new();
+    for i in 0..4 {
+        let node = RedisRegistry::connect(&redis.url(), &format!("lbs-{i}"))
+            .await
+            .expect("node");
+        node.advertise(&format!("ws://127.0.0.{}:7878/v1/ws", i + 1));
+        nodes.push(node);
+    }
+    let a = &nodes[0];
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while a.live_nodes().await.expect("live nodes").len() < 4 {
+        assert!(std::time::Instant::now() < deadline, "not all nodes listed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut orders = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let listed = a.live_nodes().await.expect("live nodes");
+        assert_eq!(
+            listed[0], "ws://127.0.0.1:7878/v1/ws",
+            "the answering node first"
+        );
+        let mut rest = listed[1..].to_vec();
+        orders.insert(rest.clone());
+        rest.sort();
+        assert_eq!(
+            rest,
+            [
+                "ws://127.0.0.2:7878/v1/ws",
+                "ws://127.0.0.3:7878/v1/ws",
+                "ws://127.0.0.4:7878/v1/ws"
+            ]
+        );
+    }
+    assert!(orders.len() > 1, "40 answers, one order: {orders:?}");
+}

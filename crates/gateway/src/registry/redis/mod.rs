@@ -688,16 +688,26 @@ impl SessionRegistry for RedisRegistry {
     }
 
     async fn live_nodes(&self) -> Result<Vec<String>, Unreachable> {
+        // This node first, the others in a fresh order for each answer: the
+        // clients of a node that dies move on to the next node of their
+        // lists, and the lists must not all name the same one.
+        let answer = |mut nodes: Vec<String>| {
+            let mine = usize::from(self.inner.url.get().is_some());
+            if nodes.len() > mine {
+                rand::seq::SliceRandom::shuffle(&mut nodes[mine..], &mut rand::rng());
+            }
+            nodes
+        };
         let mut last = self.inner.live.lock().await;
         if let Some((at, nodes)) = last.as_ref()
             && at.elapsed() < LIVE_NODES_FRESH
         {
-            return Ok(nodes.clone());
+            return Ok(answer(nodes.clone()));
         }
         match self.inner.live_nodes().await {
             Ok(nodes) => {
                 *last = Some((tokio::time::Instant::now(), nodes.clone()));
-                Ok(nodes)
+                Ok(answer(nodes))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list the cluster's nodes");
