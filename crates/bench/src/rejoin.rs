@@ -28,6 +28,8 @@ struct Counts {
     no_connection: AtomicUsize,
     refused: AtomicUsize,
     busy: AtomicUsize,
+    /// The latest reason an attempt found no connection.
+    last_error: Mutex<String>,
 }
 
 /// Keeps every connection of `held` (logged in to `target`) alive, coming
@@ -50,6 +52,7 @@ pub async fn keep(
     for _ in 0..64 {
         answers.push(ask(&http, &lbs).await.unwrap_or_else(|| vec![target]));
     }
+    let turns = Arc::new(tokio::sync::Semaphore::new(256));
     let mut tasks = Vec::with_capacity(held.len());
     for (i, (ws, account, source)) in held.into_iter().enumerate() {
         let client = Client {
@@ -57,6 +60,7 @@ pub async fn keep(
             http: http.clone(),
             known: Arc::new(Mutex::new(answers[i % answers.len()].clone())),
             asking: None,
+            turns: turns.clone(),
         };
         tasks.push(tokio::spawn(one(
             ws,
@@ -83,8 +87,13 @@ pub async fn keep(
                 ]
                 .map(|c| c.load(Ordering::Relaxed));
                 if now != last {
+                    let error = counts
+                        .last_error
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone();
                     println!(
-                        "back {} dropped {} failed: no node {}, no connection {}, refused {} (503: {})",
+                        "back {} dropped {} failed: no node {}, no connection {} ({error}), refused {} (503: {})",
                         now[0], now[1], now[2], now[3], now[4], now[5]
                     );
                     last = now;
@@ -113,6 +122,7 @@ struct Client {
     /// The nodes the LBS listed last.
     known: Arc<Mutex<Vec<SocketAddr>>>,
     asking: Option<tokio::task::JoinHandle<()>>,
+    turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl Client {
@@ -122,7 +132,12 @@ impl Client {
             return;
         }
         let (http, lbs, known) = (self.http.clone(), self.lbs.clone(), self.known.clone());
+        let turns = self.turns.clone();
         self.asking = Some(tokio::spawn(async move {
+            // Thousands of clients share this process's descriptors: a few hundred ask at once.
+            let Ok(_turn) = turns.acquire().await else {
+                return;
+            };
             if let Some(nodes) = ask(&http, &lbs).await {
                 *known.lock().unwrap_or_else(PoisonError::into_inner) = nodes;
             }
@@ -151,6 +166,8 @@ async fn one(
     loop {
         // Reading answers the gateway's pings; the loop ends when the connection does.
         while let Some(Ok(_)) = ws.next().await {}
+        // Its descriptor goes now, as a client's would (not at the next login).
+        drop(ws);
         counts.dropped.fetch_add(1, Ordering::Relaxed);
         client.ask_lbs();
         let mut attempt = 1;
@@ -193,8 +210,12 @@ async fn one(
                 Ok(_) => {
                     counts.refused.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(_) => {
+                Err(e) => {
                     counts.no_connection.fetch_add(1, Ordering::Relaxed);
+                    *counts
+                        .last_error
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = format!("{e:#}");
                 }
             }
             client.ask_lbs();
