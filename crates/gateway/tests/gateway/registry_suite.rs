@@ -388,6 +388,19 @@ async fn an_admin_kick_that_cannot_reach_redis_says_so() {
     assert!(kicked.is_err(), "no Redis, yet the kick claims {kicked:?}");
 }
 
+/// A Redis-backed node `node` whose Redis traffic goes through a fault proxy.
+async fn behind_proxy(node: &str) -> (RedisServer, vestibule_testkit::Proxy, RedisRegistry) {
+    let redis = RedisServer::start().expect("redis-server");
+    let redis_addr: std::net::SocketAddr = ([127, 0, 0, 1], redis.port()).into();
+    let proxy = vestibule_testkit::Proxy::start(redis_addr)
+        .await
+        .expect("proxy");
+    let registry = RedisRegistry::connect(format!("redis://{}", proxy.addr()), node)
+        .await
+        .expect("connect");
+    (redis, proxy, registry)
+}
+
 /// A crowd of logins on a slow Redis waits its turn (a bounded number talk
 /// to Redis at once); those that wait too long are told to come back later,
 /// and Redis is never taken for unreachable because of the crowd.
@@ -396,16 +409,8 @@ async fn a_crowd_of_logins_queues_and_the_rest_are_told_to_come_back() {
     use vestibule_gateway::registry::redis::{
         BUSY_RETRY_AFTER, LOGIN_QUEUE_WAIT, LOGINS_IN_FLIGHT,
     };
-    let redis = RedisServer::start().expect("redis-server");
-    let redis_addr: std::net::SocketAddr = ([127, 0, 0, 1], redis.port()).into();
-    let proxy = vestibule_testkit::Proxy::start(redis_addr)
-        .await
-        .expect("proxy");
-    let registry = Arc::new(
-        RedisRegistry::connect(format!("redis://{}", proxy.addr()), "slow")
-            .await
-            .expect("connect"),
-    );
+    let (_redis, proxy, registry) = behind_proxy("slow").await;
+    let registry = Arc::new(registry);
     // Each round trip now takes about half a second: a login's turn lasts a couple.
     proxy.set_mode(vestibule_testkit::Mode::Latency(Duration::from_millis(200)));
     let crowd = LOGINS_IN_FLIGHT * 4;
@@ -446,14 +451,7 @@ async fn a_crowd_of_logins_queues_and_the_rest_are_told_to_come_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_whose_write_times_out_is_refused_alone_and_leaves_no_ghost() {
     use vestibule_gateway::registry::redis::BUSY_RETRY_AFTER;
-    let redis = RedisServer::start().expect("redis-server");
-    let redis_addr: std::net::SocketAddr = ([127, 0, 0, 1], redis.port()).into();
-    let proxy = vestibule_testkit::Proxy::start(redis_addr)
-        .await
-        .expect("proxy");
-    let registry = RedisRegistry::connect(format!("redis://{}", proxy.addr()), "late")
-        .await
-        .expect("connect");
+    let (_redis, proxy, registry) = behind_proxy("late").await;
     let policy = DevicePolicy::default();
     // A first login loads the script into Redis, so a late EVALSHA runs.
     let carol = session("carol", "pc", DeviceType::Pc, 0);
@@ -541,4 +539,60 @@ async fn the_lbs_names_the_other_nodes_in_a_different_order_for_different_client
         );
     }
     assert!(orders.len() > 1, "40 answers, one order: {orders:?}");
+}
+
+/// The node's upkeep (re-registering its sessions, settling doubtful ones,
+/// purging dead nodes) can take long on a busy Redis; the lease is renewed
+/// on time all the same, or the other nodes would take this live node for
+/// dead and purge its sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_reconcile_does_not_let_the_lease_lapse() {
+    let (redis, proxy, registry) = behind_proxy("long").await;
+    let policy = DevicePolicy::default();
+    let mut held = Vec::new();
+    for i in 0..16 {
+        let s = session(&format!("long{i}"), "pc", DeviceType::Pc, i);
+        registry
+            .login(&policy, s.new)
+            .await
+            .map(|_| ())
+            .expect("login");
+        held.push(s.rx);
+    }
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &redis.port().to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    // Every account read now takes at least a second; the renewal's
+    // commands do not read accounts.
+    proxy.set_mode(vestibule_testkit::Mode::LatencyOn {
+        pattern: b"HGETALL",
+        delay: Duration::from_secs(1),
+    });
+    // As if a survivor had purged this node: its next renewal finds the
+    // mark and re-registers the 16 sessions, one account read after another.
+    cli(&["SET", "{vst}:reaped:long", "other"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while cli(&["EXISTS", "{vst}:reaped:long"]) != "0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no renewal took the mark"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let watch = std::time::Instant::now();
+    while watch.elapsed() < Duration::from_secs(12) {
+        let ttl: i64 = cli(&["PTTL", "{vst}:lease:long"]).parse().unwrap_or(-2);
+        assert!(
+            ttl > 0,
+            "the lease lapsed {:.1} s into the re-registration",
+            watch.elapsed().as_secs_f64()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    proxy.set_mode(vestibule_testkit::Mode::Forward);
 }

@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use redis::AsyncCommands;
 use vestibule_protocol::{Code, Device, KickReason};
 
-use super::accounts::{Applied, Entry, account_key, session_member};
+use super::accounts::{Applied, Entry, account_key};
 use super::{Inner, MAX_ATTEMPTS, NODES, lease_key, node_sessions_key, url_key};
 use crate::clock::unix_millis;
 use crate::registry::{SessionKey, SessionMsg};
@@ -207,14 +207,7 @@ impl Inner {
         }
         for (key, targets) in ghosts {
             tracing::info!(account = %key, sessions = targets.len(), "removing sessions that ended while Redis was out of reach");
-            self.remove_entries(&key, &targets, None).await?;
-            // Whether or not the account still had them (a newer login may
-            // have replaced them), they are not this node's any more.
-            let members: Vec<String> = targets
-                .iter()
-                .map(|(device, conn)| session_member(&key, device, conn))
-                .collect();
-            let _: i64 = conn.srem(node_sessions_key(&self.node), &members).await?;
+            self.forget(&key, &targets).await?;
         }
         let sessions: Vec<(SessionKey, Device)> = self
             .local
@@ -297,8 +290,9 @@ impl Inner {
     }
 }
 
-/// Renews the lease, reaps dead nodes, and reconciles after an outage.
-pub(super) async fn heartbeat(inner: Weak<Inner>) {
+/// Renews the lease on time, whatever else the node is doing; after each
+/// renewal wakes the [`upkeep`].
+pub(super) async fn heartbeat(inner: Weak<Inner>, upkeep: tokio::sync::mpsc::Sender<()>) {
     let mut ticker = tokio::time::interval(HEARTBEAT);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Renewals in a row that timed out.
@@ -317,16 +311,10 @@ pub(super) async fn heartbeat(inner: Weak<Inner>) {
                     } else {
                         tracing::warn!(node = %inner.node, "Redis lost this node's sessions (its data, or a lapsed lease): registering them again");
                     }
-                    if let Err(e) = inner.reconcile().await {
-                        tracing::warn!(error = %e, "reconciling incomplete; will retry");
-                        inner.mark(false);
-                        continue;
-                    }
+                    inner.resync.store(true, Ordering::SeqCst);
                 }
-                inner.settle_doubts().await;
-                if let Err(e) = inner.reap().await {
-                    tracing::warn!(error = %e, "reaping dead nodes failed");
-                }
+                // Full: a pass is already due; wakes merge.
+                let _ = upkeep.try_send(());
             }
             Err(e) => {
                 tracing::debug!(error = %e, "lease renewal failed");
@@ -337,6 +325,30 @@ pub(super) async fn heartbeat(inner: Weak<Inner>) {
                     inner.mark(false);
                 }
             }
+        }
+    }
+}
+
+/// One pass at a time, apart from the renewals: reconciles when a renewal
+/// asked for it, settles the doubtful sessions, reaps dead nodes.
+pub(super) async fn upkeep(inner: Weak<Inner>, mut woken: tokio::sync::mpsc::Receiver<()>) {
+    while woken.recv().await.is_some() {
+        let Some(inner) = inner.upgrade() else { return };
+        if !inner.healthy.load(Ordering::Relaxed) {
+            continue;
+        }
+        // Taken before reconciling: a renewal that asks again meanwhile gets another pass.
+        if inner.resync.swap(false, Ordering::SeqCst)
+            && let Err(e) = inner.reconcile().await
+        {
+            tracing::warn!(error = %e, "reconciling incomplete; will retry");
+            inner.resync.store(true, Ordering::SeqCst);
+            inner.failed(&e);
+            continue;
+        }
+        inner.settle_doubts().await;
+        if let Err(e) = inner.reap().await {
+            tracing::warn!(error = %e, "reaping dead nodes failed");
         }
     }
 }

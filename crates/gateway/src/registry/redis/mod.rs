@@ -94,6 +94,9 @@ pub(super) struct Inner {
     link: Link,
     apply: redis::Script,
     healthy: AtomicBool,
+    /// Set by a renewal that found Redis back or its sessions lost; taken
+    /// by the upkeep, which then reconciles (see `lease`).
+    resync: AtomicBool,
     /// connectionId → this node's session.
     local: Mutex<local::LocalSessions>,
     /// Turns for logins (see [`LOGINS_IN_FLIGHT`]).
@@ -115,7 +118,7 @@ pub(super) struct Inner {
 }
 
 /// A session this node no longer holds that Redis may still list.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Doubt {
     account_key: String,
     device_id: String,
@@ -179,6 +182,7 @@ impl RedisRegistry {
             link,
             apply: accounts::apply_script(),
             healthy: AtomicBool::new(true),
+            resync: AtomicBool::new(false),
             local: Mutex::default(),
             logins: tokio::sync::Semaphore::new(LOGINS_IN_FLIGHT),
             epoch: Mutex::default(),
@@ -190,8 +194,12 @@ impl RedisRegistry {
         });
         inner.renew_lease().await?;
         let (subscribed, ready) = tokio::sync::oneshot::channel();
+        // The upkeep is woken by renewals but runs apart from them: a long
+        // reconcile or purge never keeps the lease from being renewed.
+        let (wake, woken) = tokio::sync::mpsc::channel(1);
         let tasks = vec![
-            tokio::spawn(lease::heartbeat(Arc::downgrade(&inner))).abort_handle(),
+            tokio::spawn(lease::heartbeat(Arc::downgrade(&inner), wake)).abort_handle(),
+            tokio::spawn(lease::upkeep(Arc::downgrade(&inner), woken)).abort_handle(),
             tokio::spawn(inbox::inbox(Arc::downgrade(&inner), subscribed)).abort_handle(),
         ];
         // Messages published before the subscription exists would be lost.
@@ -294,25 +302,8 @@ impl Inner {
         let mut left = Vec::new();
         for doubt in doubts {
             let target = [(doubt.device_id.clone(), doubt.connection_id.clone())];
-            match self.remove_entries(&doubt.account_key, &target, None).await {
-                Ok(_) => {
-                    let member = accounts::session_member(
-                        &doubt.account_key,
-                        &doubt.device_id,
-                        &doubt.connection_id,
-                    );
-                    let mut conn = self.link.get();
-                    let removed: Result<i64, _> = redis::AsyncCommands::srem(
-                        &mut conn,
-                        node_sessions_key(&self.node),
-                        member,
-                    )
-                    .await;
-                    if removed.is_err() {
-                        left.push(doubt);
-                    }
-                }
-                Err(_) => left.push(doubt),
+            if self.forget(&doubt.account_key, &target).await.is_err() {
+                left.push(doubt);
             }
         }
         if !left.is_empty() {
@@ -321,6 +312,29 @@ impl Inner {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .extend(left);
         }
+    }
+
+    /// Takes sessions this node no longer holds out of their account and
+    /// out of the node's session set: whether or not the account still had
+    /// them (a newer login may have replaced them), they are not this
+    /// node's any more.
+    pub(super) async fn forget(
+        &self,
+        key: &str,
+        targets: &[(String, String)],
+    ) -> Result<(), redis::RedisError> {
+        self.remove_entries(key, targets, None).await?;
+        let members: Vec<String> = targets
+            .iter()
+            .map(|(device, conn)| accounts::session_member(key, device, conn))
+            .collect();
+        let _: i64 = redis::AsyncCommands::srem(
+            &mut self.link.get(),
+            node_sessions_key(&self.node),
+            &members,
+        )
+        .await?;
+        Ok(())
     }
 
     fn mark(&self, ok: bool) {
