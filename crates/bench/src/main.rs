@@ -278,10 +278,11 @@ async fn hold(
     for t in tasks {
         held.push(t.await??);
     }
-    println!("ready {}", held.len());
     if !lbs.is_empty() {
+        // Says ready itself, once every connection is watched.
         return rejoin::keep(held, target, lbs).await;
     }
+    println!("ready {}", held.len());
     // Hold until the parent closes stdin (or kills us).
     let mut buf = [0u8; 64];
     let mut stdin = tokio::io::stdin();

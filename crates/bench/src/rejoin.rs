@@ -3,12 +3,14 @@
 //! asks the LBS again in the background while it waits a jittered backoff
 //! (the client's defaults, a refusal's `retryAfterMs` when longer), then
 //! logs in again on the next node of the latest list. The holder prints
-//! `back B dropped D failed: …` as the figures change.
+//! `back B dropped D failed: … last back at T` as the figures change, T
+//! being when the latest return happened (Unix milliseconds): the reader
+//! may see the line late on a loaded machine, the stamp is never late.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use rand::Rng;
@@ -28,12 +30,15 @@ struct Counts {
     no_connection: AtomicUsize,
     refused: AtomicUsize,
     busy: AtomicUsize,
+    /// When the latest connection came back (Unix milliseconds).
+    last_back: AtomicU64,
     /// The latest reason an attempt found no connection.
     last_error: Mutex<String>,
 }
 
 /// Keeps every connection of `held` (logged in to `target`) alive, coming
-/// back elsewhere after a loss; prints progress until stdin closes.
+/// back elsewhere after a loss; says `ready N` once all are watched, then
+/// prints progress until stdin closes.
 pub async fn keep(
     held: Vec<(Ws, String, IpAddr)>,
     target: SocketAddr,
@@ -71,6 +76,8 @@ pub async fn keep(
             counts.clone(),
         )));
     }
+    // Only now may the bench kill a node: until here the connections were not watched.
+    println!("ready {}", tasks.len());
     let reporter = tokio::spawn({
         let counts = counts.clone();
         async move {
@@ -93,8 +100,14 @@ pub async fn keep(
                         .unwrap_or_else(PoisonError::into_inner)
                         .clone();
                     println!(
-                        "back {} dropped {} failed: no node {}, no connection {} ({error}), refused {} (503: {})",
-                        now[0], now[1], now[2], now[3], now[4], now[5]
+                        "back {} dropped {} failed: no node {}, no connection {} ({error}), refused {} (503: {}), last back at {}",
+                        now[0],
+                        now[1],
+                        now[2],
+                        now[3],
+                        now[4],
+                        now[5],
+                        counts.last_back.load(Ordering::Relaxed)
                     );
                     last = now;
                 }
@@ -186,9 +199,20 @@ async fn one(
             };
             // Like the client: a failed attempt moves on to the next node.
             target = next;
-            match net::login(next, Some(source), &account, "held", DeviceType::Pc, &token).await {
+            // Boxed: a held connection's task stays small while it only reads
+            // (16,666 per process), the login's state lives only while it runs.
+            let login = Box::pin(net::login(
+                next,
+                Some(source),
+                &account,
+                "held",
+                DeviceType::Pc,
+                &token,
+            ));
+            match login.await {
                 Ok((fresh, ServerFrame::LoginOk(_))) => {
                     ws = fresh;
+                    counts.last_back.fetch_max(unix_ms(), Ordering::Relaxed);
                     counts.back.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
@@ -246,4 +270,11 @@ async fn ask(http: &reqwest::Client, lbs: &[String]) -> Option<Vec<SocketAddr>> 
         }
     }
     None
+}
+
+/// Now, in Unix milliseconds (what the holder and the bench both read).
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

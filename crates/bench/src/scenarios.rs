@@ -21,6 +21,7 @@ use crate::procs::{
     GatewayProc, Proc, RedisCluster, RedisServer, bin, cpu_time, hold, line_after, rss_kib,
     tcp_kernel_kib,
 };
+use crate::rejoin;
 use crate::report::{Row, percentile};
 
 /// How big each scenario runs.
@@ -1074,30 +1075,51 @@ pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
     let victim_id = format!("bench-{}", gateways.len());
     let mut victim_holder = held.pop().context("its holder")?;
     let killed = Instant::now();
+    let killed_at = rejoin::unix_ms();
     victim.proc.kill().await;
-    let mut ghosts_gone = None;
-    let mut back_after = None;
+    // The ghosts are watched on a thread of their own (its Redis calls
+    // block), so that neither watch makes the other one late.
     let deadline = killed + Duration::from_secs(120);
-    while (ghosts_gone.is_none() || back_after.is_none()) && Instant::now() < deadline {
-        if back_after.is_none()
-            && let Ok(line) =
-                line_after(&mut victim_holder, "back", Duration::from_millis(200)).await
-        {
-            let back: usize = line
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
-            // The way back, for the record (a line at most every 200 ms).
-            eprintln!("   {:>5.1} s: back {line}", killed.elapsed().as_secs_f64());
-            if back >= per_node {
-                back_after = Some(killed.elapsed());
+    let redis = Arc::new(redis);
+    let ghosts = tokio::task::spawn_blocking({
+        let redis = redis.clone();
+        move || {
+            while Instant::now() < deadline {
+                if redis.node_listed(&victim_id) == Some(false) {
+                    return Some(killed.elapsed());
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
+            None
         }
-        if ghosts_gone.is_none() && !redis.node_listed(&victim_id) {
-            ghosts_gone = Some(killed.elapsed());
+    });
+    let mut back_after = None;
+    while back_after.is_none() && Instant::now() < deadline {
+        let Ok(line) = line_after(&mut victim_holder, "back", Duration::from_millis(200)).await
+        else {
+            continue;
+        };
+        let back: usize = line
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        // The way back, for the record (a line at most every 100 ms, read
+        // when the reader gets to it: the stamp says when it happened).
+        let stamp: Option<u64> = line
+            .rsplit_once("last back at ")
+            .and_then(|(_, t)| t.trim().parse().ok());
+        let at = stamp.map(|t| Duration::from_millis(t.saturating_sub(killed_at)));
+        eprintln!(
+            "   read {:>5.1} s, happened {:>5.1} s: back {line}",
+            killed.elapsed().as_secs_f64(),
+            at.unwrap_or_default().as_secs_f64()
+        );
+        if back >= per_node {
+            back_after = Some(at.unwrap_or_else(|| killed.elapsed()));
         }
     }
+    let ghosts_gone = ghosts.await?;
     let mut after = 0;
     for gw in &gateways {
         after += gw.sessions().await?;

@@ -277,12 +277,17 @@ impl RedisCluster {
     }
 
     /// Whether the gateway node `id` is still in the cluster's node set
-    /// (a survivor takes a dead node out once its sessions are purged).
-    pub fn node_listed(&self, id: &str) -> bool {
+    /// (a survivor takes a dead node out once its sessions are purged);
+    /// `None` when Redis did not answer, which says neither.
+    pub fn node_listed(&self, id: &str) -> Option<bool> {
         let key = "{vst}:nodes";
-        self.primary_of(key)
-            .and_then(|port| ask(port, &format!("SISMEMBER {key} {id}")).ok())
-            .is_some_and(|reply| reply.starts_with(":1"))
+        let port = self.primary_of(key)?;
+        let reply = ask(port, &format!("SISMEMBER {key} {id}")).ok()?;
+        match reply.get(..2) {
+            Some(":1") => Some(true),
+            Some(":0") => Some(false),
+            _ => None,
+        }
     }
 
     fn live_ports(&self) -> Vec<u16> {
