@@ -10,7 +10,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use rand::Rng;
@@ -212,7 +212,8 @@ async fn one(
             match login.await {
                 Ok((fresh, ServerFrame::LoginOk(_))) => {
                     ws = fresh;
-                    counts.last_back.fetch_max(unix_ms(), Ordering::Relaxed);
+                    let now = vestibule_client::WallClock::system().now();
+                    counts.last_back.fetch_max(now, Ordering::Relaxed);
                     counts.back.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
@@ -270,11 +271,4 @@ async fn ask(http: &reqwest::Client, lbs: &[String]) -> Option<Vec<SocketAddr>> 
         }
     }
     None
-}
-
-/// Now, in Unix milliseconds (what the holder and the bench both read).
-pub fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -21,7 +21,6 @@ use crate::procs::{
     GatewayProc, Proc, RedisCluster, RedisServer, bin, cpu_time, hold, line_after, rss_kib,
     tcp_kernel_kib,
 };
-use crate::rejoin;
 use crate::report::{Row, percentile};
 
 /// How big each scenario runs.
@@ -1075,7 +1074,7 @@ pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
     let victim_id = format!("bench-{}", gateways.len());
     let mut victim_holder = held.pop().context("its holder")?;
     let killed = Instant::now();
-    let killed_at = rejoin::unix_ms();
+    let killed_at = wall_ms();
     victim.proc.kill().await;
     // The ghosts are watched on a thread of their own (its Redis calls
     // block), so that neither watch makes the other one late.
