@@ -4,6 +4,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// `result` label of `vestibule_logins_total`: `ok` or the failure code.
@@ -25,6 +26,32 @@ pub struct ReasonLabel {
 pub struct KindLabel {
     /// `malformed`, `invalid`, `binary`, `oversized`, `unexpected`.
     pub kind: &'static str,
+}
+
+/// `stage` label of `vestibule_login_stage_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabel {
+    /// A stage of a login: `credential`, `registry`, `save`, `reply`, `all`
+    /// (the session's side); `turn`, `read`, `apply`, `deliver`, `list`,
+    /// `push` (the Redis registry's).
+    pub stage: &'static str,
+}
+
+type StageHistograms = Family<StageLabel, Histogram, fn() -> Histogram>;
+
+/// Time spent in each stage of a login, process-wide: the stages sit in
+/// the session and the registry, which do not hold the [`Metrics`].
+static LOGIN_STAGES: std::sync::LazyLock<StageHistograms> = std::sync::LazyLock::new(|| {
+    // 0.25 ms to ~8 s.
+    Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.00025, 2.0, 16)))
+});
+
+/// Records that a login spent the time since `since` in `stage`: where a
+/// crowd of returning clients waits shows here (the bench reads it).
+pub fn login_stage(stage: &'static str, since: std::time::Instant) {
+    LOGIN_STAGES
+        .get_or_create(&StageLabel { stage })
+        .observe(since.elapsed().as_secs_f64());
 }
 
 /// Panics anywhere in the process, counted by [`count_panics`].
@@ -109,6 +136,12 @@ impl Metrics {
             "panics",
             "Panics in this process (each is a bug)",
             panics.clone(),
+        );
+        registry.register_with_unit(
+            "login_stage",
+            "Seconds a login spent in each stage",
+            prometheus_client::registry::Unit::Seconds,
+            LOGIN_STAGES.clone(),
         );
         Self {
             registry,

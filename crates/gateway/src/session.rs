@@ -21,6 +21,7 @@ use vestibule_protocol::{
 
 use crate::Shared;
 use crate::clock::unix_millis;
+use crate::metrics::login_stage;
 use crate::registry::{NewSession, SessionKey, SessionMsg};
 use crate::sessions::DeviceSession;
 use crate::store::{App, SessionChange};
@@ -283,6 +284,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
     /// Authenticates the login and joins the registry; answers `loginOk` or `loginFailed`.
     async fn admit(&mut self, login: Login) -> Option<Live> {
         let shared = self.shared.clone();
+        // std's clock, not tokio's: the stages are measured, not scheduled.
+        let started = std::time::Instant::now();
         let account_key = (login.app_key.clone(), login.account.clone());
         let address_key = (login.app_key.clone(), login.account.clone(), self.peer.ip());
         // Failures count per (account, address), under a much higher
@@ -329,8 +332,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
                 let _ = limiter.spend(&account_key);
             }
         };
+        let stage = std::time::Instant::now();
         let credential = match self.credential(&app, &login, now).await {
-            Ok(credential) => credential,
+            Ok(credential) => {
+                login_stage("credential", stage);
+                credential
+            }
             Err(refusal) => {
                 if refusal.counts {
                     spend_failure();
@@ -417,8 +424,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             created_at: record.created_at,
             takeover: new_token.is_some(),
         };
+        let stage = std::time::Instant::now();
         let granted = match shared.registry.login(&app.policy, session).await {
-            Ok(granted) => granted,
+            Ok(granted) => {
+                login_stage("registry", stage);
+                granted
+            }
             Err(refused) => {
                 let message = match refused.code {
                     Code::DuplicateLogin => "already logged in on a device of a conflicting type",
@@ -454,6 +465,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         }
         // The session is written before the client learns its token: a
         // token it holds always works (or is refused with the reason).
+        let stage = std::time::Instant::now();
         let saved = if new_token.is_some() {
             // The session it replaces ends saying who signed in over it.
             let ended = if replaces {
@@ -504,6 +516,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             .await;
             return None;
         }
+        login_stage("save", stage);
+        let stage = std::time::Instant::now();
         // Its own deviceId's old session was ended above (a takeover's kick
         // is for the old connection, not for the session just written).
         for (device_id, reason) in granted
@@ -592,7 +606,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
         if shared.config.panic_on_account.as_deref() == Some(login.account.as_str()) {
             panic!("planted panic for account {:?}", login.account);
         }
-        if self.send(ServerFrame::LoginOk(ok)).await.is_err() {
+        let sent = self.send(ServerFrame::LoginOk(ok)).await;
+        login_stage("reply", stage);
+        login_stage("all", started);
+        if sent.is_err() {
             self.went_offline(&live).await;
             self.shared.registry.remove(&live.key).await;
             let mut live = live;

@@ -450,10 +450,16 @@ impl Backend for RedisBackend {
             let raw: Option<String> = self.conn().hget(&key, device_id).await?;
             let Some(raw) = raw else { return Ok(None) };
             let mut session = decode_session(&raw)?;
+            // Listed at most at its old expiry (early is fine: the sweep
+            // re-lists it). Only an expiry brought forward is listed again,
+            // not one pushed back by every login and activity.
+            let listed_at = session.expires_at;
             change.apply(&mut session);
             let member = due_member(app_key, account, device_id);
-            if session.expires_at.is_some() {
-                self.list_due(&member, session.expires_at).await?;
+            if let Some(at) = session.expires_at
+                && listed_at.is_none_or(|listed| at < listed)
+            {
+                self.list_due(&member, Some(at)).await?;
             }
             if self
                 .swap_session(&key, device_id, &raw, &json(&session)?)

@@ -318,4 +318,7 @@ async fn metrics_count_what_happened() {
     assert_eq!(value("vestibule_bad_frames_total{kind=\"malformed\"}"), 1.0);
     assert_eq!(value("vestibule_sessions "), 1.0);
     assert!(value("vestibule_connections ") >= 1.0);
+    // Process-wide (other tests' gateways share it): at least this one's three logins.
+    assert!(value("vestibule_login_stage_seconds_count{stage=\"all\"}") >= 3.0);
+    assert!(value("vestibule_login_stage_seconds_count{stage=\"credential\"}") >= 3.0);
 }

@@ -305,6 +305,25 @@ async fn due_sessions_are_those_past_their_expiry(backend: Backend) {
     .await
     .expect("end");
     assert!(due(60 * DAY).await.is_empty());
+    // Due at its new expiry (the listing may be early, never late).
+    assert_eq!(due(70 * DAY).await, ["old"]);
+    // An idle limit that shortens brings the expiry forward: due then, not at the old one.
+    let (short, _) = record("carol", "short", 100 * DAY);
+    s.put_session(&short).await.expect("put");
+    s.update_session(
+        "demo",
+        "carol",
+        "short",
+        &SessionChange::Active {
+            at: 101 * DAY,
+            ip: None,
+            login: false,
+            idle_days: 2,
+        },
+    )
+    .await
+    .expect("active");
+    assert_eq!(due(104 * DAY).await, ["old", "short"]);
 }
 
 macro_rules! suite {

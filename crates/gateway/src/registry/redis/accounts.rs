@@ -188,7 +188,8 @@ impl Inner {
         }
     }
 
-    async fn apply_account(
+    /// The account's script alone, without the nodes' session sets.
+    pub(super) async fn apply_account(
         &self,
         key: &str,
         expected: Option<u64>,

@@ -141,9 +141,7 @@ impl Inner {
             // Many accounts at once (each its own script, often on another
             // primary): a node of 16,666 sessions is purged in seconds, not half a minute.
             let mut removals = futures_util::stream::iter(by_account)
-                .map(
-                    |(key, targets)| async move { self.remove_entries(&key, &targets, None).await },
-                )
+                .map(|(key, targets)| async move { self.purge_entries(&key, &targets).await })
                 .buffer_unordered(PURGE_IN_FLIGHT);
             // Every account is tried even when one fails (a busy Redis);
             // then the claim goes, so the next heartbeat finishes the rest.

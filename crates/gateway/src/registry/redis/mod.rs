@@ -39,7 +39,7 @@ mod local;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use vestibule_protocol::{Code, Device, KickReason};
@@ -48,6 +48,7 @@ use super::{
     DeviceList, Granted, KickOutcome, Mailbox, NewSession, Refused, SessionKey, SessionMsg,
     SessionRegistry, Unreachable, plan_account_kick, plan_kick, plan_login,
 };
+use crate::metrics::login_stage as stage;
 use crate::policy::DevicePolicy;
 use accounts::{Applied, Entry, account_key, list_of, parse_account_key};
 pub(crate) use accounts::{account_tag, flags_key};
@@ -368,40 +369,63 @@ impl Inner {
         targets: &[(String, String)],
         notice: Option<SessionMsg>,
     ) -> Result<Vec<Entry>, redis::RedisError> {
-        let Some((app_key, account)) = parse_account_key(key) else {
-            return Ok(Vec::new());
+        let applied = self.apply(key, None, targets, None).await?;
+        Ok(self.removed(key, applied, notice).await)
+    }
+
+    /// Removes a dead node's sessions from their account. Its session set
+    /// is left as it is: the reaper drops the whole set once every account
+    /// is done, so taking members out one by one would be wasted work.
+    pub(super) async fn purge_entries(
+        &self,
+        key: &str,
+        targets: &[(String, String)],
+    ) -> Result<(), redis::RedisError> {
+        let applied = self.apply_account(key, None, targets, None).await?;
+        self.removed(key, applied, None).await;
+        Ok(())
+    }
+
+    /// After sessions left an account: tells the removed ones (`notice`)
+    /// or forgets them locally, and sends the new list to those online.
+    async fn removed(&self, key: &str, applied: Applied, notice: Option<SessionMsg>) -> Vec<Entry> {
+        let Applied::Done {
+            rev,
+            entries,
+            removed,
+        } = applied
+        else {
+            return Vec::new();
         };
-        match self.apply(key, None, targets, None).await? {
-            Applied::Done {
-                rev,
-                entries,
-                removed,
-            } => {
-                for entry in &removed {
-                    match &notice {
-                        Some(notice) => {
-                            self.deliver(&entry.node, &entry.device.connection_id, notice.clone())
-                                .await;
-                        }
-                        None => {
-                            self.take_local(&entry.device.connection_id);
-                        }
-                    }
+        let Some((app_key, account)) = parse_account_key(key) else {
+            return removed;
+        };
+        for entry in &removed {
+            match &notice {
+                Some(notice) => {
+                    self.deliver(&entry.node, &entry.device.connection_id, notice.clone())
+                        .await;
                 }
-                // Kicked sessions end; dropped ones (a dead node) go offline.
-                let gone: Vec<String> = if notice.is_some() {
-                    removed.iter().map(|e| e.device.device_id.clone()).collect()
-                } else {
-                    Vec::new()
-                };
-                let list = self
-                    .full_list(&app_key, &account, rev, &entries, &gone)
-                    .await;
-                self.push(&app_key, &account, &list, &entries, None).await;
-                Ok(removed)
+                None => {
+                    self.take_local(&entry.device.connection_id);
+                }
             }
-            Applied::Unchanged | Applied::Conflict | Applied::Flagged(_) => Ok(Vec::new()),
         }
+        // Nobody online to tell: the list would go to no one.
+        if entries.is_empty() {
+            return removed;
+        }
+        // Kicked sessions end; dropped ones (a dead node) go offline.
+        let gone: Vec<String> = if notice.is_some() {
+            removed.iter().map(|e| e.device.device_id.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        let list = self
+            .full_list(&app_key, &account, rev, &entries, &gone)
+            .await;
+        self.push(&app_key, &account, &list, &entries, None).await;
+        removed
     }
 }
 
@@ -412,6 +436,7 @@ impl SessionRegistry for RedisRegistry {
         if !inner.healthy.load(Ordering::Relaxed) {
             return Err(inner.outage());
         }
+        let waited = Instant::now();
         let Ok(Ok(_turn)) = tokio::time::timeout(LOGIN_QUEUE_WAIT, inner.logins.acquire()).await
         else {
             return Err(Refused {
@@ -419,6 +444,7 @@ impl SessionRegistry for RedisRegistry {
                 retry_after: Some(BUSY_RETRY_AFTER),
             });
         };
+        stage("turn", waited);
         let key = account_key(&session.key.app_key, &session.key.account);
         let entry = Entry {
             node: inner.node.clone(),
@@ -442,8 +468,12 @@ impl SessionRegistry for RedisRegistry {
             inner.take_local(&connection_id);
         };
         for _ in 0..MAX_ATTEMPTS {
+            let t = Instant::now();
             let (rev, present) = match inner.read(&key).await {
-                Ok(read) => read,
+                Ok(read) => {
+                    stage("read", t);
+                    read
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "login: Redis read failed");
                     unregister();
@@ -468,7 +498,10 @@ impl SessionRegistry for RedisRegistry {
                     )
                 })
                 .collect();
-            match inner.apply(&key, Some(rev), &removals, Some(&entry)).await {
+            let t = Instant::now();
+            let applied = inner.apply(&key, Some(rev), &removals, Some(&entry)).await;
+            stage("apply", t);
+            match applied {
                 Ok(Applied::Conflict | Applied::Unchanged) => continue,
                 // Banned or disabled, as Redis says right now: a ban on any node holds here at once.
                 Ok(Applied::Flagged(code)) => {
@@ -483,6 +516,7 @@ impl SessionRegistry for RedisRegistry {
                     entries,
                     removed,
                 }) => {
+                    let t = Instant::now();
                     for gone in &removed {
                         let msg = plan
                             .removals
@@ -493,6 +527,10 @@ impl SessionRegistry for RedisRegistry {
                             .deliver(&gone.node, &gone.device.connection_id, msg)
                             .await;
                     }
+                    if !removed.is_empty() {
+                        stage("deliver", t);
+                    }
+                    let t = Instant::now();
                     let list = inner
                         .full_list(
                             &session.key.app_key,
@@ -502,6 +540,8 @@ impl SessionRegistry for RedisRegistry {
                             &plan.evicted_ids(),
                         )
                         .await;
+                    stage("list", t);
+                    let t = Instant::now();
                     inner
                         .push(
                             &session.key.app_key,
@@ -511,6 +551,7 @@ impl SessionRegistry for RedisRegistry {
                             Some(&connection_id),
                         )
                         .await;
+                    stage("push", t);
                     return Ok(Granted {
                         devices: list,
                         repeat_login: plan.repeat_login,
