@@ -245,7 +245,9 @@ async fn hold(
             // A busy cluster says 503: back off and try again, as clients do.
             for attempt in 0..12u32 {
                 let result = if baseline {
-                    net::echo(target, Some(source), "{\"type\":\"ping\"}").await
+                    net::echo(target, Some(source), "{\"type\":\"ping\"}")
+                        .await
+                        .map(|ws| (ws, None))
                 } else {
                     let token = net::token(&account);
                     match net::login(
@@ -258,13 +260,14 @@ async fn hold(
                     )
                     .await
                     {
-                        Ok((ws, ServerFrame::LoginOk(_))) => Ok(ws),
+                        // Its session token: a client comes back with it, not with the app's token.
+                        Ok((ws, ServerFrame::LoginOk(ok))) => Ok((ws, ok.session_token)),
                         Ok((_, other)) => Err(anyhow::anyhow!("refused: {other:?}")),
                         Err(e) => Err(e),
                     }
                 };
                 match result {
-                    Ok(ws) => return Ok((ws, account, source)),
+                    Ok((ws, session)) => return Ok((ws, account, source, session)),
                     Err(_) => {
                         let wait = 200 * u64::from(attempt.min(10) + 1);
                         tokio::time::sleep(Duration::from_millis(wait)).await;

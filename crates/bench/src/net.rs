@@ -47,6 +47,15 @@ pub async fn connect_with(
         socket.set_recv_buffer_size(size)?;
     }
     if let Some(ip) = source {
+        // The port is chosen at connect, with the destination known: a bind
+        // to port 0 alone searches the whole port space of `ip` in the
+        // kernel, which stalls the holder's runtime when thousands come back at once.
+        nix::sys::socket::setsockopt(
+            &socket,
+            nix::sys::socket::sockopt::IpBindAddressNoPort,
+            &true,
+        )
+        .context("IP_BIND_ADDRESS_NO_PORT")?;
         socket
             .bind(SocketAddr::new(ip, 0))
             .context("bind source address")?;

@@ -17,6 +17,73 @@ pub async fn line_after(proc: &mut Proc, prefix: &str, wait: Duration) -> anyhow
     Ok(line[prefix.len()..].trim().to_owned())
 }
 
+/// Where logins spent their time: per stage, seconds summed and logins
+/// counted (the gateway's `vestibule_login_stage_seconds`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoginStages(std::collections::BTreeMap<String, (f64, f64)>);
+
+impl LoginStages {
+    /// The stages in a Prometheus text exposition.
+    pub fn parse(text: &str) -> Self {
+        let mut stages = Self::default();
+        for line in text.lines() {
+            let (is_sum, rest) = if let Some(rest) =
+                line.strip_prefix("vestibule_login_stage_seconds_sum{stage=\"")
+            {
+                (true, rest)
+            } else if let Some(rest) =
+                line.strip_prefix("vestibule_login_stage_seconds_count{stage=\"")
+            {
+                (false, rest)
+            } else {
+                continue;
+            };
+            let Some((stage, value)) = rest.split_once("\"} ") else {
+                continue;
+            };
+            let Ok(value) = value.trim().parse::<f64>() else {
+                continue;
+            };
+            let entry = stages.0.entry(stage.to_owned()).or_default();
+            if is_sum {
+                entry.0 += value;
+            } else {
+                entry.1 += value;
+            }
+        }
+        stages
+    }
+
+    /// Adds another process's stages.
+    pub fn add(&mut self, other: &Self) {
+        for (stage, (sum, count)) in &other.0 {
+            let entry = self.0.entry(stage.clone()).or_default();
+            entry.0 += sum;
+            entry.1 += count;
+        }
+    }
+
+    /// What happened after `before` was taken.
+    pub fn since(&self, before: &Self) -> Self {
+        let mut out = Self::default();
+        for (stage, (sum, count)) in &self.0 {
+            let (was_sum, was_count) = before.0.get(stage).copied().unwrap_or_default();
+            out.0
+                .insert(stage.clone(), (sum - was_sum, count - was_count));
+        }
+        out
+    }
+
+    /// Per stage: the logins counted and their mean time in milliseconds.
+    pub fn means(&self) -> Vec<(String, f64, f64)> {
+        self.0
+            .iter()
+            .filter(|(_, (_, count))| *count > 0.0)
+            .map(|(stage, (sum, count))| (stage.clone(), *count, sum / count * 1000.0))
+            .collect()
+    }
+}
+
 /// A running `vestibule-gateway`.
 #[derive(Debug)]
 pub struct GatewayProc {
@@ -84,6 +151,15 @@ impl GatewayProc {
             .status();
         anyhow::ensure!(status.is_success(), "policy: {status}");
         Ok(())
+    }
+
+    /// Its `vestibule_login_stage_seconds` so far (from /metrics).
+    pub async fn login_stages(&self) -> anyhow::Result<LoginStages> {
+        let text = reqwest::get(format!("{}/metrics", self.http()))
+            .await?
+            .text()
+            .await?;
+        Ok(LoginStages::parse(&text))
     }
 
     /// Logged-in sessions on this process (from /healthz).
@@ -176,4 +252,35 @@ pub async fn hold(
     let mut proc = Proc::try_spawn(command)?;
     line_after(&mut proc, "ready", Duration::from_secs(600)).await?;
     Ok(proc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LoginStages;
+
+    #[test]
+    fn login_stages_are_read_summed_and_diffed() {
+        let before = LoginStages::parse(
+            "# TYPE vestibule_login_stage_seconds histogram\n\
+             vestibule_login_stage_seconds_sum{stage=\"all\"} 1.5\n\
+             vestibule_login_stage_seconds_count{stage=\"all\"} 3\n\
+             vestibule_login_stage_seconds_bucket{le=\"0.5\",stage=\"all\"} 3\n",
+        );
+        let mut after = LoginStages::parse(
+            "vestibule_login_stage_seconds_sum{stage=\"all\"} 3.5\n\
+             vestibule_login_stage_seconds_count{stage=\"all\"} 7\n\
+             vestibule_login_stage_seconds_sum{stage=\"turn\"} 0.2\n\
+             vestibule_login_stage_seconds_count{stage=\"turn\"} 4\n",
+        );
+        after.add(&LoginStages::parse(
+            "vestibule_login_stage_seconds_sum{stage=\"turn\"} 0.2\n\
+             vestibule_login_stage_seconds_count{stage=\"turn\"} 4\n",
+        ));
+        let means = after.since(&before).means();
+        assert_eq!(means.len(), 2, "{means:?}");
+        assert_eq!((means[0].0.as_str(), means[0].1), ("all", 4.0));
+        assert!((means[0].2 - 500.0).abs() < 1e-6, "{means:?}");
+        assert_eq!((means[1].0.as_str(), means[1].1), ("turn", 8.0));
+        assert!((means[1].2 - 50.0).abs() < 1e-6, "{means:?}");
+    }
 }

@@ -2,7 +2,9 @@
 //! library does: each knows the nodes `GET /v1/lbs` listed, and after a loss
 //! asks the LBS again in the background while it waits a jittered backoff
 //! (the client's defaults, a refusal's `retryAfterMs` when longer), then
-//! logs in again on the next node of the latest list. The holder prints
+//! logs in again on the next node of the latest list, with the device's
+//! session token (a resume, as the client does: not a new sign-in, which
+//! would end the session and announce a new device). The holder prints
 //! `back B dropped D failed: … last back at T` as the figures change, T
 //! being when the latest return happened (Unix milliseconds): the reader
 //! may see the line late on a loaded machine, the stamp is never late.
@@ -16,7 +18,7 @@ use futures_util::StreamExt;
 use rand::Rng;
 use rand::seq::SliceRandom;
 use vestibule_client::backoff::BackoffConfig;
-use vestibule_protocol::{DeviceType, ServerFrame};
+use vestibule_protocol::{DeviceType, ServerFrame, Token};
 
 use crate::net::{self, Ws};
 
@@ -40,7 +42,7 @@ struct Counts {
 /// back elsewhere after a loss; says `ready N` once all are watched, then
 /// prints progress until stdin closes.
 pub async fn keep(
-    held: Vec<(Ws, String, IpAddr)>,
+    held: Vec<(Ws, String, IpAddr, Option<Token>)>,
     target: SocketAddr,
     lbs: Vec<String>,
 ) -> anyhow::Result<()> {
@@ -59,7 +61,7 @@ pub async fn keep(
     }
     let turns = Arc::new(tokio::sync::Semaphore::new(256));
     let mut tasks = Vec::with_capacity(held.len());
-    for (i, (ws, account, source)) in held.into_iter().enumerate() {
+    for (i, (ws, account, source, session)) in held.into_iter().enumerate() {
         let client = Client {
             lbs: lbs.clone(),
             http: http.clone(),
@@ -72,6 +74,7 @@ pub async fn keep(
             target,
             account,
             source,
+            session,
             client,
             counts.clone(),
         )));
@@ -171,6 +174,7 @@ async fn one(
     mut target: SocketAddr,
     account: String,
     source: IpAddr,
+    mut session: Option<Token>,
     mut client: Client,
     counts: Arc<Counts>,
 ) {
@@ -201,17 +205,30 @@ async fn one(
             target = next;
             // Boxed: a held connection's task stays small while it only reads
             // (16,666 per process), the login's state lives only while it runs.
-            let login = Box::pin(net::login(
-                next,
-                Some(source),
-                &account,
-                "held",
-                DeviceType::Pc,
-                &token,
-            ));
+            let login: std::pin::Pin<Box<dyn Future<Output = _> + Send + '_>> = match &session {
+                Some(session) => Box::pin(net::resume(
+                    next,
+                    Some(source),
+                    &account,
+                    "held",
+                    DeviceType::Pc,
+                    session,
+                )),
+                None => Box::pin(net::login(
+                    next,
+                    Some(source),
+                    &account,
+                    "held",
+                    DeviceType::Pc,
+                    &token,
+                )),
+            };
             match login.await {
-                Ok((fresh, ServerFrame::LoginOk(_))) => {
+                Ok((fresh, ServerFrame::LoginOk(ok))) => {
                     ws = fresh;
+                    if ok.session_token.is_some() {
+                        session = ok.session_token;
+                    }
                     let now = vestibule_client::WallClock::system().now();
                     counts.last_back.fetch_max(now, Ordering::Relaxed);
                     counts.back.fetch_add(1, Ordering::Relaxed);
@@ -228,6 +245,10 @@ async fn one(
                     counts.refused.fetch_add(1, Ordering::Relaxed);
                     if code == vestibule_protocol::Code::Busy {
                         counts.busy.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // The server forgot the session: sign in again with the app's token, as the client does.
+                    if code == vestibule_protocol::Code::UnknownSession {
+                        session = None;
                     }
                     told =
                         retry_after_ms.map_or(Duration::ZERO, vestibule_protocol::server_wait_ms);

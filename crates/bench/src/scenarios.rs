@@ -18,8 +18,8 @@ use vestibule_protocol::{ClientFrame, CloseCause, Code, DeviceType, LoginOk, Ser
 
 use crate::net::{self, Ws};
 use crate::procs::{
-    GatewayProc, Proc, RedisCluster, RedisServer, bin, cpu_time, hold, line_after, rss_kib,
-    tcp_kernel_kib,
+    GatewayProc, LoginStages, Proc, RedisCluster, RedisServer, bin, cpu_time, hold, line_after,
+    rss_kib, tcp_kernel_kib,
 };
 use crate::report::{Row, percentile};
 
@@ -1071,6 +1071,7 @@ pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
 
     // One node dies: its clients come back on the others, its ghosts go.
     let victim = gateways.pop().context("a node to kill")?;
+    let stages_before = login_stages(&gateways).await?;
     let victim_id = format!("bench-{}", gateways.len());
     let mut victim_holder = held.pop().context("its holder")?;
     let killed = Instant::now();
@@ -1119,6 +1120,12 @@ pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
         }
     }
     let ghosts_gone = ghosts.await?;
+    // Where the returns waited: the survivors' logins since the kill.
+    let returns = login_stages(&gateways).await?.since(&stages_before);
+    eprintln!("   the survivors' logins since the kill, by stage:");
+    for (stage, count, mean_ms) in returns.means() {
+        eprintln!("     {stage:<10} {count:>7} logins, mean {mean_ms:>8.1} ms");
+    }
     let mut after = 0;
     for gw in &gateways {
         after += gw.sessions().await?;
@@ -1181,9 +1188,28 @@ pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
             &format!("≤ {} s", GHOSTS_GONE_WITHIN.as_secs()),
             ghosts_gone.is_some_and(|d| d <= GHOSTS_GONE_WITHIN),
         ),
+        Row::new(
+            &scenario,
+            "mean time of a return's login (the survivors' logins since the kill)",
+            returns
+                .means()
+                .iter()
+                .find(|(stage, _, _)| stage == "all")
+                .map_or(f64::NAN, |(_, _, ms)| *ms),
+            "ms",
+        ),
         Row::new(&scenario, "sessions after the kill", after as f64, "")
             .target(&format!("= {want}"), after as f64 >= want),
     ])
+}
+
+/// The nodes' login stages, summed.
+async fn login_stages(gateways: &[GatewayProc]) -> anyhow::Result<LoginStages> {
+    let mut all = LoginStages::default();
+    for gw in gateways {
+        all.add(&gw.login_stages().await?);
+    }
+    Ok(all)
 }
 
 /// Checks the binaries the scenarios need before starting (panics with how to build them).
