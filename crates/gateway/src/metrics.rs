@@ -33,7 +33,7 @@ pub struct KindLabel {
 pub struct StageLabel {
     /// A stage of a login: `credential`, `registry`, `save`, `reply`, `all`
     /// (the session's side); `turn`, `read`, `apply`, `deliver`, `list`,
-    /// `push` (the Redis registry's).
+    /// `push` (the Redis registry's; `read` and `apply` once per attempt).
     pub stage: &'static str,
 }
 
