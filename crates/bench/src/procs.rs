@@ -202,6 +202,26 @@ pub fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// CPU time the whole machine has spent busy (all cores: `/proc/stat`'s
+/// first line, everything but idle and iowait).
+pub fn machine_busy() -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: u64 = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .map(|l| {
+            l.split_whitespace()
+                .enumerate()
+                // user nice system idle iowait irq softirq steal
+                .filter(|(i, _)| !matches!(i, 3 | 4) && *i < 8)
+                .filter_map(|(_, v)| v.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
 /// Kernel memory used by TCP sockets, in KiB (`/proc/net/sockstat`, pages of 4 KiB).
 pub fn tcp_kernel_kib() -> u64 {
     std::fs::read_to_string("/proc/net/sockstat")

@@ -19,7 +19,7 @@ use vestibule_protocol::{ClientFrame, CloseCause, Code, DeviceType, LoginOk, Ser
 use crate::net::{self, Ws};
 use crate::procs::{
     GatewayProc, LoginStages, Proc, RedisCluster, RedisServer, bin, cpu_time, hold, line_after,
-    rss_kib, tcp_kernel_kib,
+    machine_busy, rss_kib, tcp_kernel_kib,
 };
 use crate::report::{Row, percentile};
 
@@ -1074,6 +1074,26 @@ pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
     let stages_before = login_stages(&gateways).await?;
     let victim_id = format!("bench-{}", gateways.len());
     let mut victim_holder = held.pop().context("its holder")?;
+    // Where the CPU goes on the way back: the survivors, Redis, the holders
+    // (the clients), and the machine as a whole.
+    let cpu_of = |pids: &[u32]| pids.iter().map(|p| cpu_time(*p)).sum::<Duration>();
+    let gateway_pids: Vec<u32> = gateways.iter().map(|g| g.proc.pid()).collect();
+    let redis_pids = redis.pids();
+    let holder_pids: Vec<u32> = held
+        .iter()
+        .chain(std::iter::once(&victim_holder))
+        .map(Proc::pid)
+        .collect();
+    let cpu_snapshot = || {
+        [
+            cpu_of(&gateway_pids),
+            cpu_of(&redis_pids),
+            cpu_of(&holder_pids),
+            machine_busy(),
+        ]
+    };
+    let cpu_at_kill = cpu_snapshot();
+    let mut cpu_at_back = None;
     let killed = Instant::now();
     let killed_at = wall_ms();
     victim.proc.kill().await;
@@ -1117,6 +1137,7 @@ pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
         );
         if back >= per_node {
             back_after = Some(at.unwrap_or_else(|| killed.elapsed()));
+            cpu_at_back = Some((cpu_snapshot(), killed.elapsed()));
         }
     }
     let ghosts_gone = ghosts.await?;
@@ -1125,6 +1146,20 @@ pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
     eprintln!("   the survivors' logins since the kill, by stage:");
     for (stage, count, mean_ms) in returns.means() {
         eprintln!("     {stage:<10} {count:>7} logins, mean {mean_ms:>8.1} ms");
+    }
+    let way_back = cpu_at_back.map(|(cpu, elapsed)| {
+        let used: Vec<f64> = cpu
+            .iter()
+            .zip(cpu_at_kill)
+            .map(|(b, k)| b.saturating_sub(k).as_secs_f64())
+            .collect();
+        (used, elapsed.as_secs_f64())
+    });
+    if let Some((used, elapsed)) = &way_back {
+        eprintln!(
+            "   CPU on the way back ({elapsed:.1} s): survivors {:.1} s, Redis {:.1} s, holders {:.1} s, machine {:.1} s",
+            used[0], used[1], used[2], used[3]
+        );
     }
     let mut after = 0;
     for gw in &gateways {
@@ -1197,6 +1232,30 @@ pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
                 .find(|(stage, _, _)| stage == "all")
                 .map_or(f64::NAN, |(_, _, ms)| *ms),
             "ms",
+        ),
+        Row::new(
+            &scenario,
+            "CPU on the way back: survivors + Redis, per return",
+            way_back
+                .as_ref()
+                .map_or(f64::NAN, |(u, _)| (u[0] + u[1]) * 1000.0 / per_node as f64),
+            "ms",
+        ),
+        Row::new(
+            &scenario,
+            "CPU on the way back: the holders (clients), per return",
+            way_back
+                .as_ref()
+                .map_or(f64::NAN, |(u, _)| u[2] * 1000.0 / per_node as f64),
+            "ms",
+        ),
+        Row::new(
+            &scenario,
+            "cores busy on the way back (the whole machine)",
+            way_back
+                .as_ref()
+                .map_or(f64::NAN, |(u, e)| u[3] / e.max(0.001)),
+            "",
         ),
         Row::new(&scenario, "sessions after the kill", after as f64, "")
             .target(&format!("= {want}"), after as f64 >= want),

@@ -244,6 +244,15 @@ impl RedisCluster {
             .collect()
     }
 
+    /// The process ids of the nodes still running (for CPU accounting).
+    pub fn pids(&self) -> Vec<u32> {
+        self.nodes
+            .iter()
+            .flatten()
+            .map(std::process::Child::id)
+            .collect()
+    }
+
     /// The seeds as one `--redis-cluster` value.
     pub fn seeds(&self) -> String {
         self.urls().join(",")
