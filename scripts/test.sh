@@ -29,14 +29,15 @@ binaries=(-p vestibule-gateway -p vestibule-cli -p vestibule-desktop -p vestibul
 # packages, the same features for everything else.
 cargo build --locked "${binaries[@]}" --features vestibule-desktop/e2e-newer-version
 strip -o target/debug/vestibule-next target/debug/vestibule
-cargo build --locked "${binaries[@]}"
+# vestibule-e2e too: its measure-desktop is what the bench's desktop scenario runs.
+cargo build --locked "${binaries[@]}" -p vestibule-e2e
 
 echo "==> Rust tests (the desktop end-to-end test runs the real app under Xvfb)"
 xvfb-run -a -s "-screen 0 1280x800x24" cargo nextest run --workspace --locked --profile ci
 cargo test --workspace --doc --locked
 
 echo "==> benchmark smoke test (every scenario at small scale; no timing assertions)"
-target/debug/vestibule-bench run --quick --out test-output/bench
+xvfb-run -a -s "-screen 0 1280x800x24" target/debug/vestibule-bench run --quick --out test-output/bench
 echo "==> soak: 2 minutes of logins, kicks, refreshes and disconnects through injected faults"
 target/debug/vestibule-bench soak --seconds 120 --out test-output/bench
 echo "==> all tests passed"

@@ -102,7 +102,7 @@ enum Command {
     },
 }
 
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "memory",
     "throughput",
     "latency",
@@ -111,6 +111,7 @@ const SCENARIOS: [&str; 8] = [
     "slowreader",
     "storm",
     "cluster",
+    "desktop",
 ];
 
 #[tokio::main]
@@ -167,6 +168,7 @@ async fn run(scale: Scale, only: &[String], out: &std::path::Path) -> anyhow::Re
             "push" => scenarios::pushes(scale).await,
             "slowreader" => scenarios::slow_reader(scale).await,
             "storm" => scenarios::storm(scale).await,
+            "desktop" => scenarios::desktop(scale).await,
             _ => scenarios::cluster(scale).await,
         };
         let found = result.with_context(|| format!("scenario {name}"))?;

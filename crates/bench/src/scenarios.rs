@@ -476,17 +476,21 @@ pub async fn kicks(scale: Scale) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// Device-list push latency to 10 online devices of one account that also
-/// has 50 signed-in devices offline (every list carries all 61).
+/// A big account: 200 online devices (and 50 signed in but offline) under
+/// `all{500}`. Each round one more device logs in, and the time until every
+/// online device has the new list is measured, then it logs out. The
+/// gateway's CPU per list change shows what encoding each list once per
+/// change (not once per receiver) saves. The readers only time-stamp and
+/// look for the newcomer's entry; full decoding is checked once per reader.
 pub async fn pushes(scale: Scale) -> anyhow::Result<Vec<Row>> {
-    let rounds = scale.pick(300, 20);
-    let observers = 10;
-    let offline = 50;
+    let rounds = scale.pick(100, 10);
+    let observers = scale.pick(200, 20);
+    let offline = scale.pick(50, 10);
     let scenario = format!(
-        "device-list push ({observers} online + {offline} offline devices, {rounds} changes)"
+        "big account: device list to {observers} online devices (+ {offline} offline, all{{500}}), {rounds} logins"
     );
     let gw = gateway(&[]).await?;
-    gw.set_policy(serde_json::json!({"mode": "all", "maxDevices": 200}))
+    gw.set_policy(serde_json::json!({"mode": "all", "maxDevices": 500}))
         .await?;
     let account = "push";
     let token = net::token(account);
@@ -494,7 +498,7 @@ pub async fn pushes(scale: Scale) -> anyhow::Result<Vec<Row>> {
     for i in 0..offline {
         let (ws, ok) = net::login(
             gw.addr,
-            None,
+            Some(source(i)),
             account,
             &format!("away-{i}"),
             DeviceType::Ios,
@@ -507,79 +511,150 @@ pub async fn pushes(scale: Scale) -> anyhow::Result<Vec<Row>> {
         );
         drop(ws);
     }
-    let (arrivals_tx, mut arrivals) = mpsc::unbounded_channel::<(Instant, usize)>();
+    const NEWCOMER: &str = "\"deviceId\":\"newcomer\"";
+    // (arrival, whether the list has the newcomer, the first such list in full).
+    type Arrival = (Instant, bool, Option<String>);
+    let (arrivals_tx, mut arrivals) = mpsc::unbounded_channel::<Arrival>();
     let mut readers = Vec::new();
     for i in 0..observers {
         let (mut ws, ok) = net::login(
             gw.addr,
-            None,
+            Some(source(i)),
             account,
             &format!("obs-{i}"),
             DeviceType::Android,
             &token,
         )
         .await?;
-        ensure!(
-            matches!(ok, ServerFrame::LoginOk(_)),
-            "observer login: {ok:?}"
-        );
+        let ServerFrame::LoginOk(ok) = ok else {
+            bail!("observer login: {ok:?}");
+        };
         let tx = arrivals_tx.clone();
+        let me = ok.connection_id;
         readers.push(tokio::spawn(async move {
-            while let Ok(frame) = net::next_frame(&mut ws).await {
-                if let ServerFrame::Devices { devices, .. } = frame {
-                    let _ = tx.send((Instant::now(), devices.len()));
+            let mut checked = false;
+            while let Ok(text) = net::next_text(&mut ws).await {
+                if !text.starts_with("{\"type\":\"devices\"") {
+                    continue;
                 }
+                let at = Instant::now();
+                let has = text.contains(NEWCOMER);
+                let full = (has && !checked).then(|| {
+                    checked = true;
+                    format!("{me}\n{text}")
+                });
+                let _ = tx.send((at, has, full));
             }
         }));
     }
     // Let the observers' own arrivals settle, then start clean.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     while arrivals.try_recv().is_ok() {}
+    async fn wait(
+        arrivals: &mut mpsc::UnboundedReceiver<Arrival>,
+        observers: usize,
+        with_newcomer: bool,
+        mut each: impl FnMut(Instant, Option<String>),
+    ) -> anyhow::Result<()> {
+        let mut seen = 0;
+        while seen < observers {
+            let (at, has, full) = tokio::time::timeout(Duration::from_secs(20), arrivals.recv())
+                .await
+                .context("push timed out")?
+                .context("readers ended")?;
+            if has == with_newcomer {
+                each(at, full);
+                seen += 1;
+            }
+        }
+        Ok(())
+    }
     let mut samples = Vec::with_capacity(rounds * observers);
+    // Per round: when the last online device had the list.
+    let mut everyone = Vec::with_capacity(rounds);
+    let mut firsts = Vec::with_capacity(observers);
+    let cpu0 = cpu_time(gw.proc.pid());
     for r in 0..rounds {
         let mut ws = net::connect(gw.addr, None).await?;
         let frame = net::login_frame(account, "newcomer", DeviceType::Web, &token);
         let t0 = Instant::now();
         net::send(&mut ws, frame).await?;
-        let mut seen = 0;
-        while seen < observers {
-            let (at, len) = tokio::time::timeout(Duration::from_secs(10), arrivals.recv())
-                .await
-                .context("push timed out")?
-                .context("readers ended")?;
-            if len == observers + offline + 1 {
-                samples.push(ms(at.duration_since(t0)));
-                seen += 1;
-            }
-        }
+        let mut last = 0.0f64;
+        wait(&mut arrivals, observers, true, |at, full| {
+            let t = ms(at.duration_since(t0));
+            samples.push(t);
+            last = last.max(t);
+            firsts.extend(full);
+        })
+        .await?;
+        everyone.push(last);
         net::send(&mut ws, ClientFrame::Logout { id: r as u64 + 2 }.encode()).await?;
         until_frame(&mut ws, |f| matches!(f, ServerFrame::Ok { .. })).await?;
-        let mut back = 0;
-        while back < observers {
-            let (_, len) = tokio::time::timeout(Duration::from_secs(10), arrivals.recv())
-                .await
-                .context("push timed out")?
-                .context("readers ended")?;
-            if len == observers + offline {
-                back += 1;
-            }
-        }
+        wait(&mut arrivals, observers, false, |_, _| {}).await?;
     }
+    let cpu_per_change = cpu_time(gw.proc.pid()).saturating_sub(cpu0).as_secs_f64() * 1000.0
+        / (2 * rounds) as f64;
     for r in readers {
         r.abort();
     }
     gw.proc.terminate().await;
+    // Every reader's first list with the newcomer, decoded in full: everyone
+    // listed, and the reader (only) marked current.
+    ensure!(firsts.len() == observers, "{} first lists", firsts.len());
+    for first in &firsts {
+        let (me, text) = first.split_once('\n').context("first list")?;
+        let ServerFrame::Devices { devices, .. } =
+            ServerFrame::decode(text).map_err(|e| anyhow::anyhow!("{e}"))?
+        else {
+            bail!("not a device list");
+        };
+        ensure!(
+            devices.len() == observers + offline + 1,
+            "{} devices listed",
+            devices.len()
+        );
+        let current: Vec<&str> = devices
+            .iter()
+            .filter(|d| d.current)
+            .map(|d| d.connection_id.as_str())
+            .collect();
+        ensure!(current == [me], "current entries {current:?} for {me}");
+    }
     let s = sorted(samples);
-    let p99 = percentile(&s, 99.0);
+    let all = sorted(everyone);
+    let all_p99 = percentile(&all, 99.0);
     Ok(vec![
         Row::new(
             &scenario,
-            "login sent → list received p50",
+            "login sent → one device has the list p50",
             percentile(&s, 50.0),
             "ms",
         ),
-        Row::new(&scenario, "login sent → list received p99", p99, "ms")
-            .target("p99 ≤ 5 ms", p99 <= 5.0),
+        Row::new(
+            &scenario,
+            "login sent → one device has the list p99",
+            percentile(&s, 99.0),
+            "ms",
+        ),
+        Row::new(
+            &scenario,
+            "login sent → all devices have the list p50",
+            percentile(&all, 50.0),
+            "ms",
+        ),
+        Row::new(
+            &scenario,
+            "login sent → all devices have the list p99",
+            all_p99,
+            "ms",
+        )
+        .target("p99 ≤ 5 ms", all_p99 <= 5.0),
+        Row::new(
+            &scenario,
+            "gateway CPU per list change (every receiver)",
+            cpu_per_change,
+            "ms",
+        ),
     ])
 }
 
@@ -1263,6 +1338,96 @@ pub async fn cluster(scale: Scale) -> anyhow::Result<Vec<Row>> {
 }
 
 /// The nodes' login stages, summed.
+/// The desktop app, as a person meets it: `measure-desktop` (tests/src/bin,
+/// next to this binary) starts the real app under the display (Xvfb) over
+/// WebDriver, with a real keychain and a real gateway: first start → login
+/// page, a remember-me start → Connected, then PSS and RSS over the app and
+/// its WebKit processes, idle with that account online. A full run measures
+/// both builds a person gets: the packaged one (`release`: fat LTO, what the
+/// .deb holds; the size and memory targets are its) and the one
+/// `scripts/run.sh` starts (`quick-release`), each that is built; a quick run
+/// measures the app next to this binary once.
+pub async fn desktop(scale: Scale) -> anyhow::Result<Vec<Row>> {
+    ensure!(
+        std::env::var_os("DISPLAY").is_some(),
+        "the desktop scenario needs a display: run the bench under xvfb-run -a"
+    );
+    let exe = std::env::current_exe()?;
+    let here = exe.parent().context("bench directory")?;
+    let measure = here.join("measure-desktop");
+    ensure!(
+        measure.is_file(),
+        "{} is missing: cargo build -p vestibule-e2e --bin measure-desktop (same profile as the bench)",
+        measure.display()
+    );
+    let target = here.parent().context("target directory")?;
+    let apps: Vec<(String, std::path::PathBuf, bool)> = if scale.quick {
+        vec![("this build".to_owned(), here.join("vestibule"), false)]
+    } else {
+        [("packaged (release)", "release", true), ("scripts/run.sh (quick-release)", "quick-release", false)]
+            .into_iter()
+            .map(|(name, dir, packaged)| (name.to_owned(), target.join(dir).join("vestibule"), packaged))
+            .filter(|(_, path, _)| path.is_file())
+            .collect()
+    };
+    ensure!(
+        !apps.is_empty() && apps.iter().all(|(_, path, _)| path.is_file()),
+        "no desktop app to measure: cargo build --release -p vestibule-desktop"
+    );
+    let runs = scale.pick(5, 1);
+    let mut rows = Vec::new();
+    for (name, app, packaged) in apps {
+        let mut command = tokio::process::Command::new(&measure);
+        command
+            .arg(&app)
+            .arg(runs.to_string())
+            .kill_on_drop(true)
+            .stdin(std::process::Stdio::null());
+        let out = tokio::time::timeout(Duration::from_secs(120 * runs as u64), command.output())
+            .await
+            .context("measure-desktop timed out")??;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        ensure!(
+            out.status.success(),
+            "measure-desktop {}: {}\n{stdout}{}",
+            app.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("json: "))
+            .context("no json: line from measure-desktop")
+            .and_then(|j| Ok(serde_json::from_str(j)?))?;
+        let get = |k: &str| json[k].as_f64().with_context(|| format!("{k} in {json}"));
+        let scenario = format!("desktop app, {name} ({runs} starts)");
+        let (size, login, connected) = (get("binaryMiB")? * 1.048576, get("startToLoginMs")?, get("rememberedStartToConnectedMs")?);
+        let (pss, rss) = (get("idlePssMiB")?, get("idleRssMiB")?);
+        let mut size_row = Row::new(&scenario, "binary size", size, "MB");
+        let mut pss_row = Row::new(&scenario, "idle, one account online: PSS (app + WebKit)", pss, "MiB");
+        let (mut login_row, mut connected_row) = (
+            Row::new(&scenario, "start → login page (median)", login, "ms"),
+            Row::new(&scenario, "remember-me start → Connected (median)", connected, "ms"),
+        );
+        if !scale.quick {
+            login_row = login_row.target("≤ 1000 ms", login <= 1000.0);
+            connected_row = connected_row.target("≤ 1500 ms", connected <= 1500.0);
+        }
+        if packaged {
+            size_row = size_row.target("≤ 15 MB", size <= 15.0);
+            pss_row = pss_row.target("≤ 120 MiB", pss <= 120.0);
+        }
+        rows.extend([
+            size_row,
+            login_row,
+            connected_row,
+            pss_row,
+            Row::new(&scenario, "idle, one account online: RSS (app + WebKit)", rss, "MiB"),
+        ]);
+    }
+    Ok(rows)
+}
+
 async fn login_stages(gateways: &[GatewayProc]) -> anyhow::Result<LoginStages> {
     let mut all = LoginStages::default();
     for gw in gateways {

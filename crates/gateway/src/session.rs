@@ -812,11 +812,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
             Wake::Message(SessionMsg::Devices(list)) => {
                 if list.rev > live.last_rev {
                     live.last_rev = list.rev;
-                    let frame = ServerFrame::Devices {
-                        devices: list.for_connection(&live.key.connection_id),
-                        rev: list.rev,
-                    };
-                    if self.send(frame).await.is_err() {
+                    let text = list.frame_for(&live.key.connection_id);
+                    if self.send_text(text).await.is_err() {
                         return Some(End::Leave);
                     }
                 }
@@ -1169,7 +1166,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Conn<S> {
 
     /// Sends a frame, giving up on a client that does not read within the write timeout.
     async fn send(&mut self, frame: ServerFrame) -> Result<(), End> {
-        let text = frame.encode();
+        self.send_text(frame.encode()).await
+    }
+
+    /// Sends an encoded frame, like [`send`](Self::send).
+    async fn send_text(&mut self, text: String) -> Result<(), End> {
         match timeout(
             self.shared.config.write_timeout,
             self.ws.send(Message::text(text)),

@@ -1,15 +1,18 @@
-//! Measures the desktop app: binary size, time from launch to the login
-//! page, and memory (PSS and RSS summed over the app and its WebKit
-//! processes) once logged in to the embedded demo gateway and idle.
-//! Prints figures; asserts nothing (timings are not test material).
+//! Measures the desktop app against a real gateway, with a real keychain:
+//! binary size; first start → login page; a remember-me start (the token in
+//! the keychain) → Connected; memory (PSS and RSS summed over the app and its
+//! WebKit processes) idle with that account online. Prints figures and a
+//! last `json:` line for the bench; asserts nothing (timings are not test
+//! material).
 //!
-//! `xvfb-run -a cargo run -p vestibule-e2e --bin measure-desktop -- target/release/vestibule`
+//! `xvfb-run -a cargo run -p vestibule-e2e --bin measure-desktop -- target/release/vestibule [RUNS]`
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
-use vestibule_e2e::{AppHome, Driver};
+use vestibule_e2e::ui::{fill, find};
+use vestibule_e2e::{AppHome, Driver, GatewayProc, token};
 
 /// (pid, parent pid, exe) of every process.
 fn processes() -> Vec<(u32, u32, PathBuf)> {
@@ -68,12 +71,37 @@ fn memory(pid: u32) -> (u64, u64) {
     (field("Pss:"), field("Rss:"))
 }
 
+/// How often the page is looked at while timing.
+const POLL: Duration = Duration::from_millis(10);
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Polls until `css` has text containing `needle`.
+async fn until_text(client: &fantoccini::Client, css: &str, needle: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(element) = client.find(Locator::Css(css)).await
+            && element.text().await.unwrap_or_default().contains(needle)
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{css} never showed {needle:?}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
 #[tokio::main]
 async fn main() {
-    let app = std::env::args()
-        .nth(1)
+    let mut args = std::env::args().skip(1);
+    let app = args
+        .next()
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target/release/vestibule"));
+    let runs: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(3);
     let app = std::fs::canonicalize(&app).unwrap_or_else(|e| panic!("{}: {e}", app.display()));
     let size = std::fs::metadata(&app).map(|m| m.len()).unwrap_or(0);
     println!(
@@ -81,55 +109,80 @@ async fn main() {
         app.display(),
         size as f64 / 1048576.0
     );
-
-    let home = AppHome::new("measure");
-    let driver = Driver::start(&home).await;
-    let launched = Instant::now();
-    let client = driver.session(&app).await;
-    client
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css("[data-testid=login-form]"))
-        .await
-        .expect("login page");
-    println!(
-        "launch to login page: {} ms",
-        launched.elapsed().as_millis()
-    );
-
-    client
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css("[data-testid=demo-login-alice]"))
-        .await
-        .expect("demo panel")
-        .click()
-        .await
-        .expect("demo login");
-    client
-        .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css("[data-testid=home-page]"))
-        .await
-        .expect("home");
-    // Idle for a while so start-up allocations settle.
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    let gateway = GatewayProc::start().await;
+    let secret = token("alice");
+    let (mut to_login, mut to_connected) = (Vec::new(), Vec::new());
     let mut total = (0, 0);
-    for (pid, exe) in tree(&app) {
-        let (pss, rss) = memory(pid);
-        println!(
-            "  {pid:>7} {:<60} PSS {:>7} KiB  RSS {:>7} KiB",
-            exe.display(),
-            pss,
-            rss
-        );
-        total.0 += pss;
-        total.1 += rss;
+    for run in 0..runs {
+        let home = AppHome::new(&format!("measure-{run}"));
+        // First start: the login page; log in with remember me.
+        {
+            let driver = Driver::start_with_keyring(&home).await;
+            let launched = Instant::now();
+            let client = driver.session(&app).await;
+            client
+                .wait()
+                .every(POLL)
+                .at_most(WAIT)
+                .for_element(Locator::Css("[data-testid=login-form]"))
+                .await
+                .expect("login page");
+            to_login.push(launched.elapsed().as_secs_f64() * 1000.0);
+            fill(&client, "#login-url", &gateway.url).await;
+            fill(&client, "#login-appkey", "demo").await;
+            fill(&client, "#login-account", "alice").await;
+            fill(&client, "#login-token", &secret).await;
+            let remember = find(&client, "[data-testid=remember-me]").await;
+            if !remember.is_selected().await.expect("checked?") {
+                remember.click().await.expect("tick remember me");
+            }
+            find(&client, "[data-testid=login-submit]")
+                .await
+                .click()
+                .await
+                .expect("submit");
+            until_text(&client, "[data-testid=status-banner]", "Connected").await;
+            let _ = client.close().await;
+        }
+        // Remember-me start: straight to Connected.
+        let driver = Driver::start_with_keyring(&home).await;
+        let launched = Instant::now();
+        let client = driver.session(&app).await;
+        until_text(&client, "[data-testid=status-banner]", "Connected").await;
+        to_connected.push(launched.elapsed().as_secs_f64() * 1000.0);
+        if run + 1 == runs {
+            // Idle for a while so start-up allocations settle.
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            for (pid, exe) in tree(&app) {
+                let (pss, rss) = memory(pid);
+                println!(
+                    "  {pid:>7} {:<60} PSS {:>7} KiB  RSS {:>7} KiB",
+                    exe.display(),
+                    pss,
+                    rss
+                );
+                total.0 += pss;
+                total.1 += rss;
+            }
+        }
+        let _ = client.close().await;
+        drop(driver);
+        let _ = std::fs::remove_dir_all(&home.dir);
     }
+    let (login, connected) = (median(to_login.clone()), median(to_connected.clone()));
+    println!("start to login page: {login:.0} ms (median of {to_login:.0?})");
+    println!("remember-me start to Connected: {connected:.0} ms (median of {to_connected:.0?})");
+    let (pss, rss) = (total.0 as f64 / 1024.0, total.1 as f64 / 1024.0);
+    println!("idle, one account online: PSS {pss:.1} MiB, RSS {rss:.1} MiB");
     println!(
-        "idle, one account logged in: PSS {:.1} MiB, RSS {:.1} MiB",
-        total.0 as f64 / 1024.0,
-        total.1 as f64 / 1024.0
+        "json: {}",
+        serde_json::json!({
+            "binaryMiB": size as f64 / 1048576.0,
+            "startToLoginMs": login,
+            "rememberedStartToConnectedMs": connected,
+            "idlePssMiB": pss,
+            "idleRssMiB": rss,
+        })
     );
-    let _ = client.close().await;
+    gateway.proc.terminate().await;
 }

@@ -8,7 +8,7 @@
 mod memory;
 pub mod redis;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -139,15 +139,51 @@ impl Mailbox {
 
 /// An account's online devices at one revision. Every entry has
 /// `current: false`; [`DeviceList::for_connection`] marks the receiver.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// One list is shared (an `Arc`) by every session of the account on a node,
+/// and its `devices` frame is encoded once, by the first session that sends
+/// it: an account with 200 devices would otherwise clone and encode the
+/// 200-entry list 200 times per change.
+#[derive(Clone, Debug, Default)]
 pub struct DeviceList {
     /// Online devices, oldest login first.
     pub devices: Vec<Device>,
     /// Strictly rising per account.
     pub rev: u64,
+    encoded: OnceLock<Option<EncodedList>>,
 }
 
+impl PartialEq for DeviceList {
+    fn eq(&self, other: &Self) -> bool {
+        self.rev == other.rev && self.devices == other.devices
+    }
+}
+
+impl Eq for DeviceList {}
+
+/// A list's `devices` frame with every `current` false, and where each
+/// entry's `false` is, so a receiver's copy is the shared text with its own
+/// entry's `false` replaced by `true`.
+#[derive(Clone, Debug)]
+struct EncodedList {
+    text: String,
+    /// Per device (same order as `devices`): the byte offset of its `false`.
+    current_at: Vec<usize>,
+}
+
+/// How an encoded `Device` ends; `current` is its last field.
+const NOT_CURRENT: &str = "\"current\":false}";
+
 impl DeviceList {
+    /// A list at `rev`.
+    pub fn new(devices: Vec<Device>, rev: u64) -> Self {
+        Self {
+            devices,
+            rev,
+            encoded: OnceLock::new(),
+        }
+    }
+
     /// The list as the connection `connection_id` should see it.
     pub fn for_connection(&self, connection_id: &str) -> Vec<Device> {
         self.devices
@@ -157,6 +193,76 @@ impl DeviceList {
                 ..d.clone()
             })
             .collect()
+    }
+
+    /// The `devices` frame for the connection `connection_id`: the same
+    /// text as encoding `ServerFrame::Devices` of
+    /// [`for_connection`](Self::for_connection), from the shared encoding.
+    pub fn frame_for(&self, connection_id: &str) -> String {
+        let Some(encoded) = self.encoded.get_or_init(|| self.encode()) else {
+            return self.frame_slow(connection_id);
+        };
+        let mine = (!connection_id.is_empty())
+            .then(|| {
+                self.devices
+                    .iter()
+                    .position(|d| d.connection_id == connection_id)
+            })
+            .flatten();
+        let Some(at) = mine.map(|i| encoded.current_at[i]) else {
+            return encoded.text.clone();
+        };
+        let mut text = String::with_capacity(encoded.text.len());
+        text.push_str(&encoded.text[..at]);
+        text.push_str("true");
+        text.push_str(&encoded.text[at + "false".len()..]);
+        text
+    }
+
+    fn frame_slow(&self, connection_id: &str) -> String {
+        vestibule_protocol::ServerFrame::Devices {
+            devices: self.for_connection(connection_id),
+            rev: self.rev,
+        }
+        .encode()
+    }
+
+    /// The shared encoding, or `None` if the frame's shape is not the one
+    /// expected (then every receiver gets its own, the slow way).
+    fn encode(&self) -> Option<EncodedList> {
+        // The frame's envelope comes from the frame type itself: split the
+        // encoding of the empty list at its `[]`.
+        let empty = vestibule_protocol::ServerFrame::Devices {
+            devices: Vec::new(),
+            rev: self.rev,
+        }
+        .encode();
+        let split = empty.find("[]")? + 1;
+        let (head, tail) = empty.split_at(split);
+        let mut text = String::with_capacity(head.len() + tail.len() + 400 * self.devices.len());
+        text.push_str(head);
+        let mut current_at = Vec::with_capacity(self.devices.len());
+        for (i, device) in self.devices.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            let entry = if device.current {
+                serde_json::to_string(&Device {
+                    current: false,
+                    ..device.clone()
+                })
+            } else {
+                serde_json::to_string(device)
+            }
+            .ok()?;
+            if !entry.ends_with(NOT_CURRENT) {
+                return None;
+            }
+            text.push_str(&entry);
+            current_at.push(text.len() - "false}".len());
+        }
+        text.push_str(tail);
+        Some(EncodedList { text, current_at })
     }
 }
 
@@ -280,10 +386,7 @@ pub(crate) fn full_list(
     rev: u64,
 ) -> DeviceList {
     sessions.retain(|s| !gone.contains(&s.device.device_id));
-    DeviceList {
-        devices: crate::sessions::merge(online, &sessions),
-        rev,
-    }
+    DeviceList::new(crate::sessions::merge(online, &sessions), rev)
 }
 
 /// What a login does to an account's sessions.
@@ -567,10 +670,59 @@ mod tests {
     use super::*;
 
     fn list(rev: u64) -> SessionMsg {
-        SessionMsg::Devices(Arc::new(DeviceList {
-            devices: Vec::new(),
-            rev,
-        }))
+        SessionMsg::Devices(Arc::new(DeviceList::new(Vec::new(), rev)))
+    }
+
+    fn device(i: usize, online: bool) -> Device {
+        Device {
+            device_id: format!("dev-{i} \"quoted\" ünï"),
+            device_type: vestibule_protocol::DeviceType::Pc,
+            os: "Linux".to_owned(),
+            mac: (i % 2 == 0).then(|| format!("02:00:00:00:00:{i:02x}")),
+            custom_tag: (i % 3 == 0).then(|| "tag\n}]".to_owned()),
+            connection_id: if online { format!("c{i}") } else { String::new() },
+            ip: "10.0.0.1".to_owned(),
+            login_time: 1_700_000_000_000 + i as u64,
+            online,
+            name: (i % 4 == 0).then(|| "Desk \"current\":false}".to_owned()),
+            created_at: 1_600_000_000_000,
+            last_active_at: 1_700_000_000_500,
+            client: (i % 2 == 1).then(|| ClientInfo {
+                name: "vestibule-desktop".to_owned(),
+                version: "0.3.0".to_owned(),
+            }),
+            current: false,
+        }
+    }
+
+    /// The shared encoding gives each receiver exactly the text encoding
+    /// its own list would: its entry, and only its, is `current`.
+    #[test]
+    fn a_shared_device_list_frame_is_what_each_receiver_would_encode() {
+        let devices: Vec<Device> = (0..7).map(|i| device(i, i < 5)).collect();
+        for list in [
+            DeviceList::new(devices.clone(), 42),
+            DeviceList::new(Vec::new(), 1),
+            DeviceList::new(devices[..1].to_vec(), u64::MAX),
+        ] {
+            let receivers = list
+                .devices
+                .iter()
+                .map(|d| d.connection_id.clone())
+                .chain(["".to_owned(), "not-listed".to_owned()]);
+            for id in receivers {
+                let expected = vestibule_protocol::ServerFrame::Devices {
+                    devices: list.for_connection(&id),
+                    rev: list.rev,
+                }
+                .encode();
+                assert_eq!(list.frame_for(&id), expected, "receiver {id:?}");
+            }
+            assert!(
+                list.encoded.get().is_some_and(Option::is_some),
+                "the list was encoded once and shared"
+            );
+        }
     }
 
     #[tokio::test]

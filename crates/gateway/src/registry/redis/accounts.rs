@@ -67,7 +67,7 @@ pub(super) fn session_member(account_key: &str, device_id: &str, conn: &str) -> 
 pub(super) fn list_of(rev: u64, entries: &[Entry]) -> DeviceList {
     let mut devices: Vec<Device> = entries.iter().map(|e| e.device.clone()).collect();
     devices.sort_by(|a, b| (a.login_time, &a.device_id).cmp(&(b.login_time, &b.device_id)));
-    DeviceList { devices, rev }
+    DeviceList::new(devices, rev)
 }
 
 pub(super) fn parse_fields(flat: &[String]) -> Snapshot {

@@ -297,7 +297,7 @@ fn handle_inbox(inner: &Inner, msg: InboxMsg) {
             devices,
             rev,
         } => {
-            let list = Arc::new(DeviceList { devices, rev });
+            let list = Arc::new(DeviceList::new(devices, rev));
             inner.push_local(&app_key, &account, &list, None);
         }
         InboxMsg::NewDevice {
