@@ -592,8 +592,8 @@ pub async fn pushes(scale: Scale) -> anyhow::Result<Vec<Row>> {
         until_frame(&mut ws, |f| matches!(f, ServerFrame::Ok { .. })).await?;
         wait(&mut arrivals, observers, false, |_, _| {}).await?;
     }
-    let cpu_per_change = cpu_time(gw.proc.pid()).saturating_sub(cpu0).as_secs_f64() * 1000.0
-        / (2 * rounds) as f64;
+    let cpu_per_change =
+        cpu_time(gw.proc.pid()).saturating_sub(cpu0).as_secs_f64() * 1000.0 / (2 * rounds) as f64;
     for r in readers {
         r.abort();
     }
@@ -1364,11 +1364,20 @@ pub async fn desktop(scale: Scale) -> anyhow::Result<Vec<Row>> {
     let apps: Vec<(String, std::path::PathBuf, bool)> = if scale.quick {
         vec![("this build".to_owned(), here.join("vestibule"), false)]
     } else {
-        [("packaged (release)", "release", true), ("scripts/run.sh (quick-release)", "quick-release", false)]
-            .into_iter()
-            .map(|(name, dir, packaged)| (name.to_owned(), target.join(dir).join("vestibule"), packaged))
-            .filter(|(_, path, _)| path.is_file())
-            .collect()
+        [
+            ("packaged (release)", "release", true),
+            ("scripts/run.sh (quick-release)", "quick-release", false),
+        ]
+        .into_iter()
+        .map(|(name, dir, packaged)| {
+            (
+                name.to_owned(),
+                target.join(dir).join("vestibule"),
+                packaged,
+            )
+        })
+        .filter(|(_, path, _)| path.is_file())
+        .collect()
     };
     ensure!(
         !apps.is_empty() && apps.iter().all(|(_, path, _)| path.is_file()),
@@ -1394,6 +1403,10 @@ pub async fn desktop(scale: Scale) -> anyhow::Result<Vec<Row>> {
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
+        // The per-process breakdown, for the log.
+        for line in stdout.lines().filter(|l| !l.starts_with("json: ")) {
+            eprintln!("   {line}");
+        }
         let json: serde_json::Value = stdout
             .lines()
             .find_map(|l| l.strip_prefix("json: "))
@@ -1401,13 +1414,27 @@ pub async fn desktop(scale: Scale) -> anyhow::Result<Vec<Row>> {
             .and_then(|j| Ok(serde_json::from_str(j)?))?;
         let get = |k: &str| json[k].as_f64().with_context(|| format!("{k} in {json}"));
         let scenario = format!("desktop app, {name} ({runs} starts)");
-        let (size, login, connected) = (get("binaryMiB")? * 1.048576, get("startToLoginMs")?, get("rememberedStartToConnectedMs")?);
+        let (size, login, connected) = (
+            get("binaryMiB")? * 1.048576,
+            get("startToLoginMs")?,
+            get("rememberedStartToConnectedMs")?,
+        );
         let (pss, rss) = (get("idlePssMiB")?, get("idleRssMiB")?);
         let mut size_row = Row::new(&scenario, "binary size", size, "MB");
-        let mut pss_row = Row::new(&scenario, "idle, one account online: PSS (app + WebKit)", pss, "MiB");
+        let mut pss_row = Row::new(
+            &scenario,
+            "idle, one account online: PSS (app + WebKit)",
+            pss,
+            "MiB",
+        );
         let (mut login_row, mut connected_row) = (
             Row::new(&scenario, "start → login page (median)", login, "ms"),
-            Row::new(&scenario, "remember-me start → Connected (median)", connected, "ms"),
+            Row::new(
+                &scenario,
+                "remember-me start → Connected (median)",
+                connected,
+                "ms",
+            ),
         );
         if !scale.quick {
             login_row = login_row.target("≤ 1000 ms", login <= 1000.0);
@@ -1422,7 +1449,12 @@ pub async fn desktop(scale: Scale) -> anyhow::Result<Vec<Row>> {
             login_row,
             connected_row,
             pss_row,
-            Row::new(&scenario, "idle, one account online: RSS (app + WebKit)", rss, "MiB"),
+            Row::new(
+                &scenario,
+                "idle, one account online: RSS (app + WebKit)",
+                rss,
+                "MiB",
+            ),
         ]);
     }
     Ok(rows)

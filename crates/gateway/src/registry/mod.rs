@@ -678,13 +678,21 @@ mod tests {
             device_id: format!("dev-{i} \"quoted\" ünï"),
             device_type: vestibule_protocol::DeviceType::Pc,
             os: "Linux".to_owned(),
-            mac: (i % 2 == 0).then(|| format!("02:00:00:00:00:{i:02x}")),
-            custom_tag: (i % 3 == 0).then(|| "tag\n}]".to_owned()),
-            connection_id: if online { format!("c{i}") } else { String::new() },
+            mac: i
+                .is_multiple_of(2)
+                .then(|| format!("02:00:00:00:00:{i:02x}")),
+            custom_tag: i.is_multiple_of(3).then(|| "tag\n}]".to_owned()),
+            connection_id: if online {
+                format!("c{i}")
+            } else {
+                String::new()
+            },
             ip: "10.0.0.1".to_owned(),
             login_time: 1_700_000_000_000 + i as u64,
             online,
-            name: (i % 4 == 0).then(|| "Desk \"current\":false}".to_owned()),
+            name: i
+                .is_multiple_of(4)
+                .then(|| "Desk \"current\":false}".to_owned()),
             created_at: 1_600_000_000_000,
             last_active_at: 1_700_000_000_500,
             client: (i % 2 == 1).then(|| ClientInfo {
