@@ -74,6 +74,26 @@ pub async fn wait_text(client: &Client, css: &str, needle: &str) -> String {
     }
 }
 
+/// Logs in on the login page as alice of the demo app at `url`, with
+/// remember me ticked or not, and waits until Home says Connected.
+pub async fn log_in(client: &Client, url: &str, token: &str, remember: bool) {
+    let box_ = find(client, "[data-testid=remember-me]").await;
+    fill(client, "#login-url", url).await;
+    fill(client, "#login-appkey", "demo").await;
+    fill(client, "#login-account", "alice").await;
+    fill(client, "#login-token", token).await;
+    if box_.is_selected().await.expect("checked?") != remember {
+        box_.click().await.expect("toggle remember me");
+    }
+    find(client, "[data-testid=login-submit]")
+        .await
+        .click()
+        .await
+        .expect("submit");
+    find(client, "[data-testid=home-page]").await;
+    wait_text(client, "[data-testid=status-banner]", "Connected").await;
+}
+
 /// Calls one of the app's commands from the page, as the UI does
 /// (`window.__TAURI_INTERNALS__.invoke`): `Ok` with what it returned, `Err`
 /// with what it threw.

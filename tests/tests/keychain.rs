@@ -3,7 +3,7 @@
 //! start of the real app logs in by itself with the same deviceId.
 
 use fantoccini::Locator;
-use vestibule_e2e::ui::{fill, find, shot, wait_text};
+use vestibule_e2e::ui::{find, log_in, shot, wait_text};
 use vestibule_e2e::{AppHome, Driver, GatewayProc, bin, cli, token};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,20 +24,7 @@ async fn remember_me_keeps_the_token_in_the_keychain_and_logs_in_after_a_restart
             remember.is_enabled().await.expect("enabled?"),
             "a keychain is running: remember-me is offered"
         );
-        fill(&client, "#login-url", &gateway.url).await;
-        fill(&client, "#login-appkey", "demo").await;
-        fill(&client, "#login-account", "alice").await;
-        fill(&client, "#login-token", &secret).await;
-        if !remember.is_selected().await.expect("checked?") {
-            remember.click().await.expect("tick remember me");
-        }
-        find(&client, "[data-testid=login-submit]")
-            .await
-            .click()
-            .await
-            .expect("submit");
-        find(&client, "[data-testid=home-page]").await;
-        wait_text(&client, "[data-testid=status-banner]", "Connected").await;
+        log_in(&client, &gateway.url, &secret, true).await;
         let _ = client.close().await;
     }
 
@@ -109,7 +96,7 @@ async fn remember_me_keeps_the_token_in_the_keychain_and_logs_in_after_a_restart
     // Remembered again, then signed out from another device while the app
     // is closed: the next start opens on the login page saying who and when,
     // and the keychain entry is gone (the start after that asks plainly).
-    log_in(&client, &gateway, &secret, true).await;
+    log_in(&client, &gateway.url, &secret, true).await;
     let _ = client.close().await;
     drop(driver);
     let out = cli(
@@ -159,22 +146,4 @@ async fn remember_me_keeps_the_token_in_the_keychain_and_logs_in_after_a_restart
         "the ended session's credential was forgotten: nothing is tried again"
     );
     let _ = client.close().await;
-}
-
-async fn log_in(client: &fantoccini::Client, gateway: &GatewayProc, token: &str, remember: bool) {
-    let box_ = find(client, "[data-testid=remember-me]").await;
-    fill(client, "#login-url", &gateway.url).await;
-    fill(client, "#login-appkey", "demo").await;
-    fill(client, "#login-account", "alice").await;
-    fill(client, "#login-token", token).await;
-    if box_.is_selected().await.expect("checked?") != remember {
-        box_.click().await.expect("toggle remember me");
-    }
-    find(client, "[data-testid=login-submit]")
-        .await
-        .click()
-        .await
-        .expect("submit");
-    find(client, "[data-testid=home-page]").await;
-    wait_text(client, "[data-testid=status-banner]", "Connected").await;
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fantoccini::Locator;
-use vestibule_e2e::ui::{fill, find};
+use vestibule_e2e::ui::log_in;
 use vestibule_e2e::{AppHome, Driver, GatewayProc, token};
 
 /// (pid, parent pid, exe) of every process.
@@ -128,20 +128,7 @@ async fn main() {
                 .await
                 .expect("login page");
             to_login.push(launched.elapsed().as_secs_f64() * 1000.0);
-            fill(&client, "#login-url", &gateway.url).await;
-            fill(&client, "#login-appkey", "demo").await;
-            fill(&client, "#login-account", "alice").await;
-            fill(&client, "#login-token", &secret).await;
-            let remember = find(&client, "[data-testid=remember-me]").await;
-            if !remember.is_selected().await.expect("checked?") {
-                remember.click().await.expect("tick remember me");
-            }
-            find(&client, "[data-testid=login-submit]")
-                .await
-                .click()
-                .await
-                .expect("submit");
-            until_text(&client, "[data-testid=status-banner]", "Connected").await;
+            log_in(&client, &gateway.url, &secret, true).await;
             let _ = client.close().await;
         }
         // Remember-me start: straight to Connected.
